@@ -1,0 +1,362 @@
+//! The agent's side of a session: answers wire requests with the runtime, over any byte stream.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::time::Instant;
+
+use gauntlet_wire::{
+    AgentHello, ErrorKind, FrameDecoder, InferRequest, InferResponse, ModelFormat, ModelHeader,
+    ModelLoaded, PROTOCOL_VERSION, Request, Response, TimingSource, WireError, encode_frame,
+};
+use sha2::{Digest, Sha256};
+
+use crate::facts;
+use crate::runtime::{LoadOptions, LoadedModel, OutputSelector, Runtime, RuntimeError};
+
+/// A model may be large, but a request never legitimately exceeds chunk or window sizes by much.
+const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("read from the host: {0}")]
+    Read(io::Error),
+    #[error("write to the host: {0}")]
+    Write(io::Error),
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The host asked to shut down.
+    Shutdown,
+    /// The host closed the stream.
+    Closed,
+}
+
+pub struct ServeConfig {
+    /// Required in `Hello` when set (network transports).
+    pub token: Option<String>,
+    /// Filesystem root for board facts; `/` except in tests.
+    pub facts_root: std::path::PathBuf,
+}
+
+struct PendingLoad {
+    header: ModelHeader,
+    bytes: Vec<u8>,
+}
+
+struct Session<'r, R: Runtime> {
+    runtime: &'r R,
+    config: &'r ServeConfig,
+    greeted: bool,
+    pending: Option<PendingLoad>,
+    slots: HashMap<u8, R::Model>,
+    epoch: Instant,
+    scratch: Vec<f32>,
+}
+
+/// Serves one session: reads requests from `input` until `Shutdown` or end of stream.
+pub fn serve<R: Runtime>(
+    runtime: &R,
+    config: &ServeConfig,
+    mut input: impl Read,
+    output: impl Write,
+) -> Result<SessionEnd, ServeError> {
+    let mut output = io::BufWriter::with_capacity(64 * 1024, output);
+    let mut session = Session {
+        runtime,
+        config,
+        greeted: false,
+        pending: None,
+        slots: HashMap::new(),
+        epoch: Instant::now(),
+        scratch: Vec::new(),
+    };
+    let mut decoder = FrameDecoder::new(MAX_FRAME_BYTES);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut frame = Vec::new();
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => return Ok(SessionEnd::Closed),
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::Interrupted | io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => return Err(ServeError::Read(e)),
+        };
+        decoder.extend(&buf[..n]);
+        while let Some(message) = decoder.next_message::<Request>() {
+            let (response, end) = match message {
+                Ok(Request::Shutdown) => (Response::Goodbye, true),
+                Ok(request) => (session.handle(request), false),
+                Err(e) => (
+                    error(ErrorKind::Protocol, format!("dropped a corrupt frame: {e}")),
+                    false,
+                ),
+            };
+            frame.clear();
+            encode_frame(&response, &mut frame);
+            output.write_all(&frame).map_err(ServeError::Write)?;
+            if end {
+                output.flush().map_err(ServeError::Write)?;
+                return Ok(SessionEnd::Shutdown);
+            }
+        }
+        output.flush().map_err(ServeError::Write)?;
+    }
+}
+
+fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
+    Response::Error(WireError {
+        kind,
+        message: message.into(),
+    })
+}
+
+fn memory(root: &Path) -> gauntlet_wire::MemoryFacts {
+    match facts::memory_facts(root) {
+        Ok(m) => gauntlet_wire::MemoryFacts {
+            rss_kib: Some(m.rss_kib),
+            peak_rss_kib: Some(m.peak_rss_kib),
+            ..Default::default()
+        },
+        Err(_) => gauntlet_wire::MemoryFacts::default(),
+    }
+}
+
+/// Compares without an early exit, so response timing does not reveal how much of a token matched.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+impl<R: Runtime> Session<'_, R> {
+    fn handle(&mut self, request: Request) -> Response {
+        if let Request::Hello {
+            protocol_version,
+            token,
+        } = request
+        {
+            return self.hello(protocol_version, token);
+        }
+        if !self.greeted {
+            return error(ErrorKind::Protocol, "the session must start with hello");
+        }
+        match request {
+            Request::Hello { .. } | Request::Shutdown => unreachable!("handled above"),
+            Request::LoadBegin(header) => self.load_begin(header),
+            Request::LoadChunk { offset, bytes } => self.load_chunk(offset, bytes),
+            Request::LoadCommit => self.load_commit(),
+            Request::UseBuiltin { name, .. } => error(
+                ErrorKind::NoModel,
+                format!("this agent has no built-in model `{name}`; send it with a load"),
+            ),
+            Request::Infer(infer) => self.infer(infer),
+            Request::Memory => Response::Memory(memory(&self.config.facts_root)),
+            Request::Mark(marker) => Response::Marked {
+                marker,
+                device_time_ns: self.epoch.elapsed().as_nanos() as u64,
+            },
+        }
+    }
+
+    fn hello(&mut self, protocol_version: u16, token: Option<String>) -> Response {
+        if protocol_version != PROTOCOL_VERSION {
+            return error(
+                ErrorKind::VersionMismatch {
+                    device: PROTOCOL_VERSION,
+                },
+                format!(
+                    "host speaks protocol {protocol_version}, this agent speaks {PROTOCOL_VERSION}"
+                ),
+            );
+        }
+        if let Some(expected) = &self.config.token
+            && !token.is_some_and(|t| same_secret(&t, expected))
+        {
+            return error(ErrorKind::Unauthorized, "missing or wrong token");
+        }
+        self.greeted = true;
+        let facts = facts::board_facts(&self.config.facts_root).ok();
+        Response::Hello(AgentHello {
+            protocol_version: PROTOCOL_VERSION,
+            agent: "gauntlet-agent".into(),
+            agent_version: env!("CARGO_PKG_VERSION").into(),
+            facts: gauntlet_wire::BoardFacts {
+                arch: std::env::consts::ARCH.into(),
+                cpu_model: facts.as_ref().and_then(|f| f.cpu_model.clone()),
+                cores: facts.as_ref().map(|f| f.logical_cores),
+                ram_kib: facts.as_ref().map(|f| f.ram_total_kib),
+                os: facts.as_ref().and_then(|f| f.os.clone()),
+                kernel: facts.as_ref().and_then(|f| f.kernel.clone()),
+                cpu_governor: facts.as_ref().and_then(|f| f.cpu_governor.clone()),
+                clock_hz: None,
+            },
+            timing: TimingSource::MonotonicClock,
+        })
+    }
+
+    fn load_begin(&mut self, header: ModelHeader) -> Response {
+        if header.format != ModelFormat::Onnx {
+            return error(
+                ErrorKind::ModelLoad,
+                format!("this agent runs ONNX models, not {:?}", header.format),
+            );
+        }
+        let capacity = header.size as usize;
+        self.pending = Some(PendingLoad {
+            header,
+            bytes: Vec::with_capacity(capacity),
+        });
+        Response::ChunkAck { received: 0 }
+    }
+
+    fn load_chunk(&mut self, offset: u32, bytes: Vec<u8>) -> Response {
+        let Some(pending) = &mut self.pending else {
+            return error(ErrorKind::Protocol, "model chunk before load-begin");
+        };
+        if offset as usize != pending.bytes.len() {
+            return error(
+                ErrorKind::Protocol,
+                format!(
+                    "model chunk at offset {offset}, expected {}",
+                    pending.bytes.len()
+                ),
+            );
+        }
+        if pending.bytes.len() + bytes.len() > pending.header.size as usize {
+            return error(
+                ErrorKind::Protocol,
+                format!(
+                    "model chunks exceed the announced {} bytes",
+                    pending.header.size
+                ),
+            );
+        }
+        pending.bytes.extend_from_slice(&bytes);
+        Response::ChunkAck {
+            received: pending.bytes.len() as u32,
+        }
+    }
+
+    fn load_commit(&mut self) -> Response {
+        let Some(PendingLoad { header, bytes }) = self.pending.take() else {
+            return error(ErrorKind::Protocol, "load-commit before load-begin");
+        };
+        if bytes.len() != header.size as usize {
+            return error(
+                ErrorKind::Checksum,
+                format!("received {} of {} model bytes", bytes.len(), header.size),
+            );
+        }
+        let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        if digest != header.sha256 {
+            return error(
+                ErrorKind::Checksum,
+                "model bytes do not match the announced SHA-256",
+            );
+        }
+        // A reload of a slot frees the old model first, so peak memory reflects one model.
+        self.slots.remove(&header.slot);
+        let options = LoadOptions {
+            input_name: header.input.clone(),
+            window_shape: header.window_shape.iter().map(|&d| d as usize).collect(),
+            output: match &header.output {
+                gauntlet_wire::OutputSelector::Index(i) => OutputSelector::Index(*i as usize),
+                gauntlet_wire::OutputSelector::Name(n) => OutputSelector::Name(n.clone()),
+            },
+        };
+        let memory_before = memory(&self.config.facts_root);
+        let (loaded, took) = facts::timed(|| self.runtime.load(&bytes, &options));
+        drop(bytes);
+        let model = match loaded {
+            Ok(model) => model,
+            Err(e) => return runtime_error(e),
+        };
+        let input_len = options.window_shape.iter().product::<usize>() as u32;
+        let output_len = model.info().output_len as u32;
+        self.slots.insert(header.slot, model);
+        Response::Loaded(ModelLoaded {
+            load_time_us: took.as_micros() as u64,
+            input_len,
+            output_len,
+            memory_before,
+            memory_after: memory(&self.config.facts_root),
+        })
+    }
+
+    fn infer(&mut self, request: InferRequest) -> Response {
+        let Some(model) = self.slots.get_mut(&request.slot) else {
+            return error(
+                ErrorKind::NoModel,
+                format!("no model loaded in slot {}", request.slot),
+            );
+        };
+        let window_len = request.window_len as usize;
+        if window_len == 0 || !request.data.len().is_multiple_of(window_len) {
+            return error(
+                ErrorKind::ShapeMismatch {
+                    expected: window_len as u32,
+                    got: request.data.len() as u32,
+                },
+                format!(
+                    "{} input values do not split into windows of {window_len}",
+                    request.data.len()
+                ),
+            );
+        }
+        let windows = request.windows();
+        let output_len = model.info().output_len;
+        let mut outputs = Vec::with_capacity(windows * output_len);
+        let mut device_time_ns = Vec::with_capacity(windows);
+        for window in request.data.chunks_exact(window_len) {
+            let start = Instant::now();
+            let result = model.run(window, &mut self.scratch);
+            let took = start.elapsed();
+            if let Err(e) = result {
+                return runtime_error(e);
+            }
+            device_time_ns.push(took.as_nanos() as u64);
+            outputs.extend_from_slice(&self.scratch);
+        }
+        Response::Outputs(InferResponse {
+            seq: request.seq,
+            output_len: output_len as u32,
+            outputs,
+            device_time_ns,
+        })
+    }
+}
+
+fn runtime_error(e: RuntimeError) -> Response {
+    let kind = match &e {
+        RuntimeError::UnsupportedOperator { op, domain, .. } => ErrorKind::UnsupportedOperator {
+            op: match domain {
+                Some(d) => format!("{d}.{op}"),
+                None => op.clone(),
+            },
+        },
+        RuntimeError::ShapeMismatch { .. } | RuntimeError::WindowLength { .. } => {
+            let (expected, got) = match &e {
+                RuntimeError::WindowLength { expected, got, .. } => (*expected as u32, *got as u32),
+                _ => (0, 0),
+            };
+            ErrorKind::ShapeMismatch { expected, got }
+        }
+        RuntimeError::UnknownInput { .. }
+        | RuntimeError::AmbiguousInput { .. }
+        | RuntimeError::UnknownOutput { .. }
+        | RuntimeError::Load { .. } => ErrorKind::ModelLoad,
+        RuntimeError::Run { .. } => ErrorKind::Inference,
+    };
+    error(kind, e.to_string())
+}

@@ -1,0 +1,903 @@
+//! Reading and validating the model format; the layout is described in the crate docs and, per
+//! op, in [`opcode`]. Everything is checked here once so the kernels can index without checks
+//! failing; all size arithmetic is `checked_*` so hostile numbers cannot overflow.
+
+/// First four bytes of every model.
+pub const MAGIC: [u8; 4] = *b"GTML";
+/// The only version this engine reads; bump on any layout change.
+pub const FORMAT_VERSION: u32 = 1;
+/// Marks an absent optional constant (e.g. a bias).
+pub const NO_CONST: u32 = u32::MAX;
+
+/// Section kinds in the header's section table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum SectionKind {
+    Meta = 1,
+    Ops = 2,
+    Const = 3,
+}
+
+/// Opcodes and their field layouts (words after `opcode | n_words`). `in`/`out` are arena byte
+/// offsets; `*_off` are CONST byte offsets (`NO_CONST` for an absent bias); f32 fields are the
+/// IEEE bits; zero points and clamps are i32 bits.
+pub mod opcode {
+    /// in, out, n, scale, zp — f32 → int8, round half to even, saturating.
+    pub const QUANTIZE: u32 = 1;
+    /// in, out, n, scale, zp — int8 → f32.
+    pub const DEQUANTIZE: u32 = 2;
+    /// in, out, n, kind (0 relu, 1 sigmoid) — f32, may run in place.
+    pub const UNARY_F32: u32 = 3;
+    /// in, out, n, kind (0 x+c, 1 x−c, 2 c−x, 3 x·c, 4 x/c, 5 c/x), c_off, period, inner —
+    /// element i uses c[(i / inner) % period]; f32, may run in place.
+    pub const BINARY_F32: u32 = 4;
+    /// in, out, cin, lin, cout, lout, k, stride, pad, dilation, groups, w_off, b_off —
+    /// weights [cout][cin/groups][k] f32, bias [cout] f32.
+    pub const CONV1D_F32: u32 = 5;
+    /// in, out, m, k, n, w_off, b_off — x [m][k] · wᵀ with w stored [n][k] f32, bias [n].
+    pub const GEMM_F32: u32 = 6;
+    /// in, out, channels, lin, lout, k, stride, pad — padding never wins the max.
+    pub const MAXPOOL_F32: u32 = 7;
+    /// in, out, outer, len, inner, scale — out[o][i] = scale · Σ_l in[o][l][i] (sum, mean).
+    pub const REDUCE_F32: u32 = 8;
+    /// in, out, outer, len, inner — softmax over the middle axis.
+    pub const SOFTMAX_F32: u32 = 9;
+    /// out, elem_bytes, outer, n_inputs, n_inputs × (in, chunk) — each output row is the
+    /// inputs' rows (chunk elements each) side by side.
+    pub const CONCAT: u32 = 10;
+    /// in, out, cin, lin, cout, lout, k, stride, pad, dilation, groups, in_zp, out_zp, act_min,
+    /// act_max, w_off (i8), b_off (i32), mult_off (i32 per cout), shift_off (i32 per cout).
+    pub const CONV1D_I8: u32 = 11;
+    /// in, out, m, k, n, in_zp, out_zp, act_min, act_max, w_off (i8 [n][k]), b_off, mult_off,
+    /// shift_off.
+    pub const GEMM_I8: u32 = 12;
+    /// As `MAXPOOL_F32` on int8.
+    pub const MAXPOOL_I8: u32 = 13;
+    /// in, out, outer, len, inner, in_zp, out_zp, mult, shift — Σ (q − in_zp) requantised.
+    pub const REDUCE_I8: u32 = 14;
+    /// in, out, n, period, inner, table_off — out = table[(i / inner) % period][q + 128].
+    pub const LUT_I8: u32 = 15;
+}
+
+/// Why a blob is not a model this engine can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormatError {
+    TooShort { needed: usize, got: usize },
+    BadMagic,
+    UnsupportedVersion(u32),
+    LengthMismatch { declared: usize, actual: usize },
+    BadSection { index: usize },
+    MissingSection(SectionKind),
+    DuplicateSection(SectionKind),
+    BadMeta(&'static str),
+    UnknownOpcode { op: usize, opcode: u32 },
+    BadOp { op: usize, what: &'static str },
+    TrailingOps,
+}
+
+impl core::fmt::Display for FormatError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            FormatError::TooShort { needed, got } => {
+                write!(f, "read model header: {got} bytes, need at least {needed}")
+            }
+            FormatError::BadMagic => write!(f, "read model header: magic is not \"GTML\""),
+            FormatError::UnsupportedVersion(v) => {
+                write!(
+                    f,
+                    "read model header: format version {v}, this engine reads {FORMAT_VERSION}"
+                )
+            }
+            FormatError::LengthMismatch { declared, actual } => {
+                write!(
+                    f,
+                    "read model header: declares {declared} bytes but the blob has {actual}"
+                )
+            }
+            FormatError::BadSection { index } => {
+                write!(
+                    f,
+                    "read section table entry {index}: unknown kind, misaligned or out of bounds"
+                )
+            }
+            FormatError::MissingSection(k) => write!(f, "read section table: no {k:?} section"),
+            FormatError::DuplicateSection(k) => {
+                write!(f, "read section table: {k:?} section appears twice")
+            }
+            FormatError::BadMeta(what) => write!(f, "read meta section: {what}"),
+            FormatError::UnknownOpcode { op, opcode } => {
+                write!(f, "decode op {op}: unknown opcode {opcode}")
+            }
+            FormatError::BadOp { op, what } => write!(f, "decode op {op}: {what}"),
+            FormatError::TrailingOps => write!(f, "decode ops: bytes left after the last op"),
+        }
+    }
+}
+
+impl core::error::Error for FormatError {}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Meta {
+    pub input_len: usize,
+    pub output_len: usize,
+    pub arena_len: usize,
+    pub input_off: usize,
+    pub output_off: usize,
+    pub op_count: usize,
+}
+
+fn word(bytes: &[u8], at: usize) -> Option<u32> {
+    let b = bytes.get(at..at.checked_add(4)?)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// The range `off .. off + n·size` if it fits inside `len`.
+fn span(off: usize, n: usize, size: usize, len: usize) -> Option<core::ops::Range<usize>> {
+    let end = off.checked_add(n.checked_mul(size)?)?;
+    (end <= len).then_some(off..end)
+}
+
+pub(crate) fn parse(bytes: &[u8]) -> Result<(Meta, &[u8], &[u8]), FormatError> {
+    const FIXED: usize = 16;
+    if bytes.len() < FIXED {
+        return Err(FormatError::TooShort {
+            needed: FIXED,
+            got: bytes.len(),
+        });
+    }
+    if bytes[..4] != MAGIC {
+        return Err(FormatError::BadMagic);
+    }
+    let w = |at| word(bytes, at).unwrap_or(0) as usize;
+    let version = w(4) as u32;
+    if version != FORMAT_VERSION {
+        return Err(FormatError::UnsupportedVersion(version));
+    }
+    if w(8) != bytes.len() {
+        return Err(FormatError::LengthMismatch {
+            declared: w(8),
+            actual: bytes.len(),
+        });
+    }
+    let count = w(12);
+    let table = span(FIXED, count, 12, bytes.len()).ok_or(FormatError::TooShort {
+        needed: FIXED.saturating_add(count.saturating_mul(12)),
+        got: bytes.len(),
+    })?;
+    let mut found: [Option<&[u8]>; 3] = [None; 3];
+    for index in 0..count {
+        let at = table.start + 12 * index;
+        let kind = match w(at) {
+            1 => SectionKind::Meta,
+            2 => SectionKind::Ops,
+            3 => SectionKind::Const,
+            _ => return Err(FormatError::BadSection { index }),
+        };
+        let (off, len) = (w(at + 4), w(at + 8));
+        let range = span(off, len, 1, bytes.len()).filter(|_| off % 4 == 0);
+        let range = range.ok_or(FormatError::BadSection { index })?;
+        let slot = &mut found[kind as usize - 1];
+        if slot.is_some() {
+            return Err(FormatError::DuplicateSection(kind));
+        }
+        *slot = Some(&bytes[range]);
+    }
+    let [meta, ops, consts] = found;
+    let meta = meta.ok_or(FormatError::MissingSection(SectionKind::Meta))?;
+    let ops = ops.ok_or(FormatError::MissingSection(SectionKind::Ops))?;
+    let consts = consts.ok_or(FormatError::MissingSection(SectionKind::Const))?;
+
+    let m = |i: usize| {
+        word(meta, 4 * i)
+            .map(|v| v as usize)
+            .ok_or(FormatError::BadMeta("fewer than 6 words"))
+    };
+    let meta = Meta {
+        input_len: m(0)?,
+        output_len: m(1)?,
+        arena_len: m(2)?,
+        input_off: m(3)?,
+        output_off: m(4)?,
+        op_count: m(5)?,
+    };
+    if span(meta.input_off, meta.input_len, 4, meta.arena_len).is_none() {
+        return Err(FormatError::BadMeta("input buffer lies outside the arena"));
+    }
+    if span(meta.output_off, meta.output_len, 4, meta.arena_len).is_none() {
+        return Err(FormatError::BadMeta("output buffer lies outside the arena"));
+    }
+    let mut iter = OpIter::new(ops, consts, meta.op_count);
+    iter.arena_len = meta.arena_len;
+    for op in iter.by_ref() {
+        op?;
+    }
+    if iter.at != ops.len() {
+        return Err(FormatError::TrailingOps);
+    }
+    Ok((meta, ops, consts))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Io {
+    pub input: usize,
+    pub output: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct QParam {
+    pub scale: f32,
+    pub zp: i32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UnaryKind {
+    Relu,
+    Sigmoid,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BinaryKind {
+    Add,
+    Sub,
+    RSub,
+    Mul,
+    Div,
+    RDiv,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ConvGeom {
+    pub cin: usize,
+    pub lin: usize,
+    pub cout: usize,
+    pub lout: usize,
+    pub k: usize,
+    pub stride: usize,
+    pub pad: usize,
+    pub dilation: usize,
+    pub groups: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GemmGeom {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PoolGeom {
+    pub channels: usize,
+    pub lin: usize,
+    pub lout: usize,
+    pub k: usize,
+    pub stride: usize,
+    pub pad: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ReduceGeom {
+    pub outer: usize,
+    pub len: usize,
+    pub inner: usize,
+}
+
+/// Output-side integer parameters shared by the int8 Conv and Gemm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Requant<'a> {
+    pub in_zp: i32,
+    pub out_zp: i32,
+    pub act_min: i32,
+    pub act_max: i32,
+    pub mult: &'a [u8],
+    pub shift: &'a [u8],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Op<'a> {
+    Quantize {
+        io: Io,
+        n: usize,
+        q: QParam,
+    },
+    Dequantize {
+        io: Io,
+        n: usize,
+        q: QParam,
+    },
+    Unary {
+        io: Io,
+        n: usize,
+        kind: UnaryKind,
+    },
+    Binary {
+        io: Io,
+        n: usize,
+        kind: BinaryKind,
+        c: &'a [u8],
+        period: usize,
+        inner: usize,
+    },
+    ConvF32 {
+        io: Io,
+        g: ConvGeom,
+        w: &'a [u8],
+        b: Option<&'a [u8]>,
+    },
+    GemmF32 {
+        io: Io,
+        g: GemmGeom,
+        w: &'a [u8],
+        b: Option<&'a [u8]>,
+    },
+    MaxPool {
+        io: Io,
+        g: PoolGeom,
+        int8: bool,
+    },
+    ReduceF32 {
+        io: Io,
+        g: ReduceGeom,
+        scale: f32,
+    },
+    Softmax {
+        io: Io,
+        g: ReduceGeom,
+    },
+    Concat {
+        out: usize,
+        elem: usize,
+        outer: usize,
+        parts: &'a [u8],
+    },
+    ConvI8 {
+        io: Io,
+        g: ConvGeom,
+        w: &'a [u8],
+        b: Option<&'a [u8]>,
+        rq: Requant<'a>,
+    },
+    GemmI8 {
+        io: Io,
+        g: GemmGeom,
+        w: &'a [u8],
+        b: Option<&'a [u8]>,
+        rq: Requant<'a>,
+    },
+    ReduceI8 {
+        io: Io,
+        g: ReduceGeom,
+        in_zp: i32,
+        out_zp: i32,
+        mult: i32,
+        shift: i32,
+    },
+    Lut {
+        io: Io,
+        n: usize,
+        period: usize,
+        inner: usize,
+        table: &'a [u8],
+    },
+}
+
+impl Op<'_> {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Quantize { .. } => "quantize",
+            Op::Dequantize { .. } => "dequantize",
+            Op::Unary {
+                kind: UnaryKind::Relu,
+                ..
+            } => "relu_f32",
+            Op::Unary {
+                kind: UnaryKind::Sigmoid,
+                ..
+            } => "sigmoid_f32",
+            Op::Binary { .. } => "binary_f32",
+            Op::ConvF32 { .. } => "conv1d_f32",
+            Op::GemmF32 { .. } => "gemm_f32",
+            Op::MaxPool { int8: false, .. } => "maxpool1d_f32",
+            Op::MaxPool { int8: true, .. } => "maxpool1d_i8",
+            Op::ReduceF32 { .. } => "reduce_f32",
+            Op::Softmax { .. } => "softmax_f32",
+            Op::Concat { .. } => "concat",
+            Op::ConvI8 { .. } => "conv1d_i8",
+            Op::GemmI8 { .. } => "gemm_i8",
+            Op::ReduceI8 { .. } => "reduce_i8",
+            Op::Lut { .. } => "lut_i8",
+        }
+    }
+}
+
+/// Decodes op records one by one. With `arena_len` set (as `parse` does) every arena range is
+/// checked; `run` iterates bytes `parse` already accepted.
+pub(crate) struct OpIter<'a> {
+    ops: &'a [u8],
+    consts: &'a [u8],
+    remaining: usize,
+    index: usize,
+    at: usize,
+    arena_len: usize,
+}
+
+impl<'a> OpIter<'a> {
+    pub fn new(ops: &'a [u8], consts: &'a [u8], count: usize) -> OpIter<'a> {
+        OpIter {
+            ops,
+            consts,
+            remaining: count,
+            index: 0,
+            at: 0,
+            arena_len: usize::MAX,
+        }
+    }
+}
+
+impl<'a> Iterator for OpIter<'a> {
+    type Item = Result<Op<'a>, FormatError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.remaining == 0 {
+            return None;
+        }
+        self.remaining -= 1;
+        let op = self.index;
+        self.index += 1;
+        let bad = |what| FormatError::BadOp { op, what };
+        let (Some(code), Some(n_words)) = (word(self.ops, self.at), word(self.ops, self.at + 4))
+        else {
+            self.remaining = 0;
+            return Some(Err(bad("record header runs past the ops section")));
+        };
+        let Some(body) = span(self.at + 8, n_words as usize, 4, self.ops.len()) else {
+            self.remaining = 0;
+            return Some(Err(bad("record runs past the ops section")));
+        };
+        self.at = body.end;
+        let mut f = Fields {
+            words: &self.ops[body],
+            at: 0,
+            consts: self.consts,
+            arena_len: self.arena_len,
+            op,
+        };
+        let decoded = decode(code, &mut f).and_then(|d| {
+            if f.at == f.words.len() {
+                Ok(d)
+            } else {
+                Err(bad("record has extra words"))
+            }
+        });
+        if decoded.is_err() {
+            self.remaining = 0;
+        }
+        Some(decoded)
+    }
+}
+
+/// A cursor over one record's words with checked conversions.
+struct Fields<'a> {
+    words: &'a [u8],
+    at: usize,
+    consts: &'a [u8],
+    arena_len: usize,
+    op: usize,
+}
+
+impl<'a> Fields<'a> {
+    fn bad(&self, what: &'static str) -> FormatError {
+        FormatError::BadOp { op: self.op, what }
+    }
+
+    fn u32(&mut self) -> Result<u32, FormatError> {
+        let v = word(self.words, self.at).ok_or(self.bad("record is too short for its opcode"))?;
+        self.at += 4;
+        Ok(v)
+    }
+
+    fn usize(&mut self) -> Result<usize, FormatError> {
+        Ok(self.u32()? as usize)
+    }
+
+    /// A dimension: at least 1.
+    fn dim(&mut self) -> Result<usize, FormatError> {
+        let v = self.usize()?;
+        if v == 0 {
+            Err(self.bad("a dimension, stride or dilation is zero"))
+        } else {
+            Ok(v)
+        }
+    }
+
+    fn i32(&mut self) -> Result<i32, FormatError> {
+        Ok(self.u32()? as i32)
+    }
+
+    /// An int8 zero point or clamp bound.
+    fn i8_range(&mut self) -> Result<i32, FormatError> {
+        let v = self.i32()?;
+        if (-128..=127).contains(&v) {
+            Ok(v)
+        } else {
+            Err(self.bad("zero point or clamp outside int8"))
+        }
+    }
+
+    fn f32(&mut self) -> Result<f32, FormatError> {
+        Ok(f32::from_bits(self.u32()?))
+    }
+
+    fn scale(&mut self) -> Result<f32, FormatError> {
+        let s = self.f32()?;
+        if s.is_finite() && s > 0.0 {
+            Ok(s)
+        } else {
+            Err(self.bad("scale is not a positive finite number"))
+        }
+    }
+
+    /// An arena offset whose buffer of `n` elements of `size` bytes fits the arena.
+    fn buf(&mut self, n: usize, size: usize) -> Result<usize, FormatError> {
+        let off = self.usize()?;
+        span(off, n, size, self.arena_len).ok_or(self.bad("buffer lies outside the arena"))?;
+        Ok(off)
+    }
+
+    fn io(
+        &mut self,
+        n_in: usize,
+        n_out: usize,
+        size_in: usize,
+        size_out: usize,
+    ) -> Result<Io, FormatError> {
+        Ok(Io {
+            input: self.buf(n_in, size_in)?,
+            output: self.buf(n_out, size_out)?,
+        })
+    }
+
+    fn konst(&mut self, n: usize, size: usize) -> Result<&'a [u8], FormatError> {
+        let off = self.usize()?;
+        let r = span(off, n, size, self.consts.len())
+            .ok_or(self.bad("constant lies outside the const section"))?;
+        Ok(&self.consts[r])
+    }
+
+    fn opt_konst(&mut self, n: usize, size: usize) -> Result<Option<&'a [u8]>, FormatError> {
+        if word(self.words, self.at) == Some(NO_CONST) {
+            self.at += 4;
+            return Ok(None);
+        }
+        self.konst(n, size).map(Some)
+    }
+
+    fn mul(&self, a: usize, b: usize) -> Result<usize, FormatError> {
+        a.checked_mul(b).ok_or(self.bad("sizes overflow"))
+    }
+
+    /// A cursor `words` ahead: some fields size the buffers named before them.
+    fn peek_skip(&mut self, words: usize) -> Result<Fields<'a>, FormatError> {
+        let ahead = Fields {
+            words: self.words,
+            at: self.at + 4 * words,
+            consts: self.consts,
+            arena_len: self.arena_len,
+            op: self.op,
+        };
+        if ahead.at > self.words.len() {
+            return Err(self.bad("record is too short for its opcode"));
+        }
+        Ok(ahead)
+    }
+
+    fn conv_geom(&mut self) -> Result<ConvGeom, FormatError> {
+        let g = ConvGeom {
+            cin: self.dim()?,
+            lin: self.dim()?,
+            cout: self.dim()?,
+            lout: self.dim()?,
+            k: self.dim()?,
+            stride: self.dim()?,
+            pad: self.usize()?,
+            dilation: self.dim()?,
+            groups: self.dim()?,
+        };
+        if !g.cin.is_multiple_of(g.groups) || !g.cout.is_multiple_of(g.groups) {
+            return Err(self.bad("channels are not divisible by groups"));
+        }
+        // The furthest input position the kernel computes must not overflow.
+        let reach = self
+            .mul(g.lout - 1, g.stride)?
+            .checked_add(self.mul(g.k - 1, g.dilation)?);
+        if reach.is_none() {
+            return Err(self.bad("sizes overflow"));
+        }
+        Ok(g)
+    }
+
+    fn gemm_geom(&mut self) -> Result<GemmGeom, FormatError> {
+        Ok(GemmGeom {
+            m: self.dim()?,
+            k: self.dim()?,
+            n: self.dim()?,
+        })
+    }
+
+    fn pool_geom(&mut self) -> Result<PoolGeom, FormatError> {
+        let g = PoolGeom {
+            channels: self.dim()?,
+            lin: self.dim()?,
+            lout: self.dim()?,
+            k: self.dim()?,
+            stride: self.dim()?,
+            pad: self.usize()?,
+        };
+        if self.mul(g.lout - 1, g.stride)?.checked_add(g.k).is_none() {
+            return Err(self.bad("sizes overflow"));
+        }
+        Ok(g)
+    }
+
+    fn reduce_geom(&mut self) -> Result<ReduceGeom, FormatError> {
+        Ok(ReduceGeom {
+            outer: self.dim()?,
+            len: self.dim()?,
+            inner: self.dim()?,
+        })
+    }
+
+    /// Multipliers must be non-negative Q31 values and shifts keep `31 + shift` in 1..=62.
+    fn check_requant(&self, mult: i32, shift: i32) -> Result<(), FormatError> {
+        if mult >= 0 && (-30..=31).contains(&shift) {
+            Ok(())
+        } else {
+            Err(self.bad("requantisation multiplier or shift out of range"))
+        }
+    }
+
+    /// in_zp, out_zp, act_min, act_max.
+    fn requant(&mut self) -> Result<(i32, i32, i32, i32), FormatError> {
+        let zps = (
+            self.i8_range()?,
+            self.i8_range()?,
+            self.i8_range()?,
+            self.i8_range()?,
+        );
+        if zps.2 > zps.3 {
+            return Err(self.bad("act_min exceeds act_max"));
+        }
+        Ok(zps)
+    }
+
+    fn channel_params(&mut self, cout: usize) -> Result<(&'a [u8], &'a [u8]), FormatError> {
+        let mult = self.konst(cout, 4)?;
+        let shift = self.konst(cout, 4)?;
+        for c in 0..cout {
+            let m = word(mult, 4 * c).unwrap_or(0) as i32;
+            let s = word(shift, 4 * c).unwrap_or(0) as i32;
+            self.check_requant(m, s)?;
+        }
+        Ok((mult, shift))
+    }
+}
+
+fn decode<'a>(code: u32, f: &mut Fields<'a>) -> Result<Op<'a>, FormatError> {
+    Ok(match code {
+        opcode::QUANTIZE | opcode::DEQUANTIZE => {
+            let mut ahead = f.peek_skip(2)?;
+            let n = ahead.dim()?;
+            let (si, so) = if code == opcode::QUANTIZE {
+                (4, 1)
+            } else {
+                (1, 4)
+            };
+            let io = f.io(n, n, si, so)?;
+            f.at += 4;
+            let q = QParam {
+                scale: f.scale()?,
+                zp: f.i8_range()?,
+            };
+            if code == opcode::QUANTIZE {
+                Op::Quantize { io, n, q }
+            } else {
+                Op::Dequantize { io, n, q }
+            }
+        }
+        opcode::UNARY_F32 => {
+            let n = f.peek_skip(2)?.dim()?;
+            let io = f.io(n, n, 4, 4)?;
+            f.at += 4;
+            let kind = match f.u32()? {
+                0 => UnaryKind::Relu,
+                1 => UnaryKind::Sigmoid,
+                _ => return Err(f.bad("unknown unary kind")),
+            };
+            Op::Unary { io, n, kind }
+        }
+        opcode::BINARY_F32 => {
+            let n = f.peek_skip(2)?.dim()?;
+            let io = f.io(n, n, 4, 4)?;
+            f.at += 4;
+            let kind = match f.u32()? {
+                0 => BinaryKind::Add,
+                1 => BinaryKind::Sub,
+                2 => BinaryKind::RSub,
+                3 => BinaryKind::Mul,
+                4 => BinaryKind::Div,
+                5 => BinaryKind::RDiv,
+                _ => return Err(f.bad("unknown binary kind")),
+            };
+            let period = f.peek_skip(1)?.dim()?;
+            let c = f.konst(period, 4)?;
+            f.at += 4;
+            let inner = f.dim()?;
+            Op::Binary {
+                io,
+                n,
+                kind,
+                c,
+                period,
+                inner,
+            }
+        }
+        opcode::CONV1D_F32 | opcode::CONV1D_I8 => {
+            let int8 = code == opcode::CONV1D_I8;
+            let g = f.peek_skip(2)?.conv_geom()?;
+            let size = if int8 { 1 } else { 4 };
+            let io = f.io(f.mul(g.cin, g.lin)?, f.mul(g.cout, g.lout)?, size, size)?;
+            f.at += 4 * 9;
+            let rq = if int8 { Some(f.requant()?) } else { None };
+            let nw = f.mul(f.mul(g.cout, g.cin / g.groups)?, g.k)?;
+            let w = f.konst(nw, size)?;
+            let b = f.opt_konst(g.cout, 4)?;
+            match rq {
+                None => Op::ConvF32 { io, g, w, b },
+                Some((in_zp, out_zp, act_min, act_max)) => {
+                    let (mult, shift) = f.channel_params(g.cout)?;
+                    Op::ConvI8 {
+                        io,
+                        g,
+                        w,
+                        b,
+                        rq: Requant {
+                            in_zp,
+                            out_zp,
+                            act_min,
+                            act_max,
+                            mult,
+                            shift,
+                        },
+                    }
+                }
+            }
+        }
+        opcode::GEMM_F32 | opcode::GEMM_I8 => {
+            let int8 = code == opcode::GEMM_I8;
+            let g = f.peek_skip(2)?.gemm_geom()?;
+            let size = if int8 { 1 } else { 4 };
+            let io = f.io(f.mul(g.m, g.k)?, f.mul(g.m, g.n)?, size, size)?;
+            f.at += 4 * 3;
+            let rq = if int8 { Some(f.requant()?) } else { None };
+            let w = f.konst(f.mul(g.n, g.k)?, size)?;
+            let b = f.opt_konst(g.n, 4)?;
+            match rq {
+                None => Op::GemmF32 { io, g, w, b },
+                Some((in_zp, out_zp, act_min, act_max)) => {
+                    let (mult, shift) = f.channel_params(g.n)?;
+                    Op::GemmI8 {
+                        io,
+                        g,
+                        w,
+                        b,
+                        rq: Requant {
+                            in_zp,
+                            out_zp,
+                            act_min,
+                            act_max,
+                            mult,
+                            shift,
+                        },
+                    }
+                }
+            }
+        }
+        opcode::MAXPOOL_F32 | opcode::MAXPOOL_I8 => {
+            let int8 = code == opcode::MAXPOOL_I8;
+            let g = f.peek_skip(2)?.pool_geom()?;
+            let size = if int8 { 1 } else { 4 };
+            let io = f.io(
+                f.mul(g.channels, g.lin)?,
+                f.mul(g.channels, g.lout)?,
+                size,
+                size,
+            )?;
+            f.at += 4 * 6;
+            Op::MaxPool { io, g, int8 }
+        }
+        opcode::REDUCE_F32 | opcode::SOFTMAX_F32 | opcode::REDUCE_I8 => {
+            let g = f.peek_skip(2)?.reduce_geom()?;
+            let rows = f.mul(g.outer, g.inner)?;
+            let n_in = f.mul(rows, g.len)?;
+            let n_out = if code == opcode::SOFTMAX_F32 {
+                n_in
+            } else {
+                rows
+            };
+            let size = if code == opcode::REDUCE_I8 { 1 } else { 4 };
+            let io = f.io(n_in, n_out, size, size)?;
+            f.at += 4 * 3;
+            match code {
+                opcode::REDUCE_F32 => Op::ReduceF32 {
+                    io,
+                    g,
+                    scale: f.f32()?,
+                },
+                opcode::SOFTMAX_F32 => Op::Softmax { io, g },
+                _ => {
+                    let (in_zp, out_zp, mult, shift) =
+                        (f.i8_range()?, f.i8_range()?, f.i32()?, f.i32()?);
+                    f.check_requant(mult, shift)?;
+                    Op::ReduceI8 {
+                        io,
+                        g,
+                        in_zp,
+                        out_zp,
+                        mult,
+                        shift,
+                    }
+                }
+            }
+        }
+        opcode::CONCAT => {
+            let mut ahead = f.peek_skip(1)?;
+            let (elem, outer, n_inputs) = (ahead.dim()?, ahead.dim()?, ahead.usize()?);
+            if !matches!(elem, 1 | 4) {
+                return Err(f.bad("concat element size is neither 1 nor 4"));
+            }
+            let parts_start = ahead.at;
+            let mut row = 0usize;
+            for _ in 0..n_inputs {
+                ahead.at += 4;
+                row = row
+                    .checked_add(ahead.dim()?)
+                    .ok_or(f.bad("sizes overflow"))?;
+            }
+            let parts = &f.words[parts_start..ahead.at];
+            let out = f.buf(f.mul(outer, row)?, elem)?;
+            f.at = parts_start;
+            for _ in 0..n_inputs {
+                let chunk = f.peek_skip(1)?.dim()?;
+                f.buf(f.mul(outer, chunk)?, elem)?;
+                f.at += 4;
+            }
+            Op::Concat {
+                out,
+                elem,
+                outer,
+                parts,
+            }
+        }
+        opcode::LUT_I8 => {
+            let mut ahead = f.peek_skip(2)?;
+            let (n, period) = (ahead.dim()?, ahead.dim()?);
+            let io = f.io(n, n, 1, 1)?;
+            f.at += 8;
+            let inner = f.dim()?;
+            let table = f.konst(f.mul(period, 256)?, 1)?;
+            Op::Lut {
+                io,
+                n,
+                period,
+                inner,
+                table,
+            }
+        }
+        _ => {
+            return Err(FormatError::UnknownOpcode {
+                op: f.op,
+                opcode: code,
+            });
+        }
+    })
+}

@@ -1,0 +1,22 @@
+//! Gauntlet's wire protocol, shared by the host and every device (Linux agent, MCU firmware).
+//!
+//! A conversation is strictly request → response, host first: `Hello`, then a model load in
+//! chunks checked by SHA-256, then inference requests carrying one or more input windows. Every
+//! message travels in one frame (see [`frame`]) built to survive a noisy UART: a corrupted frame is
+//! detected by its CRC and dropped, and the decoder resynchronises on the next delimiter.
+#![no_std]
+
+extern crate alloc;
+
+pub mod frame;
+mod message;
+
+pub use frame::{FrameDecoder, FrameError, encode_frame};
+pub use message::*;
+
+/// Bumped on every incompatible change to [`Request`] or [`Response`].
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Largest model chunk a host sends in one [`Request::LoadChunk`]; small enough for an MCU's
+/// receive buffer, large enough that a Linux agent's load is not dominated by round trips.
+pub const LOAD_CHUNK_BYTES: usize = 16 * 1024;

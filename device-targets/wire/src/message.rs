@@ -1,0 +1,201 @@
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use serde::{Deserialize, Serialize};
+
+/// Host → device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// First message of every session; the device answers [`Response::Hello`] or a
+    /// [`ErrorKind::VersionMismatch`] / [`ErrorKind::Unauthorized`] error.
+    Hello {
+        protocol_version: u16,
+        /// Shared secret for transports reachable by others (TCP); `None` on private links.
+        token: Option<String>,
+    },
+    /// Starts a model load; chunks follow, then [`Request::LoadCommit`].
+    LoadBegin(ModelHeader),
+    LoadChunk {
+        offset: u32,
+        bytes: Vec<u8>,
+    },
+    /// Checks size and SHA-256 of the received bytes and loads the model.
+    LoadCommit,
+    /// Uses the model the device already holds (firmware with the model baked in) in `slot`.
+    UseBuiltin {
+        slot: u8,
+        name: String,
+    },
+    Infer(InferRequest),
+    /// Current memory figures.
+    Memory,
+    /// Energy-window boundary, answered with the device's own timestamp.
+    Mark(Marker),
+    /// Ends the session; the device answers [`Response::Goodbye`] and may exit.
+    Shutdown,
+}
+
+/// Device → host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Response {
+    Hello(AgentHello),
+    ChunkAck { received: u32 },
+    Loaded(ModelLoaded),
+    Outputs(InferResponse),
+    Memory(MemoryFacts),
+    Marked { marker: Marker, device_time_ns: u64 },
+    Error(WireError),
+    Goodbye,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentHello {
+    pub protocol_version: u16,
+    /// Program name, e.g. `gauntlet-agent` or `gauntlet-stm32`.
+    pub agent: String,
+    pub agent_version: String,
+    pub facts: BoardFacts,
+    pub timing: TimingSource,
+}
+
+/// Facts the device knows about itself; `None` where it cannot read them.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct BoardFacts {
+    pub arch: String,
+    pub cpu_model: Option<String>,
+    pub cores: Option<u32>,
+    pub ram_kib: Option<u64>,
+    pub os: Option<String>,
+    pub kernel: Option<String>,
+    pub cpu_governor: Option<String>,
+    /// Core clock in Hz where the device knows it (MCUs).
+    pub clock_hz: Option<u32>,
+}
+
+/// How the device's own inference times are taken, so reports can label them honestly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TimingSource {
+    /// A monotonic clock on real hardware.
+    MonotonicClock,
+    /// A cycle or tick counter on real silicon.
+    CycleCounter,
+    /// An emulator's instruction-count time (e.g. QEMU `-icount`): not silicon cycles.
+    EmulatedTicks,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelHeader {
+    /// Which of the device's model slots to fill; several builds stay loaded for A/B interleaving.
+    pub slot: u8,
+    pub name: String,
+    pub format: ModelFormat,
+    pub size: u32,
+    pub sha256: [u8; 32],
+    /// Input tensor name; `None` takes the model's first input.
+    pub input: Option<String>,
+    /// Shape of one inference's input, batch dimension (1) included.
+    pub window_shape: Vec<u32>,
+    pub output: OutputSelector,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ModelFormat {
+    Onnx,
+    /// Gauntlet's compact MCU model format.
+    Tinyml,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OutputSelector {
+    Index(u32),
+    Name(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelLoaded {
+    /// Time from commit to a runnable model, on the device's clock.
+    pub load_time_us: u64,
+    /// Floats per input window.
+    pub input_len: u32,
+    /// Floats per output (scores of the selected output).
+    pub output_len: u32,
+    /// Memory before the load started and after it finished.
+    pub memory_before: MemoryFacts,
+    pub memory_after: MemoryFacts,
+}
+
+/// One request may carry several windows, back to back, to amortise the link's round trip.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InferRequest {
+    pub slot: u8,
+    pub seq: u32,
+    pub window_len: u32,
+    pub data: Vec<f32>,
+}
+
+impl InferRequest {
+    pub fn windows(&self) -> usize {
+        if self.window_len == 0 {
+            0
+        } else {
+            self.data.len() / self.window_len as usize
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InferResponse {
+    pub seq: u32,
+    pub output_len: u32,
+    /// `output_len` scores per window, in request order.
+    pub outputs: Vec<f32>,
+    /// On-device time of each inference (the runtime call only), nanoseconds.
+    pub device_time_ns: Vec<u64>,
+}
+
+/// Memory figures in KiB; `None` where the device cannot tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MemoryFacts {
+    pub rss_kib: Option<u64>,
+    /// Peak resident set (`VmHWM` on Linux).
+    pub peak_rss_kib: Option<u64>,
+    /// Deepest stack use seen (MCU stack painting), bytes.
+    pub stack_high_water_bytes: Option<u32>,
+    /// Heap or arena in use, bytes.
+    pub heap_bytes: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Marker {
+    WindowStart(u32),
+    WindowEnd(u32),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorKind {
+    VersionMismatch {
+        device: u16,
+    },
+    Unauthorized,
+    /// A request that does not fit the conversation (e.g. a chunk before `LoadBegin`).
+    Protocol,
+    Checksum,
+    NoModel,
+    UnsupportedOperator {
+        op: String,
+    },
+    ModelLoad,
+    ShapeMismatch {
+        expected: u32,
+        got: u32,
+    },
+    Inference,
+    OutOfMemory,
+    Internal,
+}

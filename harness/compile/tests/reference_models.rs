@@ -1,0 +1,289 @@
+//! Acceptance for issue 7: the MCU engine, fed by the compiler, agrees with tract on the
+//! reference models' held-out sets (fp32 scores within 1e-4, int8 labels ≥ 99 %), and QOperator
+//! models are refused naming their operator.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use gauntlet_compile::{CompileError, CompileOptions, Compiled, OutputSelector, compile_onnx};
+use gauntlet_tinyml::Model;
+use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::internal::GenericFactoid;
+
+fn model_dir(model: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scenarios/models")
+        .join(model)
+}
+
+struct Reference {
+    /// Held-out inputs, `windows × window_len`.
+    inputs: Vec<f32>,
+    targets: Vec<f32>,
+    /// Shape of the whole held-out set, batch first.
+    shape: Vec<usize>,
+    score_output: usize,
+}
+
+fn read_f32(path: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+fn reference(model: &str) -> Reference {
+    let dir = model_dir(model).join("testdata");
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("meta.json")).unwrap()).unwrap();
+    let shape: Vec<usize> = meta["input_shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_u64().unwrap() as usize)
+        .collect();
+    Reference {
+        inputs: read_f32(&dir.join("input.f32")),
+        targets: read_f32(&dir.join("target.f32")),
+        shape,
+        score_output: meta["score_output"].as_u64().unwrap() as usize,
+    }
+}
+
+/// tract's scores for every held-out window in one batch, binding the symbolic batch dim.
+fn tract_scores(onnx: &Path, r: &Reference) -> Vec<f32> {
+    let mut model = tract_onnx::onnx().model_for_path(onnx).unwrap();
+    let outlet = model.output_outlets().unwrap()[r.score_output];
+    model.select_output_outlets(&[outlet]).unwrap();
+    // SKAB declares its batch dim as 0 (unknown), leaving tract no symbol to bind.
+    let shape = &model.input_fact(0).unwrap().shape;
+    if shape.is_open() || shape.dims().any(|d| matches!(d, GenericFactoid::Any)) {
+        model.set_input_fact(0, f32::fact(&r.shape).into()).unwrap();
+    }
+    let typed = model.into_typed().unwrap();
+    let declared = typed.input_fact(0).unwrap().shape.dims().to_vec();
+    let mut subs = HashMap::new();
+    for (d, &n) in declared.iter().zip(&r.shape) {
+        if let TDim::Sym(s) = d {
+            subs.insert(s.clone(), TDim::Val(n as i64));
+        }
+    }
+    let typed = if subs.is_empty() {
+        typed
+    } else {
+        typed.set_symbols(&subs).unwrap()
+    };
+    let plan = typed.into_optimized().unwrap().into_runnable().unwrap();
+    let input = Tensor::from_shape(&r.shape, &r.inputs).unwrap();
+    let out = plan.run(tvec!(input.into())).unwrap();
+    out[0]
+        .to_plain_array_view::<f32>()
+        .unwrap()
+        .iter()
+        .copied()
+        .collect()
+}
+
+struct Outcome {
+    compiled: Compiled,
+    engine: Vec<f32>,
+    tract: Vec<f32>,
+    classes: usize,
+}
+
+fn run_variant(model: &str, variant: &str) -> (Outcome, Reference) {
+    let r = reference(model);
+    let path = model_dir(model).join(format!("{model}_{variant}.onnx"));
+    let mut window = r.shape.clone();
+    window[0] = 1;
+    let opts = CompileOptions {
+        input_shape: window,
+        output: OutputSelector::Index(r.score_output),
+    };
+    let compiled = compile_onnx(&std::fs::read(&path).unwrap(), &opts)
+        .unwrap_or_else(|e| panic!("compile {variant}: {e}"));
+    let engine_model = Model::parse(&compiled.bytes).unwrap();
+    assert_eq!(engine_model.arena_len(), compiled.arena_len);
+    let (n, len, classes) = (
+        r.shape[0],
+        engine_model.input_len(),
+        engine_model.output_len(),
+    );
+    let mut arena = vec![0u8; engine_model.arena_len()];
+    let mut engine = vec![0.0f32; n * classes];
+    for w in 0..n {
+        engine_model
+            .run(
+                &r.inputs[w * len..(w + 1) * len],
+                &mut engine[w * classes..(w + 1) * classes],
+                &mut arena,
+            )
+            .unwrap();
+    }
+    let tract = tract_scores(&path, &r);
+    assert_eq!(
+        tract.len(),
+        engine.len(),
+        "tract and engine output sizes differ"
+    );
+    (
+        Outcome {
+            compiled,
+            engine,
+            tract,
+            classes,
+        },
+        r,
+    )
+}
+
+fn argmax(v: &[f32]) -> usize {
+    v.iter()
+        .enumerate()
+        .fold(0, |best, (i, &x)| if x > v[best] { i } else { best })
+}
+
+fn labels(scores: &[f32], classes: usize) -> Vec<usize> {
+    scores.chunks_exact(classes).map(argmax).collect()
+}
+
+fn fraction_equal(a: &[usize], b: &[usize]) -> f64 {
+    a.iter().zip(b).filter(|(x, y)| x == y).count() as f64 / a.len() as f64
+}
+
+fn report(model: &str, variant: &str, o: &Outcome, r: &Reference) {
+    let engine = labels(&o.engine, o.classes);
+    let targets: Vec<usize> = r.targets.iter().map(|&t| t as usize).collect();
+    let c = &o.compiled;
+    eprintln!(
+        "{model} {variant}: blob {} B (weights {} B), arena {} B, {} ops {:?}, {} MACs/inference, accuracy {:.4}",
+        c.bytes.len(),
+        c.weights_bytes,
+        c.arena_len,
+        c.ops.len(),
+        c.ops,
+        c.macs,
+        fraction_equal(&engine, &targets)
+    );
+}
+
+fn check_fp32(model: &str) {
+    let (o, r) = run_variant(model, "fp32");
+    let max_delta = o
+        .engine
+        .iter()
+        .zip(&o.tract)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    report(model, "fp32", &o, &r);
+    eprintln!(
+        "{model} fp32: max |Δ| vs tract {max_delta:e} over {} windows",
+        r.shape[0]
+    );
+    assert!(max_delta <= 1e-4, "max |Δ| {max_delta} exceeds 1e-4");
+    assert!(
+        o.compiled
+            .ops
+            .iter()
+            .all(|op| op.ends_with("_f32") || op == "concat"),
+        "fp32 model runs float kernels only: {:?}",
+        o.compiled.ops
+    );
+}
+
+fn check_int8(model: &str) {
+    let (o, r) = run_variant(model, "int8_qdq");
+    let agreement = fraction_equal(&labels(&o.engine, o.classes), &labels(&o.tract, o.classes));
+    let max_delta = o
+        .engine
+        .iter()
+        .zip(&o.tract)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    report(model, "int8_qdq", &o, &r);
+    eprintln!(
+        "{model} int8_qdq: label agreement with tract {agreement:.5} over {} windows, max |Δ| score {max_delta}",
+        r.shape[0]
+    );
+    assert!(agreement >= 0.99, "label agreement {agreement} below 99 %");
+    let int8_kernels = o
+        .compiled
+        .ops
+        .iter()
+        .filter(|op| op.ends_with("_i8"))
+        .count();
+    assert!(
+        int8_kernels >= 3,
+        "QDQ graph lowers to int8 kernels: {:?}",
+        o.compiled.ops
+    );
+}
+
+#[test]
+fn cwru_cnn_fp32_matches_tract() {
+    check_fp32("cwru_cnn");
+}
+
+#[test]
+fn skab_mlp_fp32_matches_tract() {
+    check_fp32("skab_mlp");
+}
+
+#[test]
+fn cwru_cnn_int8_qdq_labels_agree_with_tract() {
+    check_int8("cwru_cnn");
+}
+
+#[test]
+fn skab_mlp_int8_qdq_labels_agree_with_tract() {
+    check_int8("skab_mlp");
+}
+
+#[test]
+fn qoperator_models_are_refused_naming_the_operator() {
+    for (model, window) in [("cwru_cnn", vec![1, 1, 1024]), ("skab_mlp", vec![1, 128])] {
+        for variant in ["int8_qop", "int8_qop_std"] {
+            let onnx =
+                std::fs::read(model_dir(model).join(format!("{model}_{variant}.onnx"))).unwrap();
+            let opts = CompileOptions {
+                input_shape: window.clone(),
+                output: OutputSelector::Index(if model == "skab_mlp" { 1 } else { 0 }),
+            };
+            match compile_onnx(&onnx, &opts) {
+                Err(e @ CompileError::UnsupportedOperator { .. }) => {
+                    let CompileError::UnsupportedOperator { op, .. } = &e else {
+                        unreachable!()
+                    };
+                    assert!(
+                        op.contains("QGemm") || op.contains("QLinear"),
+                        "{model} {variant}: {e}"
+                    );
+                    eprintln!("{model} {variant}: {e}");
+                }
+                other => {
+                    panic!("{model} {variant}: expected an unsupported operator, got {other:?}")
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn mismatched_input_shape_and_unknown_output_are_refused() {
+    let onnx = std::fs::read(model_dir("cwru_cnn").join("cwru_cnn_fp32.onnx")).unwrap();
+    let opts = CompileOptions {
+        input_shape: vec![1, 2, 1024],
+        output: OutputSelector::Index(0),
+    };
+    assert!(matches!(
+        compile_onnx(&onnx, &opts),
+        Err(CompileError::InputShape { .. })
+    ));
+    let opts = CompileOptions {
+        input_shape: vec![1, 1, 1024],
+        output: OutputSelector::Name("nope".into()),
+    };
+    let err = compile_onnx(&onnx, &opts).unwrap_err();
+    assert!(err.to_string().contains("logits"), "{err}");
+}

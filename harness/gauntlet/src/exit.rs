@@ -1,0 +1,13 @@
+//! Exit codes: CI tells "the model regressed" apart from "the rig is broken" by these alone.
+
+/// Every gate passed (or the command succeeded).
+pub const SUCCESS: u8 = 0;
+/// A gate failed: the model build is not good enough.
+pub const GATE_FAILED: u8 = 1;
+/// Invalid input: a scenario or rig file, a dataset, a model file, or the command line.
+pub const INVALID_INPUT: u8 = 2;
+/// Infrastructure failure: a board unreachable, an agent crash, a timeout. Never a model verdict.
+pub const INFRA_FAILURE: u8 = 3;
+/// A gate could not decide (too few samples, an interval straddling the threshold) and the
+/// scenario treats that as failing.
+pub const INCONCLUSIVE: u8 = 4;

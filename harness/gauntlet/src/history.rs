@@ -1,0 +1,611 @@
+//! `gauntlet runs`, `compare`, `promote` and `champion`: read the run store and print tables.
+
+use std::io::Write;
+
+use anyhow::{Context, Result, bail};
+use gauntlet_measure::{ConfidenceInterval, RatioOptions, paired_ratio};
+use gauntlet_results::{Entry, EntryStatus, Latency, Metrics, Outcome, Results, Verdict};
+use gauntlet_store::{EntryKey, PromoteRequest, RunStatus, Store};
+
+/// Left-aligned columns, two spaces apart, sized to their widest cell.
+fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        padded.join("  ").trim_end().to_string()
+    };
+    writeln!(out, "{}", line(header.to_vec()))?;
+    for row in rows {
+        writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
+    }
+    Ok(())
+}
+
+fn outcome_text(o: Option<Outcome>) -> &'static str {
+    match o {
+        None => "-",
+        Some(Outcome::Pass) => "pass",
+        Some(Outcome::GateFailed) => "gate failed",
+        Some(Outcome::InfraFailure) => "infra failure",
+        Some(Outcome::Inconclusive) => "inconclusive",
+    }
+}
+
+fn verdict_text(v: Option<Verdict>) -> &'static str {
+    match v {
+        None => "-",
+        Some(Verdict::Pass) => "PASS",
+        Some(Verdict::Fail) => "FAIL",
+        Some(Verdict::Inconclusive) => "INCONCLUSIVE",
+    }
+}
+
+/// `gauntlet runs list`: every run, oldest first; killed runs read `incomplete`.
+pub fn runs_list(store: &Store, out: &mut dyn Write) -> Result<()> {
+    let runs = store.list_runs()?;
+    if runs.is_empty() {
+        writeln!(out, "no runs in {}", store.path().display())?;
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.clone(),
+                r.scenario_name.clone(),
+                r.rig_name.clone(),
+                r.started_at.clone(),
+                r.status.to_string(),
+                outcome_text(r.outcome).into(),
+            ]
+        })
+        .collect();
+    table(
+        out,
+        &["RUN", "SCENARIO", "RIG", "STARTED", "STATUS", "OUTCOME"],
+        &rows,
+    )
+}
+
+fn percent(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".into(), |v| format!("{:.1}%", v * 100.0))
+}
+
+fn micros(x: f64) -> String {
+    if x.abs() >= 1000.0 {
+        format!("{:.2} ms", x / 1000.0)
+    } else {
+        format!("{x:.1} µs")
+    }
+}
+
+fn with_ci(
+    value: String,
+    ci: Option<&ConfidenceInterval>,
+    scale: impl Fn(f64) -> String,
+) -> String {
+    match ci {
+        Some(ci) => format!("{value} [{}, {}]", scale(ci.lo), scale(ci.hi)),
+        None => value,
+    }
+}
+
+/// `gauntlet runs show ID`: the run, its build verdicts, gate evidence and figures.
+pub fn runs_show(store: &Store, id: &str, out: &mut dyn Write) -> Result<()> {
+    let record = store.run(id)?;
+    let s = &record.summary;
+    writeln!(out, "run       {}", s.id)?;
+    writeln!(
+        out,
+        "scenario  {} ({}, sha256 {})",
+        s.scenario_name, s.scenario_path, s.scenario_sha256
+    )?;
+    writeln!(out, "rig       {} (sha256 {})", s.rig_name, s.rig_sha256)?;
+    writeln!(
+        out,
+        "time      {} → {}",
+        s.started_at,
+        s.finished_at.as_deref().unwrap_or("-")
+    )?;
+    writeln!(out, "status    {}", s.status)?;
+    writeln!(out, "outcome   {}", outcome_text(s.outcome))?;
+    let Some(results) = &record.results else {
+        let why = match s.status {
+            RunStatus::Running => "it is still running",
+            _ => "it did not finish",
+        };
+        writeln!(out, "\nno results: {why}")?;
+        return Ok(());
+    };
+
+    writeln!(out, "\nverdicts")?;
+    let rows: Vec<Vec<String>> = results
+        .verdicts
+        .iter()
+        .map(|v| {
+            vec![
+                v.model.clone(),
+                v.variant.clone(),
+                v.board_class.clone(),
+                verdict_text(v.verdict).into(),
+                format!(
+                    "{}/{}/{}",
+                    v.gates_passed, v.gates_failed, v.gates_inconclusive
+                ),
+                v.infra_error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(
+        out,
+        &[
+            "MODEL",
+            "VARIANT",
+            "CLASS",
+            "VERDICT",
+            "PASS/FAIL/INC",
+            "INFRA ERROR",
+        ],
+        &rows,
+    )?;
+
+    if !results.gates.is_empty() {
+        writeln!(out, "\ngates")?;
+        let rows: Vec<Vec<String>> = results
+            .gates
+            .iter()
+            .map(|g| {
+                vec![
+                    verdict_text(Some(g.verdict)).into(),
+                    g.gate.clone(),
+                    g.board.clone(),
+                    format!("{}:{}", g.model, g.variant),
+                    g.evidence.clone(),
+                ]
+            })
+            .collect();
+        table(
+            out,
+            &["VERDICT", "GATE", "BOARD", "BUILD", "EVIDENCE"],
+            &rows,
+        )?;
+    }
+
+    writeln!(out, "\nfigures")?;
+    let rows: Vec<Vec<String>> = results
+        .entries
+        .iter()
+        .map(|e| {
+            let m = e.metrics.as_ref();
+            let lat = m.and_then(|m| m.latency_device_us.as_ref());
+            let ci = lat.and_then(|l| l.summary.ci.as_ref());
+            vec![
+                e.board.clone(),
+                format!("{}:{}", e.model, e.variant),
+                status_text(e.status).into(),
+                with_ci(
+                    percent(m.and_then(|m| m.accuracy)),
+                    m.and_then(|m| m.accuracy_ci.as_ref()),
+                    |x| format!("{:.1}", x * 100.0),
+                ),
+                lat.map_or("-".into(), |l| {
+                    with_ci(micros(l.p50), ci.map(|c| &c.p50), micros)
+                }),
+                lat.map_or("-".into(), |l| {
+                    with_ci(micros(l.p99), ci.map(|c| &c.p99), micros)
+                }),
+                lat.map_or("-".into(), |l| l.n.to_string()),
+            ]
+        })
+        .collect();
+    table(
+        out,
+        &["BOARD", "BUILD", "STATUS", "ACCURACY", "P50", "P99", "N"],
+        &rows,
+    )
+}
+
+fn status_text(s: EntryStatus) -> &'static str {
+    match s {
+        EntryStatus::Completed => "completed",
+        EntryStatus::Rejected => "rejected",
+        EntryStatus::Interrupted => "interrupted",
+        EntryStatus::NotRun => "not run",
+    }
+}
+
+fn finished(store: &Store, id: &str) -> Result<Results> {
+    let record = store.run(id)?;
+    match record.results {
+        Some(r) => Ok(r),
+        None => bail!(
+            "compare run `{id}`: it is {} and has no results",
+            record.summary.status
+        ),
+    }
+}
+
+fn latency_cell(
+    l: Option<&Latency>,
+    pick: fn(&Latency) -> (f64, Option<ConfidenceInterval>),
+) -> String {
+    l.map_or("-".into(), |l| {
+        let (v, ci) = pick(l);
+        with_ci(micros(v), ci.as_ref(), micros)
+    })
+}
+
+fn p50(l: &Latency) -> (f64, Option<ConfidenceInterval>) {
+    (l.p50, l.summary.ci.as_ref().map(|c| c.p50))
+}
+
+fn p99(l: &Latency) -> (f64, Option<ConfidenceInterval>) {
+    (l.p99, l.summary.ci.as_ref().map(|c| c.p99))
+}
+
+fn relative_change(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if a != 0.0 => format!("{:+.1}%", (b / a - 1.0) * 100.0),
+        _ => "-".into(),
+    }
+}
+
+/// `gauntlet compare RUN_A RUN_B`: per board and build, B's figures against A's, with intervals,
+/// and the ratio of median device latencies from the raw samples (bootstrap interval, 1 % noise).
+pub fn compare(store: &Store, run_a: &str, run_b: &str, out: &mut dyn Write) -> Result<()> {
+    let (a, b) = (finished(store, run_a)?, finished(store, run_b)?);
+    if a.scenario.name != b.scenario.name {
+        writeln!(
+            out,
+            "note: different scenarios (`{}` vs `{}`)",
+            a.scenario.name, b.scenario.name
+        )?;
+    }
+    if a.dataset.sha256 != b.dataset.sha256 {
+        writeln!(
+            out,
+            "note: the datasets differ, so accuracies are not paired"
+        )?;
+    }
+    let same =
+        |x: &Entry, y: &Entry| x.board == y.board && x.model == y.model && x.variant == y.variant;
+    for eb in &b.entries {
+        let Some(ea) = a.entries.iter().find(|ea| same(ea, eb)) else {
+            writeln!(
+                out,
+                "\n{} {}:{}  only in {run_b}",
+                eb.board, eb.model, eb.variant
+            )?;
+            continue;
+        };
+        writeln!(out, "\n{} {}:{}", eb.board, eb.model, eb.variant)?;
+        let (ma, mb) = (ea.metrics.as_ref(), eb.metrics.as_ref());
+        let acc = |m: Option<&Metrics>| {
+            with_ci(
+                percent(m.and_then(|m| m.accuracy)),
+                m.and_then(|m| m.accuracy_ci.as_ref()),
+                |x| format!("{:.1}", x * 100.0),
+            )
+        };
+        let acc_change = match (ma.and_then(|m| m.accuracy), mb.and_then(|m| m.accuracy)) {
+            (Some(x), Some(y)) => format!("{:+.1} pp", (y - x) * 100.0),
+            _ => "-".into(),
+        };
+        let (la, lb) = (
+            ma.and_then(|m| m.latency_device_us.as_ref()),
+            mb.and_then(|m| m.latency_device_us.as_ref()),
+        );
+        let rows = vec![
+            vec!["accuracy".into(), acc(ma), acc(mb), acc_change],
+            vec![
+                "latency.p50".into(),
+                latency_cell(la, p50),
+                latency_cell(lb, p50),
+                relative_change(la.map(|l| l.p50), lb.map(|l| l.p50)),
+            ],
+            vec![
+                "latency.p99".into(),
+                latency_cell(la, p99),
+                latency_cell(lb, p99),
+                relative_change(la.map(|l| l.p99), lb.map(|l| l.p99)),
+            ],
+        ];
+        table(out, &["  METRIC", run_a, run_b, "CHANGE"], &indent(rows))?;
+        let key = EntryKey::from(eb);
+        let (sa, sb) = (store.samples(run_a, &key)?, store.samples(run_b, &key)?);
+        if sa.is_empty() || sb.is_empty() {
+            writeln!(out, "  median ratio: no raw samples stored for both runs")?;
+            continue;
+        }
+        let r = paired_ratio(&sa, &sb, &RatioOptions::default()).with_context(|| {
+            format!(
+                "compare device latencies of {} {}:{}",
+                eb.board, eb.model, eb.variant
+            )
+        })?;
+        writeln!(
+            out,
+            "  median ratio {run_b}/{run_a}: {:.3} [{:.3}, {:.3}] — {} (noise band ±{:.0}%, n = {} / {})",
+            r.ratio,
+            r.ci.lo,
+            r.ci.hi,
+            if r.significant {
+                if r.ratio > 1.0 {
+                    "significantly slower"
+                } else {
+                    "significantly faster"
+                }
+            } else {
+                "no significant difference"
+            },
+            r.noise * 100.0,
+            r.n_a,
+            r.n_b
+        )?;
+    }
+    for ea in &a.entries {
+        if !b.entries.iter().any(|eb| same(ea, eb)) {
+            writeln!(
+                out,
+                "\n{} {}:{}  only in {run_a}",
+                ea.board, ea.model, ea.variant
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn indent(mut rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    for row in &mut rows {
+        row[0] = format!("  {}", row[0]);
+    }
+    rows
+}
+
+/// `gauntlet promote RUN --model M --variant V --by WHO --reason TEXT [--override REASON]`.
+pub fn promote(store: &mut Store, req: &PromoteRequest<'_>, out: &mut dyn Write) -> Result<()> {
+    let promoted = store.promote(req)?;
+    for p in &promoted {
+        writeln!(
+            out,
+            "promoted {}:{} from run {} as champion of `{}` on {} (verdict {}){}",
+            p.model,
+            p.variant,
+            p.run_id,
+            p.scenario,
+            p.board_class,
+            verdict_text(p.verdict),
+            p.override_reason
+                .as_deref()
+                .map_or(String::new(), |r| format!(", OVERRIDE: {r}"))
+        )?;
+        writeln!(out, "  by {} at {}: {}", p.by, p.promoted_at, p.reason)?;
+        writeln!(
+            out,
+            "  sha256 model {}  dataset {}  scenario {}  rig {}  report {}",
+            p.model_sha256, p.dataset_sha256, p.scenario_sha256, p.rig_sha256, p.report_sha256
+        )?;
+    }
+    Ok(())
+}
+
+/// `gauntlet champion SCENARIO`: the current champion per model and board class.
+pub fn champion(store: &Store, scenario: &str, out: &mut dyn Write) -> Result<()> {
+    let champions = store.champions(scenario)?;
+    if champions.is_empty() {
+        writeln!(out, "no champion promoted yet for `{scenario}`")?;
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = champions
+        .iter()
+        .map(|p| {
+            vec![
+                p.model.clone(),
+                p.board_class.clone(),
+                p.variant.clone(),
+                p.run_id.clone(),
+                p.promoted_at.clone(),
+                p.by.clone(),
+                match &p.override_reason {
+                    Some(o) => format!("{} (override: {o})", p.reason),
+                    None => p.reason.clone(),
+                },
+            ]
+        })
+        .collect();
+    table(
+        out,
+        &[
+            "MODEL", "CLASS", "VARIANT", "RUN", "PROMOTED", "BY", "REASON",
+        ],
+        &rows,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use gauntlet_gate::fixtures::{SCENARIO, board, entry, latency_of, metrics, results};
+    use gauntlet_gate::{NoChampions, Rules, evaluate_rules};
+    use gauntlet_spec::{Board, BoardKind, Comparison, GateSpec, Metric, Threshold};
+    use gauntlet_store::NewRun;
+
+    use super::*;
+
+    fn boards() -> Vec<Board> {
+        vec![board("pc", BoardKind::Local, None)]
+    }
+
+    /// Device times around `centre` µs, deterministic.
+    fn times(centre: f64) -> Vec<f64> {
+        (0..400).map(|i| centre + (i % 20) as f64 - 10.0).collect()
+    }
+
+    fn figures(accuracy: f64, samples: &[f64]) -> Metrics {
+        Metrics {
+            accuracy: Some(accuracy),
+            latency_device_us: Some(latency_of(samples)),
+            ..metrics()
+        }
+    }
+
+    /// Runs fp32 (accuracy 0.95, ~`fp32_us` µs) and int8 (accuracy 0.85, ~`int8_us` µs), judged by
+    /// `accuracy >= 0.9`, storing their raw samples.
+    fn stored_run(store: &mut Store, id: &str, fp32_us: f64, int8_us: f64) {
+        let run = store
+            .begin_run(&NewRun {
+                id: id.into(),
+                scenario_name: SCENARIO.into(),
+                scenario_path: "/scenarios/demo.toml".into(),
+                scenario_sha256: "sha-scenario".into(),
+                rig_name: "local".into(),
+                rig_sha256: "sha-rig".into(),
+                started_at: format!("2026-11-26T00:0{}:00Z", store.list_runs().unwrap().len()),
+            })
+            .unwrap();
+        let mut entries = Vec::new();
+        for (variant, acc, centre) in [("fp32", 0.95, fp32_us), ("int8", 0.85, int8_us)] {
+            let samples = times(centre);
+            let e = entry("pc", variant, variant == "fp32", figures(acc, &samples));
+            store
+                .record_samples(&run, &EntryKey::from(&e), &samples)
+                .unwrap();
+            entries.push(e);
+        }
+        let mut r = results(id, entries);
+        let gates = [GateSpec {
+            metric: Metric::Accuracy,
+            comparison: Comparison::AtLeast,
+            threshold: Threshold::Absolute(0.9),
+            board_selector: BTreeMap::new(),
+            variants: Vec::new(),
+        }];
+        let rules = Rules {
+            scenario: SCENARIO,
+            gates: &gates,
+            inconclusive_fails: true,
+        };
+        let e = evaluate_rules(rules, &boards(), &r, &NoChampions);
+        (r.gates, r.verdicts, r.outcome) = (e.gates, e.verdicts, e.outcome);
+        store.finish_run(&run, &r, &boards()).unwrap();
+    }
+
+    fn text(f: impl FnOnce(&mut dyn Write) -> Result<()>) -> String {
+        let mut out = Vec::new();
+        f(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("g.db")).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn runs_list_shows_status_and_outcome() {
+        let (_dir, mut store) = store();
+        assert!(text(|o| runs_list(&store, o)).starts_with("no runs in "));
+        stored_run(&mut store, "r1", 100.0, 100.0);
+        let abandoned = store
+            .begin_run(&NewRun {
+                id: "r2".into(),
+                scenario_name: SCENARIO.into(),
+                scenario_path: "p".into(),
+                scenario_sha256: "s".into(),
+                rig_name: "local".into(),
+                rig_sha256: "r".into(),
+                started_at: "2026-11-26T01:00:00Z".into(),
+            })
+            .unwrap();
+        store.abandon_run(abandoned).unwrap();
+        let out = text(|o| runs_list(&store, o));
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3, "{out}");
+        assert!(lines[0].starts_with("RUN"));
+        assert!(
+            lines[1].starts_with("r1") && lines[1].ends_with("gate failed"),
+            "{out}"
+        );
+        assert!(lines[1].contains(" complete "), "{out}");
+        assert!(
+            lines[2].starts_with("r2") && lines[2].ends_with("incomplete  -"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn runs_show_prints_verdicts_and_gate_evidence() {
+        let (_dir, mut store) = store();
+        stored_run(&mut store, "r1", 100.0, 100.0);
+        let out = text(|o| runs_show(&store, "r1", o));
+        assert!(out.contains("outcome   gate failed"), "{out}");
+        assert!(
+            out.contains("FAIL     accuracy >= 90%  pc     cnn:int8  accuracy 85% < 90%"),
+            "{out}"
+        );
+        assert!(out.contains("cnn    int8     local  FAIL"), "{out}");
+        assert!(runs_show(&store, "nope", &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn compare_reports_deltas_and_a_significant_slowdown() {
+        let (_dir, mut store) = store();
+        stored_run(&mut store, "a", 100.0, 200.0);
+        stored_run(&mut store, "b", 100.0, 240.0);
+        let out = text(|o| compare(&store, "a", "b", o));
+        let int8 = &out[out.find("pc cnn:int8").expect("int8 section")..];
+        assert!(int8.contains("median ratio b/a: 1.20"), "{out}");
+        assert!(int8.contains("significantly slower"), "{out}");
+        let fp32 = &out[out.find("pc cnn:fp32").unwrap()..out.find("pc cnn:int8").unwrap()];
+        assert!(fp32.contains("no significant difference"), "{out}");
+        assert!(fp32.contains("+0.0 pp"), "{out}");
+    }
+
+    #[test]
+    fn promote_refuses_a_failed_build_and_champion_shows_the_promoted_one() {
+        let (_dir, mut store) = store();
+        stored_run(&mut store, "r1", 100.0, 100.0);
+        assert!(text(|o| champion(&store, SCENARIO, o)).starts_with("no champion"));
+        let req = |variant, override_reason| PromoteRequest {
+            run_id: "r1",
+            model: "cnn",
+            variant,
+            board_class: None,
+            by: "ana",
+            reason: "release",
+            override_reason,
+        };
+        let err = promote(&mut store, &req("int8", None), &mut Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("its verdict is fail"), "{err}");
+        let out = text(|o| promote(&mut store, &req("fp32", None), o));
+        assert!(
+            out.starts_with(
+                "promoted cnn:fp32 from run r1 as champion of `demo` on local (verdict PASS)"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("sha256 model sha-model-fp32  dataset sha-data"),
+            "{out}"
+        );
+        let out = text(|o| champion(&store, SCENARIO, o));
+        assert!(
+            out.lines()
+                .nth(1)
+                .unwrap()
+                .starts_with("cnn    local  fp32     r1"),
+            "{out}"
+        );
+    }
+}

@@ -1,0 +1,134 @@
+//! The same replay over each transport the Linux agent speaks: stdio (in reference_models.rs), TCP
+//! with a token, and a serial line (a real pty pair made by socat, opened by `serialport` at both ends).
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const SCENARIO: &str = r#"
+[scenario]
+name = "cwru-transport"
+
+[dataset]
+name = "cwru_bearing"
+files = [
+    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_normal.csv",
+    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_ball_007.csv",
+    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_ball_014.csv",
+    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_ball_021.csv",
+    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_inner_race_007.csv",
+    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_inner_race_014.csv",
+    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_inner_race_021.csv",
+    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_outer_race6_007.csv",
+    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_outer_race6_014.csv",
+    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_outer_race6_021.csv",
+]
+features = ["de_accel_g"]
+window = { rows = 1024, stride = 512 }
+layout = "channels-first"
+labels = { from = "file", classes = ["normal", "ball_007", "ball_014", "ball_021", "inner_race_007", "inner_race_014", "inner_race_021", "outer_race6_007", "outer_race6_014", "outer_race6_021"] }
+select = { tail = 0.3 }
+
+[[models]]
+name = "cwru_cnn"
+input = "vibration"
+input_shape = [1, 1, 1024]
+builds = [
+    { variant = "fp32", onnx = "{repo}/scenarios/models/cwru_cnn/cwru_cnn_fp32.onnx", reference = true },
+    { variant = "int8_qdq", onnx = "{repo}/scenarios/models/cwru_cnn/cwru_cnn_int8_qdq.onnx" },
+]
+
+[run]
+warmup = 4
+batch = 16
+"#;
+
+fn rig(transport: &str) -> String {
+    format!(
+        r#"
+[rig]
+name = "transport-test"
+
+[[boards]]
+id = "local"
+kind = "local"
+
+[boards.connection]
+agent = "bundled"
+transport = {transport}
+"#
+    )
+}
+
+fn run_and_check(dir: &Path, rig_text: &str) -> serde_json::Value {
+    let scenario = write(dir, "scenario.toml", SCENARIO);
+    let rig = write(dir, "rig.toml", rig_text);
+    let out = dir.join("out");
+    let output = run(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--rig",
+        rig.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    let results = results(&out);
+    for variant in ["fp32", "int8_qdq"] {
+        let e = entry(&results, variant);
+        assert_eq!(e["status"], "completed");
+        let accuracy = e["metrics"]["accuracy"].as_f64().unwrap();
+        assert!((accuracy - reference_accuracy("cwru_cnn", variant)).abs() < 5e-5);
+        assert_eq!(e["metrics"]["latency_device_us"]["n"], 340);
+    }
+    results
+}
+
+#[test]
+fn tcp_with_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    run_and_check(dir.path(), &rig(r#""tcp""#));
+}
+
+struct Socat(Child);
+
+impl Drop for Socat {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn serial_pty_pair() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = dir.path().join("host-tty");
+    let device = dir.path().join("device-tty");
+    let socat = Command::new("socat")
+        .arg(format!("pty,raw,echo=0,link={}", host.display()))
+        .arg(format!("pty,raw,echo=0,link={}", device.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("socat is installed by the test command (scripts/test.sh)");
+    let _socat = Socat(socat);
+    // socat creates its links asynchronously.
+    let started = Instant::now();
+    while !(host.exists() && device.exists()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "socat made no ptys"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let transport = format!(
+        r#"{{ serial = {{ host = "{}", agent = "{}", baud = 115200 }} }}"#,
+        host.display(),
+        device.display()
+    );
+    run_and_check(dir.path(), &rig(&transport));
+}

@@ -1,0 +1,296 @@
+//! Issue 4: gates, champions, promotions and the documented exit codes, through the real binary.
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const RIG: &str = r#"
+[rig]
+name = "no-meter"
+
+[[boards]]
+id = "local"
+kind = "local"
+
+[boards.connection]
+agent = "bundled"
+transport = "stdio"
+"#;
+
+/// The last 5 % of each CWRU recording (40 windows): enough to tell fp32 from fp16 apart, quick
+/// enough for CI.
+fn scenario(model_file: &str, gates: &str) -> String {
+    format!(
+        r#"
+[scenario]
+name = "cwru-champion"
+
+[dataset]
+name = "cwru_bearing"
+files = [
+    "{{repo}}/scenarios/data/cwru_bearing/1797rpm_0hp_normal.csv",
+    "{{repo}}/scenarios/data/cwru_bearing/1797rpm_0hp_ball_007.csv",
+    "{{repo}}/scenarios/data/cwru_bearing/1797rpm_0hp_ball_014.csv",
+    "{{repo}}/scenarios/data/cwru_bearing/1797rpm_0hp_ball_021.csv",
+    "{{repo}}/scenarios/data/cwru_bearing/1797rpm_0hp_inner_race_007.csv",
+    "{{repo}}/scenarios/data/cwru_bearing/1797rpm_0hp_inner_race_014.csv",
+    "{{repo}}/scenarios/data/cwru_bearing/1797rpm_0hp_inner_race_021.csv",
+    "{{repo}}/scenarios/data/cwru_bearing/1797rpm_0hp_outer_race6_007.csv",
+    "{{repo}}/scenarios/data/cwru_bearing/1797rpm_0hp_outer_race6_014.csv",
+    "{{repo}}/scenarios/data/cwru_bearing/1797rpm_0hp_outer_race6_021.csv",
+]
+features = ["de_accel_g"]
+window = {{ rows = 1024, stride = 512 }}
+labels = {{ from = "file", classes = ["normal", "ball_007", "ball_014", "ball_021", "inner_race_007", "inner_race_014", "inner_race_021", "outer_race6_007", "outer_race6_014", "outer_race6_021"] }}
+select = {{ tail = 0.05 }}
+
+[[models]]
+name = "cwru_cnn"
+input = "vibration"
+input_shape = [1, 1, 1024]
+builds = [{{ variant = "candidate", onnx = "{{repo}}/scenarios/models/cwru_cnn/{model_file}", reference = true }}]
+
+[run]
+warmup = 4
+batch = 8
+
+{gates}
+"#
+    )
+}
+
+struct Case<'a> {
+    dir: &'a Path,
+    db: String,
+}
+
+impl Case<'_> {
+    fn run(&self, name: &str, scenario_text: &str) -> (Option<i32>, serde_json::Value) {
+        let scenario = write(self.dir, &format!("{name}.toml"), scenario_text);
+        let rig = write(self.dir, "rig.toml", RIG);
+        let out = self.dir.join(name);
+        let output = run(&[
+            "run",
+            scenario.to_str().unwrap(),
+            "--rig",
+            rig.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--db",
+            &self.db,
+        ]);
+        (output.status.code(), results(&out))
+    }
+
+    fn cli(&self, args: &[&str]) -> (Option<i32>, String) {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--db", &self.db]);
+        let output = run(&all);
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    }
+}
+
+const VS_CHAMPION: &str = r#"
+[[gates]]
+metric = "latency.p50"
+at_most = { vs_champion = 0.10 }
+"#;
+
+#[test]
+fn promoted_champion_then_a_slower_build_fails_and_cannot_be_promoted() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = Case {
+        dir: dir.path(),
+        db: dir.path().join("g.db").display().to_string(),
+    };
+
+    // No champion yet: the gate passes so a first build can be promoted.
+    let (code, first) = case.run("first", &scenario("cwru_cnn_fp32.onnx", VS_CHAMPION));
+    assert_eq!(code, Some(0));
+    assert_eq!(first["outcome"], "pass");
+    let first_id = first["run_id"].as_str().unwrap();
+    let (code, _) = case.cli(&[
+        "promote",
+        first_id,
+        "--model",
+        "cwru_cnn",
+        "--variant",
+        "candidate",
+        "--by",
+        "ci",
+        "--reason",
+        "baseline",
+    ]);
+    assert_eq!(code, Some(0));
+    let (code, champion) = case.cli(&["champion", "cwru-champion"]);
+    assert_eq!(code, Some(0));
+    assert!(champion.contains(first_id), "{champion}");
+
+    // The same build name now points at the fp16 export, far slower on tract: FAIL vs the champion.
+    let (code, second) = case.run("second", &scenario("cwru_cnn_fp16.onnx", VS_CHAMPION));
+    assert_eq!(code, Some(1), "a gate failed");
+    assert_eq!(second["outcome"], "gate-failed");
+    let gate = &second["gates"][0];
+    assert_eq!(gate["verdict"], "fail");
+    assert_eq!(gate["baseline"]["kind"], "champion");
+    assert_eq!(gate["baseline"]["run_id"], first_id);
+    let second_id = second["run_id"].as_str().unwrap();
+    let (code, _) = case.cli(&[
+        "promote",
+        second_id,
+        "--model",
+        "cwru_cnn",
+        "--variant",
+        "candidate",
+        "--by",
+        "ci",
+        "--reason",
+        "try",
+    ]);
+    assert_eq!(
+        code,
+        Some(2),
+        "a failed build is refused without --override"
+    );
+    let (code, champion) = case.cli(&["champion", "cwru-champion"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        champion.contains(first_id) && !champion.contains(second_id),
+        "{champion}"
+    );
+
+    // Every stored run regenerates its reports.
+    let (code, html) = case.cli(&["report", first_id, "--format", "html"]);
+    assert_eq!(code, Some(0));
+    assert!(html.contains("<html"));
+}
+
+#[test]
+fn too_few_samples_for_a_p99_claim_is_inconclusive() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = Case {
+        dir: dir.path(),
+        db: dir.path().join("g.db").display().to_string(),
+    };
+    let gates = r#"
+[[gates]]
+metric = "latency.p99"
+at_most = "1s"
+"#;
+    let (code, results) = case.run("few", &scenario("cwru_cnn_fp32.onnx", gates));
+    assert_eq!(code, Some(4), "inconclusive fails CI by default");
+    assert_eq!(results["outcome"], "inconclusive");
+    assert_eq!(results["gates"][0]["verdict"], "inconclusive");
+    assert!(
+        results["gates"][0]["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("662")
+    );
+}
+
+#[test]
+fn an_unreachable_board_is_an_infrastructure_failure_not_a_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.db").display().to_string();
+    let scenario = write(
+        dir.path(),
+        "s.toml",
+        &scenario("cwru_cnn_fp32.onnx", VS_CHAMPION),
+    );
+    // An agent that exits at once: the handshake never completes.
+    let rig = write(
+        dir.path(),
+        "rig.toml",
+        &RIG.replace(r#"agent = "bundled""#, r#"agent = "/bin/true""#),
+    );
+    let out = dir.path().join("out");
+    let output = run(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--rig",
+        rig.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--db",
+        &db,
+    ]);
+    assert_eq!(output.status.code(), Some(3));
+    let results = results(&out);
+    assert_eq!(results["outcome"], "infra-failure");
+    assert_eq!(results["boards"][0]["status"], "infra-failed");
+    assert_eq!(results["entries"][0]["status"], "not-run");
+    assert!(
+        results["gates"].as_array().unwrap().is_empty(),
+        "no verdict on a model that never ran"
+    );
+}
+
+#[test]
+fn a_harness_killed_mid_run_leaves_the_run_incomplete_and_earlier_runs_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = Case {
+        dir: dir.path(),
+        db: dir.path().join("g.db").display().to_string(),
+    };
+    let (code, earlier) = case.run("earlier", &scenario("cwru_cnn_fp32.onnx", ""));
+    assert_eq!(code, Some(0));
+    // fp16 is slow on tract: this run is still replaying when it is killed.
+    let slow = write(
+        dir.path(),
+        "slow.toml",
+        &scenario("cwru_cnn_fp16.onnx", "").replace("[run]", "[run]\nrepeats = 50"),
+    );
+    let rig = write(dir.path(), "rig.toml", RIG);
+    let mut child = gauntlet()
+        .args([
+            "run",
+            slow.to_str().unwrap(),
+            "--rig",
+            rig.to_str().unwrap(),
+            "--db",
+            &case.db,
+        ])
+        .args(["--out", dir.path().join("slow-out").to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let (_, list) = case.cli(&["runs", "list"]);
+        if list.contains("running") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the run never showed as running: {list}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let (code, list) = case.cli(&["runs", "list"]);
+    assert_eq!(code, Some(0));
+    assert!(list.contains("incomplete"), "{list}");
+    let earlier_id = earlier["run_id"].as_str().unwrap();
+    let line = list
+        .lines()
+        .find(|l| l.contains(earlier_id))
+        .expect("earlier run listed");
+    assert!(
+        line.contains("complete") && !line.contains("incomplete"),
+        "{line}"
+    );
+    let (code, shown) = case.cli(&["runs", "show", earlier_id]);
+    assert_eq!(code, Some(0));
+    assert!(shown.contains("candidate"), "{shown}");
+}

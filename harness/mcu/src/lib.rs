@@ -1,0 +1,111 @@
+//! MCU boards for Gauntlet: builds the STM32 firmware with a model baked in, runs it on QEMU's
+//! emulated STM32F405 or flashes a real board through probe-rs, and opens the UART that carries
+//! the wire protocol.
+//!
+//! A session on either kind of board starts the same way: the firmware prints a plain
+//! `READY` line once its USART is enabled (bytes sent earlier are lost), then speaks
+//! [`gauntlet_wire`] frames, strictly request → response.
+
+mod elf;
+mod error;
+mod firmware;
+mod probe;
+mod qemu;
+mod uart;
+
+pub use elf::elf_sizes;
+pub use error::McuError;
+pub use firmware::{DEBIAN_CARGO, Firmware, TOOLCHAIN_INSTALL, build_firmware, firmware_dir};
+pub use probe::{DebugProbe, FakeProbe, ProbeCall, ProbeRsProbe, open_probe};
+pub use qemu::{QEMU_SYSTEM_ARM, QemuSession};
+pub use uart::{open_uart, wait_for_ready};
+
+/// Largest encoded request frame the firmware accepts (its `MAX_FRAME_BYTES`): size Infer
+/// batches so that one request stays below it.
+pub const FIRMWARE_MAX_FRAME_BYTES: usize = 16 * 1024 + 256;
+
+/// Windows of `input_len` floats that fit in one Infer request to the firmware (at least 1).
+pub fn windows_per_request(input_len: usize) -> usize {
+    // COBS adds one byte in 254, postcard at most 5 bytes per length and the CRC 4; 64 bytes
+    // covers the fixed fields with room to spare.
+    let payload = (FIRMWARE_MAX_FRAME_BYTES - 64) * 254 / 255;
+    (payload / (input_len * 4).max(1)).max(1)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum McuBoard {
+    /// QEMU's `netduinoplus2` machine (STM32F405, USART1).
+    Netduinoplus2,
+    /// ST NUCLEO-F446RE (USART2 on the ST-LINK virtual COM port).
+    NucleoF446re,
+}
+
+impl McuBoard {
+    /// The firmware's cargo feature that selects this board's module.
+    pub fn cargo_feature(self) -> &'static str {
+        match self {
+            McuBoard::Netduinoplus2 => "netduinoplus2",
+            McuBoard::NucleoF446re => "nucleo-f446re",
+        }
+    }
+
+    /// The `-M` machine for boards QEMU emulates.
+    pub fn qemu_machine(self) -> Option<&'static str> {
+        match self {
+            McuBoard::Netduinoplus2 => Some("netduinoplus2"),
+            McuBoard::NucleoF446re => None,
+        }
+    }
+
+    /// probe-rs chip name for real boards.
+    pub fn probe_chip(self) -> Option<&'static str> {
+        match self {
+            McuBoard::Netduinoplus2 => None,
+            McuBoard::NucleoF446re => Some("STM32F446RETx"),
+        }
+    }
+
+    /// UART rate the firmware programs (QEMU ignores it).
+    pub fn uart_baud(self) -> u32 {
+        match self {
+            McuBoard::Netduinoplus2 => 115_200,
+            McuBoard::NucleoF446re => 921_600,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_request_of_cwru_windows_fits_the_firmware_frame() {
+        let windows = windows_per_request(1024);
+        assert!(windows >= 1);
+        let request = gauntlet_wire::Request::Infer(gauntlet_wire::InferRequest {
+            slot: 0,
+            seq: u32::MAX,
+            window_len: 1024,
+            data: vec![f32::MIN; windows * 1024],
+        });
+        let mut frame = Vec::new();
+        gauntlet_wire::encode_frame(&request, &mut frame);
+        assert!(
+            frame.len() <= FIRMWARE_MAX_FRAME_BYTES,
+            "{} bytes",
+            frame.len()
+        );
+        let one_more = gauntlet_wire::Request::Infer(gauntlet_wire::InferRequest {
+            slot: 0,
+            seq: 0,
+            window_len: 1024,
+            data: vec![0.5; (windows + 1) * 1024],
+        });
+        frame.clear();
+        gauntlet_wire::encode_frame(&one_more, &mut frame);
+        assert!(
+            frame.len() > FIRMWARE_MAX_FRAME_BYTES,
+            "batch size is not the largest that fits"
+        );
+    }
+}

@@ -1,0 +1,228 @@
+//! How figures read in every format, so the terminal, Markdown and HTML reports agree to the digit.
+
+use gauntlet_measure::ConfidenceInterval;
+use gauntlet_results::{Metrics, Outcome, Results, Source, Verdict};
+
+/// The base unit of a gate metric, as `gauntlet-spec` defines it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unit {
+    Fraction,
+    Micros,
+    Joules,
+    Bytes,
+    Plain,
+}
+
+pub(crate) fn unit_of(metric: &str) -> Unit {
+    match metric {
+        "accuracy" | "macro_f1" | "agreement.label" => Unit::Fraction,
+        "energy_per_inference" => Unit::Joules,
+        "peak_ram" | "flash" => Unit::Bytes,
+        m if m.starts_with("latency.") => Unit::Micros,
+        _ => Unit::Plain,
+    }
+}
+
+pub(crate) fn value(unit: Unit, v: f64) -> String {
+    match unit {
+        Unit::Fraction => percent(v),
+        Unit::Micros => micros(v),
+        Unit::Joules => joules(v),
+        Unit::Bytes => bytes(v),
+        Unit::Plain => format!("{v:.4}"),
+    }
+}
+
+pub(crate) fn interval(unit: Unit, ci: &ConfidenceInterval) -> String {
+    format!(
+        "[{}, {}] {:.0}% CI",
+        value(unit, ci.lo),
+        value(unit, ci.hi),
+        ci.confidence * 100.0
+    )
+}
+
+pub(crate) fn percent(v: f64) -> String {
+    format!("{:.2} %", v * 100.0)
+}
+
+pub(crate) fn micros(v: f64) -> String {
+    if v.abs() >= 10_000.0 {
+        format!("{:.2} ms", v / 1_000.0)
+    } else {
+        format!("{v:.1} µs")
+    }
+}
+
+pub(crate) fn joules(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1.0 {
+        format!("{v:.3} J")
+    } else if a >= 1e-3 {
+        format!("{:.3} mJ", v * 1e3)
+    } else {
+        format!("{:.2} µJ", v * 1e6)
+    }
+}
+
+pub(crate) fn bytes(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1024.0 * 1024.0 {
+        format!("{:.1} MiB", v / (1024.0 * 1024.0))
+    } else if a >= 1024.0 {
+        format!("{:.1} KiB", v / 1024.0)
+    } else {
+        format!("{v:.0} B")
+    }
+}
+
+/// `None` is a build that infrastructure kept from being judged.
+pub(crate) fn verdict(v: Option<Verdict>) -> &'static str {
+    match v {
+        Some(Verdict::Pass) => "PASS",
+        Some(Verdict::Fail) => "FAIL",
+        Some(Verdict::Inconclusive) => "INCONCLUSIVE",
+        None => "INFRA ERROR",
+    }
+}
+
+pub(crate) fn outcome(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Pass => "PASS",
+        Outcome::GateFailed => "GATE FAILED",
+        Outcome::InfraFailure => "INFRASTRUCTURE FAILURE",
+        Outcome::Inconclusive => "INCONCLUSIVE",
+    }
+}
+
+pub(crate) fn source(s: Source) -> &'static str {
+    match s {
+        Source::Measured => "measured",
+        Source::Emulated => "emulated",
+        Source::Simulated => "simulated",
+    }
+}
+
+/// What each source means, for the legend every report carries when any figure is not measured.
+pub(crate) const SOURCE_LEGEND: [(Source, &str); 2] = [
+    (
+        Source::Emulated,
+        "an emulator executed the model; times are QEMU instruction-count ticks (-icount), not silicon \
+         cycles: no pipeline, wait states or FPU latency",
+    ),
+    (
+        Source::Simulated,
+        "a model of the hardware produced the figure (e.g. the simulated INA219 power sensor), not a \
+         physical sensor",
+    ),
+];
+
+/// Where a gate metric's figure came from, read from the entry's own labels.
+pub(crate) fn metric_source(m: &Metrics, metric: &str) -> Option<Source> {
+    match metric {
+        "energy_per_inference" => m.energy.as_ref().map(|e| e.source),
+        "agreement.label" => m.agreement.as_ref().map(|a| a.source),
+        "peak_ram" => m.sources.get("peak_rss_kib").copied(),
+        "flash" => m.sources.get("flash_bytes").copied(),
+        x if x.starts_with("latency.") => m.latency_device_us.as_ref().map(|l| l.source),
+        x => m.sources.get(x).copied(),
+    }
+}
+
+/// The board class a board was judged in: as the gates recorded it, else the board's kind.
+pub(crate) fn board_class<'r>(results: &'r Results, board: &'r str) -> &'r str {
+    results
+        .gates
+        .iter()
+        .find(|g| g.board == board)
+        .map(|g| g.board_class.as_str())
+        .or_else(|| {
+            results
+                .boards
+                .iter()
+                .find(|b| b.board == board)
+                .map(|b| b.kind.as_str())
+        })
+        .unwrap_or(board)
+}
+
+/// The command a release manager runs to promote a build, quoted for a POSIX shell; `$USER` is left
+/// for the shell to expand so the ledger records who ran it.
+pub(crate) fn promote_command(run_id: &str, model: &str, variant: &str, reason: &str) -> String {
+    format!(
+        "gauntlet promote {} --model {} --variant {} --by \"$USER\" --reason {}",
+        shell_quote(run_id),
+        shell_quote(model),
+        shell_quote(variant),
+        shell_quote(reason)
+    )
+}
+
+fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:/@%+=,".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// Escapes text for XML and SVG attributes and content, replacing characters XML 1.0 forbids.
+pub(crate) fn xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xml_escapes_markup_and_forbidden_characters() {
+        assert_eq!(
+            xml("a<b & \"c\"\u{1}"),
+            "a&lt;b &amp; &quot;c&quot;\u{FFFD}"
+        );
+    }
+
+    fn metric(name: &str, v: f64) -> String {
+        value(unit_of(name), v)
+    }
+
+    #[test]
+    fn units_pick_a_readable_scale() {
+        assert_eq!(metric("accuracy", 0.9375), "93.75 %");
+        assert_eq!(metric("latency.p99", 412.34), "412.3 µs");
+        assert_eq!(metric("latency.p50", 16_500.0), "16.50 ms");
+        assert_eq!(metric("energy_per_inference", 3.7e-4), "370.00 µJ");
+        assert_eq!(metric("energy_per_inference", 2.5e-3), "2.500 mJ");
+        assert_eq!(metric("peak_ram", 2048.0), "2.0 KiB");
+        assert_eq!(metric("flash", 3.0 * 1024.0 * 1024.0), "3.0 MiB");
+    }
+
+    #[test]
+    fn promote_command_quotes_what_a_shell_would_misread() {
+        assert_eq!(
+            promote_command("r1", "kws", "int8", "passed 3 gates"),
+            "gauntlet promote r1 --model kws --variant int8 --by \"$USER\" --reason 'passed 3 gates'"
+        );
+        assert_eq!(
+            promote_command("r1", "it's $(rm)", "v", "x"),
+            "gauntlet promote r1 --model 'it'\\''s $(rm)' --variant v --by \"$USER\" --reason x"
+        );
+    }
+}

@@ -1,0 +1,368 @@
+//! Raw measurements → figures.
+
+use std::collections::BTreeMap;
+
+use gauntlet_measure::{SummaryOptions, agreement, argmax, classification, summarize};
+use gauntlet_power::{downsample, energy_per_inference};
+use gauntlet_runner::{
+    BoardOutcome, BoardRecord, BuildOutcome, BuildRecord, Plan, PowerRecord, RunRecord,
+};
+use gauntlet_wire::TimingSource;
+
+use crate::schema::*;
+
+/// Facts about the run that the measurements do not hold.
+pub struct RunMeta {
+    pub run_id: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub harness_version: String,
+    pub git_commit: Option<String>,
+}
+
+pub fn analyze(plan: &Plan, record: &RunRecord, meta: &RunMeta) -> Results {
+    let scenario = &plan.scenario;
+    let boards: Vec<BoardResult> = record.boards.iter().map(board_result).collect();
+    let mut entries = Vec::new();
+    for (board, result) in record.boards.iter().zip(&boards) {
+        for build in &board.builds {
+            entries.push(entry(plan, board, result, build, meta));
+        }
+    }
+    let infra = boards.iter().any(|b| b.status == BoardStatus::InfraFailed)
+        || entries.iter().any(|e| e.status == EntryStatus::Interrupted);
+    Results {
+        schema: SCHEMA.into(),
+        schema_version: SCHEMA_VERSION,
+        run_id: meta.run_id.clone(),
+        started_at: meta.started_at.clone(),
+        finished_at: meta.finished_at.clone(),
+        harness: Harness {
+            version: meta.harness_version.clone(),
+            git_commit: meta.git_commit.clone(),
+        },
+        scenario: FileRef {
+            name: scenario.name.clone(),
+            path: scenario.source.path.display().to_string(),
+            sha256: scenario.source.sha256.clone(),
+        },
+        rig: FileRef {
+            name: plan.rig.name.clone(),
+            path: plan.rig.source.path.display().to_string(),
+            sha256: plan.rig.source.sha256.clone(),
+        },
+        dataset: DatasetInfo {
+            name: scenario.dataset.name.clone(),
+            sha256: plan.windows.sha256.clone(),
+            windows: plan.windows.len(),
+            window_len: plan.windows.window_len,
+            classes: scenario.dataset.classes.clone(),
+        },
+        boards,
+        entries,
+        gates: Vec::new(),
+        verdicts: Vec::new(),
+        outcome: if infra {
+            Outcome::InfraFailure
+        } else {
+            Outcome::Pass
+        },
+    }
+}
+
+fn timing_source(timing: TimingSource) -> Source {
+    match timing {
+        TimingSource::MonotonicClock | TimingSource::CycleCounter => Source::Measured,
+        TimingSource::EmulatedTicks => Source::Emulated,
+    }
+}
+
+fn board_result(board: &BoardRecord) -> BoardResult {
+    let (status, failure) = match &board.outcome {
+        BoardOutcome::Completed => (BoardStatus::Completed, None),
+        BoardOutcome::InfraFailed { stage, reason } => (
+            BoardStatus::InfraFailed,
+            Some(Failure {
+                stage: serde_json::to_value(stage)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                reason: reason.clone(),
+            }),
+        ),
+    };
+    BoardResult {
+        board: board.board.clone(),
+        kind: board.kind.name().to_string(),
+        status,
+        failure,
+        agent: board.hello.as_ref().map(|h| AgentInfo {
+            name: h.agent.clone(),
+            version: h.agent_version.clone(),
+            protocol_version: h.protocol_version,
+        }),
+        facts: board.hello.as_ref().map(|h| {
+            let f = &h.facts;
+            BoardFacts {
+                arch: f.arch.clone(),
+                cpu_model: f.cpu_model.clone(),
+                cores: f.cores,
+                ram_kib: f.ram_kib,
+                os: f.os.clone(),
+                kernel: f.kernel.clone(),
+                cpu_governor: f.cpu_governor.clone(),
+                clock_hz: f.clock_hz,
+            }
+        }),
+        timing_source: board.hello.as_ref().map(|h| timing_source(h.timing)),
+        power_trace: board.power.as_ref().and_then(|p| power_trace(board, p)),
+        power_error: board.power.as_ref().and_then(|p| p.error.clone()),
+        health: board
+            .health
+            .as_ref()
+            .and_then(|h| serde_json::to_value(h).ok()),
+        deploy: board.deployment.as_ref().map(|d| Deploy {
+            cache_hits: d.cache_hits.clone(),
+            uploaded: d.uploaded.clone(),
+            bytes_sent: d.bytes_sent,
+        }),
+    }
+}
+
+fn entry(
+    plan: &Plan,
+    board: &BoardRecord,
+    board_result: &BoardResult,
+    build: &BuildRecord,
+    meta: &RunMeta,
+) -> Entry {
+    let (status, error) = match &build.outcome {
+        BuildOutcome::Completed => (EntryStatus::Completed, None),
+        BuildOutcome::Rejected { kind, message } => (
+            EntryStatus::Rejected,
+            Some(EntryError {
+                kind: kind.clone(),
+                message: message.clone(),
+            }),
+        ),
+        BuildOutcome::Interrupted { reason } => (
+            EntryStatus::Interrupted,
+            Some(EntryError {
+                kind: "Infrastructure".into(),
+                message: reason.clone(),
+            }),
+        ),
+        BuildOutcome::NotRun => (EntryStatus::NotRun, None),
+    };
+    let reference = board
+        .builds
+        .iter()
+        .find(|b| b.model == build.model && b.reference);
+    Entry {
+        board: board.board.clone(),
+        model: build.model.clone(),
+        variant: build.variant.clone(),
+        reference: build.reference,
+        status,
+        error,
+        metrics: build
+            .loaded
+            .as_ref()
+            .map(|_| metrics(plan, board, build, reference)),
+        provenance: Provenance {
+            model_path: build.artifact.display().to_string(),
+            model_sha256: build.sha256.clone(),
+            model_bytes: build.size_bytes,
+            dataset_sha256: plan.windows.sha256.clone(),
+            harness_version: meta.harness_version.clone(),
+            board_facts: board_result.facts.clone(),
+        },
+    }
+}
+
+fn latency(samples_us: &[f64], seed: u64, source: Source) -> Option<Latency> {
+    let options = SummaryOptions {
+        seed,
+        ..SummaryOptions::default()
+    };
+    let s = summarize(samples_us, &options).ok()?;
+    Some(Latency {
+        p50: s.p50,
+        p90: s.p90,
+        p95: s.p95,
+        p99: s.p99,
+        p999: s.p999,
+        mean: s.mean,
+        stddev: s.stddev,
+        min: s.min,
+        max: s.max,
+        n: s.n,
+        insufficient: s.insufficient.clone(),
+        summary: s,
+        source,
+    })
+}
+
+fn metrics(
+    plan: &Plan,
+    board: &BoardRecord,
+    build: &BuildRecord,
+    reference: Option<&BuildRecord>,
+) -> Metrics {
+    let seed = plan.scenario.run.seed;
+    let timing = build.timing.map(timing_source).unwrap_or(Source::Measured);
+    // Outputs come from the same execution as the timings: emulated execution, emulated scores.
+    let execution = timing;
+    let scored = build.windows_scored();
+    let truth = &plan.windows.labels[..scored.min(plan.windows.labels.len())];
+    let predicted: Vec<u32> = build
+        .outputs
+        .chunks_exact(build.output_len.max(1))
+        .map(|s| argmax(s).unwrap_or(u32::MAX))
+        .collect();
+    let classes = plan.scenario.dataset.classes.len();
+    let scores = classification(&predicted, truth, classes).ok();
+    let device_us: Vec<f64> = build.device_ns.iter().map(|&ns| ns as f64 / 1e3).collect();
+    let roundtrip_us: Vec<f64> = build
+        .requests
+        .iter()
+        .map(|r| r.service_ns as f64 / 1e3)
+        .collect();
+    let overhead_us: Vec<f64> = build
+        .requests
+        .iter()
+        .map(|r| (r.service_ns as f64 - r.device_ns as f64) / 1e3 / r.windows.max(1) as f64)
+        .collect();
+    let windows_per_request = (!build.requests.is_empty()).then(|| {
+        build.requests.iter().map(|r| r.windows as f64).sum::<f64>() / build.requests.len() as f64
+    });
+    let agreement = reference
+        .filter(|r| !build.reference && r.windows_scored() > 0 && r.output_len == build.output_len)
+        .and_then(|r| {
+            let n = scored.min(r.windows_scored()) * build.output_len;
+            agreement(&build.outputs[..n], &r.outputs[..n], build.output_len)
+                .ok()
+                .map(|a| AgreementFigures::new(&r.variant, a, execution))
+        });
+    let loaded = build.loaded.as_ref();
+    let energy = energy(board, build);
+    let mut sources = BTreeMap::new();
+    let mut metrics = Metrics {
+        windows_scored: scored,
+        accuracy: scores.as_ref().map(|s| s.accuracy),
+        accuracy_ci: scores.as_ref().map(|s| s.accuracy_ci.clone()),
+        macro_f1: scores.as_ref().map(|s| s.macro_f1),
+        confusion: scores.map(|s| s.confusion),
+        latency_device_us: latency(&device_us, seed, timing),
+        latency_roundtrip_us: latency(&roundtrip_us, seed, Source::Measured),
+        overhead_per_inference_us: latency(&overhead_us, seed, Source::Measured),
+        windows_per_request,
+        agreement,
+        model_load_ms: loaded.map(|l| l.load_time_us as f64 / 1e3),
+        rss_before_load_kib: loaded.and_then(|l| l.memory_before.rss_kib),
+        rss_after_load_kib: loaded.and_then(|l| l.memory_after.rss_kib),
+        peak_rss_kib: loaded.and_then(|l| l.memory_after.peak_rss_kib),
+        model_size_bytes: build.size_bytes,
+        energy: energy.as_ref().ok().cloned().flatten(),
+        energy_error: energy.err(),
+        flash_bytes: None,
+        static_ram_bytes: None,
+        stack_high_water_bytes: None,
+        sources: BTreeMap::new(),
+    };
+    for (name, present, source) in [
+        ("accuracy", metrics.accuracy.is_some(), execution),
+        ("macro_f1", metrics.macro_f1.is_some(), execution),
+        ("confusion", metrics.confusion.is_some(), execution),
+        ("model_load_ms", metrics.model_load_ms.is_some(), timing),
+        ("peak_rss_kib", metrics.peak_rss_kib.is_some(), execution),
+        (
+            "rss_before_load_kib",
+            metrics.rss_before_load_kib.is_some(),
+            execution,
+        ),
+        (
+            "rss_after_load_kib",
+            metrics.rss_after_load_kib.is_some(),
+            execution,
+        ),
+        ("model_size_bytes", true, Source::Measured),
+    ] {
+        if present {
+            sources.insert(name.to_string(), source);
+        }
+    }
+    metrics.sources = sources;
+    metrics
+}
+
+fn power_source(source: gauntlet_power::Source) -> Source {
+    match source {
+        gauntlet_power::Source::Measured => Source::Measured,
+        gauntlet_power::Source::Simulated => Source::Simulated,
+    }
+}
+
+/// Buckets kept of a power trace: enough to draw, small enough for any report.
+const TRACE_BUCKETS: usize = 600;
+
+fn power_trace(board: &BoardRecord, power: &PowerRecord) -> Option<PowerTrace> {
+    let trace = power.trace.as_ref()?;
+    let origin = trace.samples.first()?.t_ns;
+    let seconds = |ns: u64| ns.saturating_sub(origin) as f64 / 1e9;
+    let buckets = downsample(&trace.samples, TRACE_BUCKETS);
+    let mut windows: Vec<TraceWindow> = power
+        .idle
+        .iter()
+        .map(|(model, w)| TraceWindow {
+            label: format!("{model} idle"),
+            start_s: seconds(w.start_ns),
+            end_s: seconds(w.end_ns),
+        })
+        .collect();
+    for build in &board.builds {
+        windows.extend(build.energy_windows.iter().map(|w| TraceWindow {
+            label: build.variant.clone(),
+            start_s: seconds(w.start_ns),
+            end_s: seconds(w.end_ns),
+        }));
+    }
+    Some(PowerTrace {
+        sensor: trace.sensor.name.clone(),
+        source: power_source(trace.sensor.source),
+        t_s: buckets.iter().map(|b| seconds(b.start_ns)).collect(),
+        watts_mean: buckets.iter().map(|b| b.mean_w).collect(),
+        watts_min: buckets.iter().map(|b| b.min_w).collect(),
+        watts_max: buckets.iter().map(|b| b.max_w).collect(),
+        windows,
+        sample_hz: trace.stats.achieved_rate_hz,
+        samples: trace.samples.len(),
+        late_fraction: trace.stats.dropped_fraction,
+    })
+}
+
+/// `Ok(None)` when the build was not measured for energy; an error when it was but no figure came.
+fn energy(board: &BoardRecord, build: &BuildRecord) -> Result<Option<Energy>, String> {
+    let (Some(power), false) = (board.power.as_ref(), build.energy_windows.is_empty()) else {
+        return Ok(None);
+    };
+    let Some(trace) = power.trace.as_ref() else {
+        return Err("the power sensor gave no trace".into());
+    };
+    let Some((_, idle)) = power.idle.iter().find(|(model, _)| *model == build.model) else {
+        return Err("no idle baseline was measured".into());
+    };
+    let estimate = energy_per_inference(&trace.samples, *idle, &build.energy_windows)
+        .map_err(|e| format!("failed to {e}"))?;
+    Ok(Some(Energy {
+        per_inference_j: estimate.energy_per_inference_j,
+        per_inference_error_j: estimate.uncertainty_j,
+        idle_w: estimate.idle_power_w,
+        average_w: estimate.average_power_w,
+        peak_w: estimate.peak_power_w,
+        total_j: estimate.total_energy_j,
+        windows: estimate.windows.len(),
+        inferences: build.energy_windows.iter().map(|w| w.inferences).sum(),
+        source: power_source(trace.sensor.source),
+    }))
+}

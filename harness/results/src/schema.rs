@@ -1,0 +1,346 @@
+use std::collections::BTreeMap;
+
+use gauntlet_measure::{Agreement, ConfidenceInterval, LatencySummary};
+use serde::{Deserialize, Serialize};
+
+/// Identifies the file format; readers check it before anything else.
+pub const SCHEMA: &str = "gauntlet.results";
+/// Bumped on any change a reader of the previous version would misread.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    pub schema: String,
+    pub schema_version: u32,
+    pub run_id: String,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub finished_at: String,
+    pub harness: Harness,
+    pub scenario: FileRef,
+    pub rig: FileRef,
+    pub dataset: DatasetInfo,
+    pub boards: Vec<BoardResult>,
+    /// One per board × model build, in scenario order.
+    pub entries: Vec<Entry>,
+    /// Every gate applied to every entry it selects, in scenario order.
+    pub gates: Vec<GateResult>,
+    /// One per model build × board class.
+    pub verdicts: Vec<BuildVerdict>,
+    /// The run's overall outcome, which decides the exit code.
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    /// The interval straddles the threshold, or too few samples to decide.
+    Inconclusive,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateResult {
+    /// As written in the scenario, e.g. `accuracy >= 99% of reference`.
+    pub gate: String,
+    pub metric: String,
+    pub board: String,
+    pub board_class: String,
+    pub model: String,
+    pub variant: String,
+    /// `at-least` or `at-most`.
+    pub comparison: String,
+    /// The threshold in the metric's base unit, after resolving relative gates.
+    pub threshold: Option<f64>,
+    pub measured: Option<f64>,
+    pub measured_ci: Option<ConfidenceInterval>,
+    /// What a relative gate compared with.
+    pub baseline: Option<Baseline>,
+    pub verdict: Verdict,
+    /// One sentence a release manager can read: the numbers that decided.
+    pub evidence: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// `reference` or `champion`.
+    pub kind: String,
+    pub variant: String,
+    /// The champion's run, for champion gates.
+    pub run_id: Option<String>,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildVerdict {
+    pub model: String,
+    pub variant: String,
+    pub board_class: String,
+    /// `None` when infrastructure failed before the build could be judged.
+    pub verdict: Option<Verdict>,
+    pub infra_error: Option<String>,
+    pub gates_passed: usize,
+    pub gates_failed: usize,
+    pub gates_inconclusive: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Pass,
+    GateFailed,
+    InfraFailure,
+    Inconclusive,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Harness {
+    pub version: String,
+    pub git_commit: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileRef {
+    pub name: String,
+    pub path: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetInfo {
+    pub name: String,
+    /// SHA-256 over the replayed recordings' bytes, in order.
+    pub sha256: String,
+    pub windows: usize,
+    pub window_len: usize,
+    pub classes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Measured,
+    Emulated,
+    Simulated,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoardResult {
+    pub board: String,
+    pub kind: String,
+    pub status: BoardStatus,
+    /// Set when `status` is `infra-failed`: the stage and the reason.
+    pub failure: Option<Failure>,
+    pub agent: Option<AgentInfo>,
+    pub facts: Option<BoardFacts>,
+    /// What the device's inference times are: `measured` (a real clock) or `emulated`.
+    pub timing_source: Option<Source>,
+    /// The power trace of the whole session, downsampled for reports.
+    pub power_trace: Option<PowerTrace>,
+    /// Why the board has no (or a cut-short) power trace; its other measurements stand.
+    pub power_error: Option<String>,
+    /// SSH boards: health before the run (agent version, free disk, governor, temperatures,
+    /// throttling, load, warnings).
+    pub health: Option<serde_json::Value>,
+    /// SSH boards: files found in the board's SHA-256 cache and files sent.
+    pub deploy: Option<Deploy>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deploy {
+    pub cache_hits: Vec<String>,
+    pub uploaded: Vec<String>,
+    pub bytes_sent: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PowerTrace {
+    pub sensor: String,
+    pub source: Source,
+    /// Bucket start times, seconds since the session's first sample.
+    pub t_s: Vec<f64>,
+    pub watts_mean: Vec<f64>,
+    pub watts_min: Vec<f64>,
+    pub watts_max: Vec<f64>,
+    /// Measurement windows, to mark on the trace.
+    pub windows: Vec<TraceWindow>,
+    pub sample_hz: f64,
+    pub samples: usize,
+    /// Fraction of samples that came late or were dropped (MLPerf Tiny flags > 0.1 %).
+    pub late_fraction: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceWindow {
+    pub label: String,
+    pub start_s: f64,
+    pub end_s: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BoardStatus {
+    Completed,
+    InfraFailed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    pub stage: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentInfo {
+    pub name: String,
+    pub version: String,
+    pub protocol_version: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoardFacts {
+    pub arch: String,
+    pub cpu_model: Option<String>,
+    pub cores: Option<u32>,
+    pub ram_kib: Option<u64>,
+    pub os: Option<String>,
+    pub kernel: Option<String>,
+    pub cpu_governor: Option<String>,
+    pub clock_hz: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub board: String,
+    pub model: String,
+    pub variant: String,
+    pub reference: bool,
+    pub status: EntryStatus,
+    /// Why the build did not complete.
+    pub error: Option<EntryError>,
+    /// Figures from whatever was measured, also for an interrupted build.
+    pub metrics: Option<Metrics>,
+    pub provenance: Provenance,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EntryStatus {
+    Completed,
+    /// The board refused the build (e.g. an unsupported operator): a finding about the build.
+    Rejected,
+    /// The board failed mid-build: an infrastructure failure; partial figures are kept.
+    Interrupted,
+    /// The board failed before this build started.
+    NotRun,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntryError {
+    pub kind: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub model_path: String,
+    pub model_sha256: String,
+    pub model_bytes: u64,
+    pub dataset_sha256: String,
+    pub harness_version: String,
+    pub board_facts: Option<BoardFacts>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Windows whose scores were compared with their labels (one pass over the dataset).
+    pub windows_scored: usize,
+    pub accuracy: Option<f64>,
+    /// Wilson interval of the accuracy.
+    pub accuracy_ci: Option<ConfidenceInterval>,
+    pub macro_f1: Option<f64>,
+    /// Rows are true classes, columns predicted classes, in the dataset's class order.
+    pub confusion: Option<Vec<Vec<u64>>>,
+    /// The device's own time per inference (runtime call only), after warm-up.
+    pub latency_device_us: Option<Latency>,
+    /// Host-side round trip per request, each request carrying `windows_per_request` windows.
+    pub latency_roundtrip_us: Option<Latency>,
+    /// (round trip − device time) / windows, per request: what the harness and link add.
+    pub overhead_per_inference_us: Option<Latency>,
+    pub windows_per_request: Option<f64>,
+    /// Agreement with the reference variant's outputs on the same board.
+    pub agreement: Option<AgreementFigures>,
+    pub model_load_ms: Option<f64>,
+    pub rss_before_load_kib: Option<u64>,
+    pub rss_after_load_kib: Option<u64>,
+    /// Peak resident set of the agent process after this build's load (`VmHWM`).
+    pub peak_rss_kib: Option<u64>,
+    pub model_size_bytes: u64,
+    pub energy: Option<Energy>,
+    /// Why a build measured in energy windows has no energy figure.
+    pub energy_error: Option<String>,
+    /// MCU builds: flash and static RAM from the ELF, stack high-water from the device.
+    pub flash_bytes: Option<u64>,
+    pub static_ram_bytes: Option<u64>,
+    pub stack_high_water_bytes: Option<u64>,
+    /// Where each scalar figure above came from; object figures carry their own `source`.
+    pub sources: BTreeMap<String, Source>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub mean: f64,
+    pub stddev: f64,
+    pub min: f64,
+    pub max: f64,
+    pub n: usize,
+    /// Percentiles with fewer samples than MLPerf LoadGen requires for the claim.
+    pub insufficient: Vec<String>,
+    pub summary: LatencySummary,
+    pub source: Source,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Energy {
+    /// Median over measurement windows of (window power − idle power) × duration / inferences.
+    pub per_inference_j: f64,
+    /// Half-width of the error estimate of `per_inference_j`.
+    pub per_inference_error_j: f64,
+    pub idle_w: f64,
+    pub average_w: f64,
+    pub peak_w: f64,
+    pub total_j: f64,
+    pub windows: usize,
+    pub inferences: u64,
+    pub source: Source,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgreementFigures {
+    pub reference_variant: String,
+    /// Fraction of windows whose predicted label equals the reference's.
+    pub label: f64,
+    pub max_abs_diff: f64,
+    pub mean_abs_diff: f64,
+    pub n: usize,
+    pub source: Source,
+}
+
+impl AgreementFigures {
+    pub fn new(reference_variant: &str, a: Agreement, source: Source) -> Self {
+        AgreementFigures {
+            reference_variant: reference_variant.to_string(),
+            label: a.label,
+            max_abs_diff: a.max_abs_diff,
+            mean_abs_diff: a.mean_abs_diff,
+            n: a.n,
+            source,
+        }
+    }
+}

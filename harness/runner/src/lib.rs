@@ -1,0 +1,15 @@
+//! Runs a validated scenario on a rig: plans the work, drives one session per board, replays the
+//! dataset through each model build, and records raw measurements.
+
+pub mod connect;
+pub mod events;
+pub mod link;
+pub mod plan;
+pub mod power;
+pub mod record;
+pub mod session;
+
+pub use events::{Event, EventSink};
+pub use plan::{Plan, PlanError, plan};
+pub use record::*;
+pub use session::run_plan;

@@ -1,0 +1,756 @@
+//! One session per board, boards in parallel: connect, handshake, load every build, then replay
+//! the dataset through the builds of each model interleaved in blocks (A B A B …), so drift and
+//! background load hit every variant alike.
+
+use std::collections::VecDeque;
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use gauntlet_spec::{Board, Pacing};
+use gauntlet_wire::{
+    InferRequest, LOAD_CHUNK_BYTES, ModelFormat, ModelHeader, PROTOCOL_VERSION, Request, Response,
+    WireError,
+};
+
+use crate::connect::{Connected, connect};
+use crate::events::{Event, EventSink};
+use crate::link::LinkError;
+use crate::plan::{Plan, PlannedBuild, PlannedModel};
+use crate::power::PowerMonitor;
+use crate::record::*;
+use gauntlet_power::{MeasuredWindow, Window};
+use gauntlet_wire::Marker;
+
+/// Requests in flight at once: one being computed, one waiting, so the link's round trip hides
+/// behind the device's work.
+const PIPELINE_DEPTH: usize = 2;
+
+/// Runs the plan on every board at once; a failing board never stops the others.
+pub fn run_plan(plan: &Plan, events: &dyn EventSink) -> RunRecord {
+    let boards = std::thread::scope(|scope| {
+        let handles: Vec<_> = plan
+            .boards
+            .iter()
+            .map(|board| scope.spawn(move || run_board(plan, board, events)))
+            .collect();
+        handles
+            .into_iter()
+            .zip(&plan.boards)
+            .map(|(h, board)| {
+                h.join().unwrap_or_else(|_| {
+                    failed_board(
+                        plan,
+                        board,
+                        Stage::Replay,
+                        "the board's session panicked".into(),
+                    )
+                })
+            })
+            .collect()
+    });
+    RunRecord { boards }
+}
+
+fn not_run(build: &PlannedBuild) -> BuildRecord {
+    BuildRecord {
+        model: build.model.clone(),
+        variant: build.variant.clone(),
+        reference: build.reference,
+        artifact: build.artifact.clone(),
+        sha256: hex::encode(build.sha256),
+        size_bytes: build.bytes.len() as u64,
+        outcome: BuildOutcome::NotRun,
+        loaded: None,
+        timing: None,
+        warmup: 0,
+        device_ns: Vec::new(),
+        requests: Vec::new(),
+        outputs: Vec::new(),
+        output_len: 0,
+        energy_inferences: 0,
+        energy_windows: Vec::new(),
+    }
+}
+
+fn failed_board(plan: &Plan, board: &Board, stage: Stage, reason: String) -> BoardRecord {
+    BoardRecord {
+        board: board.id.clone(),
+        kind: board.kind,
+        hello: None,
+        outcome: BoardOutcome::InfraFailed { stage, reason },
+        builds: plan
+            .models
+            .iter()
+            .flat_map(|m| m.builds.iter().map(not_run))
+            .collect(),
+        memory_end: None,
+        power: None,
+        health: None,
+        deployment: None,
+    }
+}
+
+/// Why a board session stopped early.
+struct BoardFault {
+    stage: Stage,
+    reason: String,
+}
+
+fn describe_link(conn: &mut Connected, e: &LinkError) -> String {
+    let mut reason = e.to_string();
+    if let Some(status) = conn.agent_exit() {
+        reason.push_str(&format!("; the agent exited with {status}"));
+    }
+    if let Some(tail) = conn.agent_stderr().filter(|t| !t.is_empty()) {
+        reason.push_str(&format!("; agent stderr: {tail}"));
+    }
+    reason
+}
+
+/// Connection attempts for infrastructure failures that may pass (a board rebooting, a dropped
+/// link); each waits twice as long as the one before.
+const CONNECT_ATTEMPTS: u32 = 3;
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+
+fn connect_with_retries(board: &Board) -> Result<Connected, crate::connect::ConnectError> {
+    let mut backoff = FIRST_BACKOFF;
+    let mut attempt = 1;
+    loop {
+        match connect(board) {
+            Err(crate::connect::ConnectError::Ssh(e))
+                if e.retryable() && attempt < CONNECT_ATTEMPTS =>
+            {
+                std::thread::sleep(backoff);
+                backoff *= 2;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn run_board(plan: &Plan, board: &Board, events: &dyn EventSink) -> BoardRecord {
+    let mut conn = match connect_with_retries(board) {
+        Ok(c) => c,
+        Err(e) => {
+            let reason = e.to_string();
+            events.event(Event::BoardFailed {
+                board: board.id.clone(),
+                reason: reason.clone(),
+            });
+            return failed_board(plan, board, Stage::Connect, reason);
+        }
+    };
+    let hello = Request::Hello {
+        protocol_version: PROTOCOL_VERSION,
+        token: conn.token.clone(),
+    };
+    let hello = match conn.link.call(&hello, board.timeouts.connect) {
+        Ok(Response::Hello(h)) => h,
+        Ok(other) => {
+            let reason = format!(
+                "complete the handshake: the device answered {}",
+                summary(&other)
+            );
+            events.event(Event::BoardFailed {
+                board: board.id.clone(),
+                reason: reason.clone(),
+            });
+            return failed_board(plan, board, Stage::Handshake, reason);
+        }
+        Err(e) => {
+            let reason = describe_link(&mut conn, &e);
+            events.event(Event::BoardFailed {
+                board: board.id.clone(),
+                reason: reason.clone(),
+            });
+            return failed_board(plan, board, Stage::Handshake, reason);
+        }
+    };
+    events.event(Event::BoardConnected {
+        board: board.id.clone(),
+        hello: hello.clone(),
+    });
+    let mut record = BoardRecord {
+        board: board.id.clone(),
+        kind: board.kind,
+        hello: Some(hello.clone()),
+        outcome: BoardOutcome::Completed,
+        builds: Vec::new(),
+        memory_end: None,
+        power: None,
+        health: conn.health.clone(),
+        deployment: conn.deployment.clone(),
+    };
+    let (monitor, power_error) = match PowerMonitor::start(board) {
+        Ok(m) => (m, None),
+        Err(e) => (None, Some(e)),
+    };
+    let mut session = BoardSession {
+        plan,
+        board,
+        events,
+        timing: hello.timing,
+        power: monitor.as_ref(),
+        idle: Vec::new(),
+        conn: &mut conn,
+        seq: 0,
+        done: 0,
+        total: (plan.measured_per_build(board)
+            * plan.models.iter().map(|m| m.builds.len()).sum::<usize>()) as u64,
+    };
+    let mut fault = None;
+    for model in &plan.models {
+        if fault.is_some() {
+            record.builds.extend(model.builds.iter().map(not_run));
+            continue;
+        }
+        let (builds, model_fault) = session.run_model(model);
+        record.builds.extend(builds);
+        fault = model_fault;
+    }
+    let idle = std::mem::take(&mut session.idle);
+    if monitor.is_some() {
+        // Keep sampling a little past the last window, so it ends inside the trace.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    if monitor.is_some() || power_error.is_some() {
+        let (trace, error) = match monitor.map(PowerMonitor::stop) {
+            Some(Ok(trace)) => {
+                let error = trace
+                    .error
+                    .as_ref()
+                    .map(|e| format!("read the power sensor of board `{}`: {e}", board.id));
+                (Some(trace), error)
+            }
+            Some(Err(e)) => (
+                None,
+                Some(format!(
+                    "stop the power sensor of board `{}`: {e}",
+                    board.id
+                )),
+            ),
+            None => (None, power_error),
+        };
+        record.power = Some(PowerRecord { trace, error, idle });
+    }
+    match fault {
+        Some(BoardFault { stage, reason }) => {
+            events.event(Event::BoardFailed {
+                board: board.id.clone(),
+                reason: reason.clone(),
+            });
+            record.outcome = BoardOutcome::InfraFailed { stage, reason };
+        }
+        None => {
+            if let Ok(Response::Memory(m)) = conn.link.call(&Request::Memory, board.timeouts.batch)
+            {
+                record.memory_end = Some(m);
+            }
+            let _ = conn.link.call(&Request::Shutdown, board.timeouts.connect);
+            events.event(Event::BoardFinished {
+                board: board.id.clone(),
+            });
+        }
+    }
+    record
+}
+
+fn summary(response: &Response) -> String {
+    match response {
+        Response::Error(WireError { kind, message }) => format!("error {kind:?}: {message}"),
+        Response::Hello(_) => "hello".into(),
+        Response::ChunkAck { .. } => "a chunk acknowledgement".into(),
+        Response::Loaded(_) => "model loaded".into(),
+        Response::Outputs(_) => "outputs".into(),
+        Response::Memory(_) => "memory facts".into(),
+        Response::Marked { .. } => "a marker".into(),
+        Response::Goodbye => "goodbye".into(),
+    }
+}
+
+struct BoardSession<'a> {
+    plan: &'a Plan,
+    board: &'a Board,
+    events: &'a dyn EventSink,
+    conn: &'a mut Connected,
+    timing: gauntlet_wire::TimingSource,
+    power: Option<&'a PowerMonitor>,
+    /// Idle baseline of each model's energy phase.
+    idle: Vec<(String, Window)>,
+    seq: u32,
+    done: u64,
+    total: u64,
+}
+
+/// A build taking part in the replay.
+struct Active {
+    slot: u8,
+    record: BuildRecord,
+}
+
+enum Step<T> {
+    Done(T),
+    /// The device refused: the build is out, the board goes on.
+    Rejected {
+        kind: String,
+        message: String,
+    },
+}
+
+impl BoardSession<'_> {
+    fn set_busy(&self, busy: bool) {
+        if let Some(power) = self.power {
+            power.set_busy(busy);
+        }
+    }
+
+    /// MLPerf Tiny's energy method: an idle baseline, then windows of back-to-back inferences per
+    /// build, each bounded by the device's own start/stop markers.
+    fn energy(&mut self, active: &mut [Active]) -> Result<Option<Window>, BoardFault> {
+        let Some(power) = self.power else {
+            return Ok(None);
+        };
+        let rules = self.plan.scenario.run_for(self.board).clone();
+        if rules.energy_windows == 0 || active.is_empty() {
+            return Ok(None);
+        }
+        let idle_start = power.now_ns();
+        std::thread::sleep(rules.idle_baseline);
+        let idle = Window {
+            start_ns: idle_start,
+            end_ns: power.now_ns(),
+        };
+        let n = self.plan.windows.len();
+        let block = rules.interleave_block.max(1);
+        for index in 0..active.len() {
+            for w in 0..rules.energy_windows as u32 {
+                if matches!(active[index].record.outcome, BuildOutcome::Rejected { .. }) {
+                    break;
+                }
+                self.mark(Marker::WindowStart(w))?;
+                let start_ns = power.now_ns();
+                let before = active[index].record.energy_inferences;
+                let started = Instant::now();
+                let mut at = 0;
+                while started.elapsed() < rules.energy_window {
+                    let range = at..(at + block).min(n);
+                    self.run_block(active, index, range.clone(), Phase::Energy)?;
+                    at = if range.end >= n { 0 } else { range.end };
+                }
+                self.mark(Marker::WindowEnd(w))?;
+                let end_ns = power.now_ns();
+                let record = &mut active[index].record;
+                record.energy_windows.push(MeasuredWindow {
+                    start_ns,
+                    end_ns,
+                    inferences: record.energy_inferences - before,
+                });
+            }
+        }
+        Ok(Some(idle))
+    }
+
+    fn mark(&mut self, marker: Marker) -> Result<(), BoardFault> {
+        match self
+            .conn
+            .link
+            .call(&Request::Mark(marker), self.board.timeouts.batch)
+        {
+            Ok(Response::Marked { .. }) => Ok(()),
+            Ok(other) => Err(BoardFault {
+                stage: Stage::Replay,
+                reason: format!(
+                    "mark an energy window: the device answered {}",
+                    summary(&other)
+                ),
+            }),
+            Err(e) => Err(self.link_fault(Stage::Replay, &e)),
+        }
+    }
+
+    fn link_fault(&mut self, stage: Stage, e: &LinkError) -> BoardFault {
+        BoardFault {
+            stage,
+            reason: describe_link(self.conn, e),
+        }
+    }
+
+    fn run_model(&mut self, model: &PlannedModel) -> (Vec<BuildRecord>, Option<BoardFault>) {
+        let mut finished = Vec::new();
+        let mut active = Vec::new();
+        for (slot, build) in model.builds.iter().enumerate() {
+            let mut record = not_run(build);
+            match self.load(model, build, slot as u8) {
+                Ok(Step::Done(loaded)) => {
+                    self.events.event(Event::BuildLoaded {
+                        board: self.board.id.clone(),
+                        model: build.model.clone(),
+                        variant: build.variant.clone(),
+                        load_time_us: loaded.load_time_us,
+                    });
+                    record.output_len = loaded.output_len as usize;
+                    record.loaded = Some(loaded);
+                    record.timing = Some(self.timing);
+                    active.push(Active {
+                        slot: slot as u8,
+                        record,
+                    });
+                }
+                Ok(Step::Rejected { kind, message }) => {
+                    self.events.event(Event::BuildFailed {
+                        board: self.board.id.clone(),
+                        model: build.model.clone(),
+                        variant: build.variant.clone(),
+                        reason: message.clone(),
+                    });
+                    self.total = self
+                        .total
+                        .saturating_sub(self.plan.measured_per_build(self.board) as u64);
+                    record.outcome = BuildOutcome::Rejected { kind, message };
+                    finished.push(record);
+                }
+                Err(e) => {
+                    let fault = self.link_fault(Stage::Load, &e);
+                    record.outcome = BuildOutcome::Interrupted {
+                        reason: fault.reason.clone(),
+                    };
+                    finished.push(record);
+                    finished.extend(model.builds[slot + 1..].iter().map(not_run));
+                    finished.extend(active.into_iter().map(|a| interrupted(a, &fault)));
+                    return (finished, Some(fault));
+                }
+            }
+        }
+        let mut fault = self.replay(&mut active, &mut finished);
+        if fault.is_none() {
+            match self.energy(&mut active) {
+                Ok(Some(idle)) => self.idle.push((model.name.clone(), idle)),
+                Ok(None) => {}
+                Err(f) => fault = Some(f),
+            }
+        }
+        for a in active {
+            finished.push(match &fault {
+                Some(f) => interrupted(a, f),
+                None => {
+                    let mut r = a.record;
+                    if r.outcome == BuildOutcome::NotRun {
+                        r.outcome = BuildOutcome::Completed;
+                    }
+                    r
+                }
+            });
+        }
+        // Report builds in the scenario's order whatever order they finished in.
+        finished.sort_by_key(|r| model.builds.iter().position(|b| b.variant == r.variant));
+        (finished, fault)
+    }
+
+    fn load(
+        &mut self,
+        model: &PlannedModel,
+        build: &PlannedBuild,
+        slot: u8,
+    ) -> Result<Step<gauntlet_wire::ModelLoaded>, LinkError> {
+        let timeout = self.board.timeouts.load;
+        let header = ModelHeader {
+            slot,
+            name: format!("{}:{}", build.model, build.variant),
+            format: ModelFormat::Onnx,
+            size: build.bytes.len() as u32,
+            sha256: build.sha256,
+            input: model.input.clone(),
+            window_shape: model.input_shape.iter().map(|&d| d as u32).collect(),
+            output: match &model.output {
+                gauntlet_spec::OutputSelector::Index(i) => {
+                    gauntlet_wire::OutputSelector::Index(*i as u32)
+                }
+                gauntlet_spec::OutputSelector::Name(n) => {
+                    gauntlet_wire::OutputSelector::Name(n.clone())
+                }
+            },
+        };
+        let mut requests = vec![Request::LoadBegin(header)];
+        requests.extend(
+            build
+                .bytes
+                .chunks(LOAD_CHUNK_BYTES)
+                .enumerate()
+                .map(|(i, chunk)| Request::LoadChunk {
+                    offset: (i * LOAD_CHUNK_BYTES) as u32,
+                    bytes: chunk.to_vec(),
+                }),
+        );
+        requests.push(Request::LoadCommit);
+        for request in &requests {
+            match self.conn.link.call(request, timeout)? {
+                Response::ChunkAck { .. } => {}
+                Response::Loaded(loaded) => return Ok(Step::Done(loaded)),
+                Response::Error(WireError { kind, message }) => {
+                    return Ok(Step::Rejected {
+                        kind: format!("{kind:?}"),
+                        message,
+                    });
+                }
+                other => {
+                    return Ok(Step::Rejected {
+                        kind: "Protocol".into(),
+                        message: format!("load answered with {}", summary(&other)),
+                    });
+                }
+            }
+        }
+        Ok(Step::Rejected {
+            kind: "Protocol".into(),
+            message: "the device never confirmed the load".into(),
+        })
+    }
+
+    /// Warm-up, then measured passes over the dataset, builds interleaved block by block.
+    fn replay(
+        &mut self,
+        active: &mut Vec<Active>,
+        finished: &mut Vec<BuildRecord>,
+    ) -> Option<BoardFault> {
+        let rules = self.plan.scenario.run_for(self.board);
+        let n = self.plan.windows.len();
+        if n == 0 || active.is_empty() {
+            return None;
+        }
+        let warmup = rules.warmup.min(n);
+        for a in active.iter_mut() {
+            a.record.warmup = warmup;
+        }
+        let block = rules.interleave_block.max(1);
+        let mut pass = 0usize;
+        let started = Instant::now();
+        loop {
+            let measured = pass * n;
+            let enough = pass >= rules.repeats.max(1)
+                && measured >= rules.min_inferences
+                && started.elapsed() >= rules.min_duration;
+            if enough {
+                return None;
+            }
+            // Warm-up runs once, as the first "block" of pass 0, and is not recorded.
+            if pass == 0 && warmup > 0 {
+                for i in 0..active.len() {
+                    if let Err(fault) = self.run_block(active, i, 0..warmup, Phase::Warmup) {
+                        return Some(fault);
+                    }
+                }
+            }
+            let mut start = 0;
+            let mut block_index = 0;
+            while start < n {
+                let range = start..(start + block).min(n);
+                // Rotate which build goes first so none always follows the same neighbour.
+                let count = active.len();
+                let order: Vec<usize> = (0..count).map(|k| (k + block_index) % count).collect();
+                for i in order {
+                    if i >= active.len() {
+                        continue;
+                    }
+                    let phase = if pass == 0 {
+                        Phase::FirstPass
+                    } else {
+                        Phase::Repeat
+                    };
+                    if let Err(fault) = self.run_block(active, i, range.clone(), phase) {
+                        return Some(fault);
+                    }
+                }
+                let (out, keep): (Vec<Active>, Vec<Active>) = std::mem::take(active)
+                    .into_iter()
+                    .partition(|a| matches!(a.record.outcome, BuildOutcome::Rejected { .. }));
+                finished.extend(out.into_iter().map(|a| a.record));
+                *active = keep;
+                if active.is_empty() {
+                    return None;
+                }
+                start = range.end;
+                block_index += 1;
+            }
+            pass += 1;
+        }
+    }
+
+    /// Sends the windows of `range` to one build, pipelined, and records what comes back.
+    fn run_block(
+        &mut self,
+        active: &mut [Active],
+        index: usize,
+        range: Range<usize>,
+        phase: Phase,
+    ) -> Result<(), BoardFault> {
+        if matches!(active[index].record.outcome, BuildOutcome::Rejected { .. }) {
+            return Ok(());
+        }
+        let rules = self.plan.scenario.run_for(self.board);
+        let paced = !matches!(rules.pacing, Pacing::AsFastAsPossible);
+        let batch = if paced { 1 } else { rules.batch.max(1) };
+        let depth = if paced { 1 } else { PIPELINE_DEPTH };
+        let windows = &self.plan.windows;
+        let window_len = windows.window_len;
+        let batches: Vec<Range<usize>> = range
+            .clone()
+            .step_by(batch)
+            .map(|s| s..(s + batch).min(range.end))
+            .collect();
+        let slot = active[index].slot;
+        let timeout = self.board.timeouts.batch;
+        let mut in_flight: VecDeque<(u32, Range<usize>, Instant)> = VecDeque::new();
+        let mut next = 0;
+        let mut last_response: Option<Instant> = None;
+        let mut rejected: Option<(String, String)> = None;
+        let pace_origin = Instant::now();
+        while next < batches.len() || !in_flight.is_empty() {
+            while rejected.is_none() && in_flight.len() < depth && next < batches.len() {
+                let b = batches[next].clone();
+                if paced {
+                    if let Some(due) = self.due(b.start - range.start) {
+                        let wait = (pace_origin + due).saturating_duration_since(Instant::now());
+                        std::thread::sleep(wait);
+                    }
+                }
+                self.seq = self.seq.wrapping_add(1);
+                let request = Request::Infer(InferRequest {
+                    slot,
+                    seq: self.seq,
+                    window_len: window_len as u32,
+                    data: windows.data[b.start * window_len..b.end * window_len].to_vec(),
+                });
+                self.conn
+                    .link
+                    .send(&request)
+                    .map_err(|e| self.link_fault(Stage::Replay, &e))?;
+                if in_flight.is_empty() {
+                    self.set_busy(true);
+                }
+                in_flight.push_back((self.seq, b, Instant::now()));
+                next += 1;
+            }
+            let response = self
+                .conn
+                .link
+                .recv(timeout)
+                .map_err(|e| self.link_fault(Stage::Replay, &e))?;
+            let received = Instant::now();
+            let (seq, b, sent) = in_flight
+                .pop_front()
+                .expect("a response answers a request in flight");
+            if in_flight.is_empty() {
+                self.set_busy(false);
+            }
+            match response {
+                Response::Outputs(out) if out.seq == seq && rejected.is_none() => {
+                    let record = &mut active[index].record;
+                    let count = b.len();
+                    if out.device_time_ns.len() != count
+                        || out.outputs.len() != count * record.output_len
+                    {
+                        rejected = Some((
+                            "Protocol".into(),
+                            format!(
+                                "the device answered {} times and {} scores for {count} windows",
+                                out.device_time_ns.len(),
+                                out.outputs.len()
+                            ),
+                        ));
+                        continue;
+                    }
+                    let start = last_response.map_or(sent, |l| l.max(sent));
+                    last_response = Some(received);
+                    if phase == Phase::Warmup {
+                        continue;
+                    }
+                    if phase == Phase::Energy {
+                        record.energy_inferences += count as u64;
+                        continue;
+                    }
+                    let device: u64 = out.device_time_ns.iter().sum();
+                    record.requests.push(RequestTiming {
+                        windows: count as u32,
+                        service_ns: (received - start).as_nanos() as u64,
+                        device_ns: device,
+                    });
+                    record.device_ns.extend_from_slice(&out.device_time_ns);
+                    if phase == Phase::FirstPass {
+                        record.outputs.extend_from_slice(&out.outputs);
+                    }
+                    self.progress(count as u64);
+                }
+                Response::Outputs(_) if rejected.is_some() => {}
+                Response::Error(WireError { kind, message }) => {
+                    rejected.get_or_insert((format!("{kind:?}"), message));
+                }
+                other => {
+                    return Err(BoardFault {
+                        stage: Stage::Replay,
+                        reason: format!(
+                            "keep the conversation in step: expected outputs for request {seq}, got {}",
+                            summary(&other)
+                        ),
+                    });
+                }
+            }
+        }
+        if let Some((kind, message)) = rejected {
+            let a = &mut active[index];
+            self.events.event(Event::BuildFailed {
+                board: self.board.id.clone(),
+                model: a.record.model.clone(),
+                variant: a.record.variant.clone(),
+                reason: message.clone(),
+            });
+            a.record.outcome = BuildOutcome::Rejected { kind, message };
+        }
+        Ok(())
+    }
+
+    /// When window `offset` of a paced block is due, relative to the block's start.
+    fn due(&self, offset: usize) -> Option<Duration> {
+        match self.plan.scenario.run_for(self.board).pacing {
+            Pacing::AsFastAsPossible => None,
+            Pacing::FixedRate { hz } => Some(Duration::from_secs_f64(offset as f64 / hz)),
+            Pacing::Recorded { speedup } => {
+                let stamps = self.plan.windows.timestamps_s.as_ref()?;
+                let first = *stamps.first()?;
+                let at = *stamps.get(offset)?;
+                Some(Duration::from_secs_f64(((at - first) / speedup).max(0.0)))
+            }
+        }
+    }
+
+    fn progress(&mut self, windows: u64) {
+        let before = self.done * 100 / self.total.max(1);
+        self.done += windows;
+        if self.done * 100 / self.total.max(1) != before || self.done >= self.total {
+            self.events.event(Event::Progress {
+                board: self.board.id.clone(),
+                done: self.done,
+                total: self.total,
+            });
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Warmup,
+    /// Back-to-back inferences inside an energy window: counted, not timed.
+    Energy,
+    FirstPass,
+    Repeat,
+}
+
+fn interrupted(a: Active, fault: &BoardFault) -> BuildRecord {
+    let mut r = a.record;
+    if !matches!(r.outcome, BuildOutcome::Rejected { .. }) {
+        r.outcome = BuildOutcome::Interrupted {
+            reason: fault.reason.clone(),
+        };
+    }
+    r
+}

@@ -1,0 +1,672 @@
+//! Raw scenario → validated [`Scenario`].
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use gauntlet_dataset::{
+    ColumnRef, CsvFormat, DatasetSpec, LabelSource, Layout, Recording, Selection, Windowing,
+};
+
+use crate::check::Checker;
+use crate::diagnostic::{Diagnostics, did_you_mean};
+use crate::load::{self, Loaded};
+use crate::raw::{
+    DatasetSection, GateSection, KeywordOr, LayoutRaw, ModelSection, NameOrIndex, RunSection,
+    ScenarioFile, Sp, ThresholdRaw,
+};
+use crate::units;
+use crate::validated::*;
+
+type Ck<'a> = Checker<'a, ScenarioFile>;
+
+/// Loads, merges (`extends`) and validates a scenario; model and data files must be readable.
+pub fn load_scenario(path: &Path) -> Result<Scenario, Diagnostics> {
+    let loaded = load::load::<ScenarioFile>(path, "scenario")?;
+    validate(&loaded, path)
+}
+
+pub(crate) fn load_raw(path: &Path) -> Result<Loaded<ScenarioFile>, Diagnostics> {
+    load::load::<ScenarioFile>(path, "scenario")
+}
+
+fn validate(loaded: &Loaded<ScenarioFile>, path: &Path) -> Result<Scenario, Diagnostics> {
+    let mut ck = Checker::new(loaded);
+    let raw = &loaded.raw;
+    let (dataset, pacing) = dataset(&mut ck, &raw.dataset.value);
+    let models = models(&mut ck, &raw.models, &dataset);
+    let run = run_rules(&mut ck, None, raw.run.as_ref(), pacing);
+    let overrides = raw
+        .overrides
+        .iter()
+        .map(|o| {
+            if o.value.boards.value.is_empty() {
+                let d = ck
+                    .at(
+                        &o.value.boards.span,
+                        "an override needs a non-empty `boards` selector",
+                    )
+                    .help("e.g. boards = { kind = \"stm32-probe\" }");
+                ck.push(d);
+            }
+            RunOverride {
+                selector: o.value.boards.value.clone(),
+                run: run_rules(&mut ck, Some(&run), Some(&o.value.run), run.pacing.clone()),
+            }
+        })
+        .collect();
+    let targets = raw.targets.as_ref().map_or_else(Targets::default, |t| {
+        for s in t.selectors.iter().filter(|s| s.value.is_empty()) {
+            let d = ck.at(&s.span, "an empty selector would match every board");
+            ck.push(d);
+        }
+        Targets {
+            boards: t.boards.iter().map(|b| b.value.clone()).collect(),
+            selectors: t.selectors.iter().map(|s| s.value.clone()).collect(),
+        }
+    });
+    let gates = raw
+        .gates
+        .iter()
+        .filter_map(|g| gate(&mut ck, g, &raw.models.value))
+        .collect();
+    let header = &raw.scenario.value;
+    let scenario = Scenario {
+        name: header.name.value.clone(),
+        description: header.description.clone(),
+        source: SourceFile {
+            path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+            sha256: loaded.sha256.clone(),
+        },
+        dataset,
+        models,
+        targets,
+        run,
+        overrides,
+        gates,
+        inconclusive_fails: header.inconclusive_fails.unwrap_or(true),
+    };
+    ck.finish(scenario)
+}
+
+fn column(ck: &mut Ck, c: &Sp<NameOrIndex>, key: &str) -> ColumnRef {
+    match &c.value {
+        NameOrIndex::Name(n) => ColumnRef::Name(n.clone()),
+        NameOrIndex::Index(i) => ColumnRef::Index(ck.at_least(
+            &Sp {
+                span: c.span.clone(),
+                value: *i,
+            },
+            0,
+            key,
+        )),
+    }
+}
+
+fn is_glob(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+fn recordings(ck: &mut Ck, files: &Sp<Vec<Sp<String>>>) -> Vec<PathBuf> {
+    if files.value.is_empty() {
+        let d = ck
+            .at(&files.span, "`files` is empty")
+            .label("name at least one CSV file");
+        ck.push(d);
+    }
+    let mut out = Vec::new();
+    for f in &files.value {
+        if !is_glob(&f.value) {
+            out.push(ck.readable_file(f, "data file"));
+            continue;
+        }
+        // Only the written part is a pattern: the scenario's own directory may contain `[`.
+        let dir = ck.loaded.dir_of(&f.span);
+        let pattern = dir.join(&f.value);
+        let escaped = format!(
+            "{}/{}",
+            glob::Pattern::escape(&dir.to_string_lossy()),
+            f.value
+        );
+        let matched = glob::glob(&escaped).map(|paths| {
+            let mut v: Vec<PathBuf> = paths
+                .filter_map(Result::ok)
+                .filter(|p| p.is_file())
+                .collect();
+            v.sort();
+            v
+        });
+        match matched {
+            Ok(v) if v.is_empty() => {
+                let d = ck
+                    .at(&f.span, format!("glob `{}` matches no file", f.value))
+                    .label("no match")
+                    .note(format!("resolved to `{}`", pattern.display()));
+                ck.push(d);
+            }
+            Ok(v) => out.extend(v),
+            Err(e) => {
+                let d = ck
+                    .at(&f.span, format!("invalid glob `{}`", f.value))
+                    .label(e.msg);
+                ck.push(d);
+            }
+        }
+    }
+    out
+}
+
+fn dataset(ck: &mut Ck, ds: &DatasetSection) -> (DatasetSpec, Pacing) {
+    let paths = recordings(ck, &ds.files);
+    let delimiter = match &ds.delimiter {
+        None => b',',
+        Some(d) if d.value.len() == 1 && d.value.is_ascii() => d.value.as_bytes()[0],
+        Some(d) => {
+            let e = ck
+                .at(&d.span, "`delimiter` must be one ASCII character")
+                .label(format!("{} characters", d.value.chars().count()));
+            ck.push(e);
+            b','
+        }
+    };
+    if ds.features.value.is_empty() {
+        let d = ck
+            .at(&ds.features.span, "`features` is empty")
+            .label("name at least one column");
+        ck.push(d);
+    }
+    let features: Vec<ColumnRef> = ds
+        .features
+        .value
+        .iter()
+        .map(|c| column(ck, c, "features"))
+        .collect();
+    for (i, f) in features.iter().enumerate() {
+        if features[..i].contains(f) {
+            let d = ck.at(
+                &ds.features.value[i].span,
+                "column listed twice in `features`",
+            );
+            ck.push(d);
+        }
+    }
+    let window = Windowing {
+        rows: ck.at_least(&ds.window.value.rows, 1, "window.rows"),
+        stride: ck.at_least(&ds.window.value.stride, 1, "window.stride"),
+    };
+    let labels_raw = &ds.labels.value;
+    let classes: Vec<String> = labels_raw
+        .classes
+        .value
+        .iter()
+        .map(|c| c.value.clone())
+        .collect();
+    if classes.is_empty() {
+        let d = ck.at(&labels_raw.classes.span, "`classes` is empty");
+        ck.push(d);
+    }
+    ck.unique(&labels_raw.classes.value, "class");
+    let labels = match (&labels_raw.from, &labels_raw.column) {
+        (Some(from), None) => {
+            if from.value != "file" {
+                let d = ck
+                    .at(&from.span, format!("unknown label source `{}`", from.value))
+                    .label("expected \"file\"")
+                    .help("use `from = \"file\"` (one class per file) or `column = \"name\"`");
+                ck.push(d);
+            } else if paths.len() != classes.len() && !paths.is_empty() {
+                let d = ck
+                    .at(
+                        &ds.labels.span,
+                        format!(
+                            "`files` names {} recording(s) but `classes` has {}",
+                            paths.len(),
+                            classes.len()
+                        ),
+                    )
+                    .label("with `from = \"file\"`, file i is class i")
+                    .note(format!("`files` is at {}", ck.place(&ds.files.span)));
+                ck.push(d);
+            }
+            LabelSource::PerFile
+        }
+        (None, Some(c)) => LabelSource::Column(column(ck, c, "labels.column")),
+        (from, column) => {
+            let d = ck
+                .at(&ds.labels.span, "`labels` needs exactly one of `from` and `column`")
+                .label(if from.is_some() && column.is_some() { "both given" } else { "neither given" })
+                .help("`{ from = \"file\", classes = [...] }` or `{ column = \"anomaly\", classes = [...] }`");
+            ck.push(d);
+            LabelSource::PerFile
+        }
+    };
+    let per_file = matches!(labels, LabelSource::PerFile);
+    let recordings = paths
+        .into_iter()
+        .enumerate()
+        .map(|(i, path)| Recording {
+            path,
+            class: per_file.then(|| u32::try_from(i).unwrap_or(u32::MAX)),
+        })
+        .collect();
+    let selection = match &ds.select {
+        None => Selection::All,
+        Some(s) => match &s.value {
+            KeywordOr::Keyword(k) => {
+                keyword(ck, s, k, &["all"], "selection");
+                Selection::All
+            }
+            KeywordOr::Table(t) => {
+                let f = t.tail.value;
+                if !(f > 0.0 && f <= 1.0) {
+                    let d = ck
+                        .at(&t.tail.span, "`tail` must be a fraction in (0, 1]")
+                        .label(format!("found {f}"))
+                        .help("e.g. tail = 0.3 replays the last 30 % of each recording");
+                    ck.push(d);
+                }
+                Selection::TailFraction(f)
+            }
+        },
+    };
+    let timestamp = ds.timestamp.as_ref().map(|t| column(ck, t, "timestamp"));
+    let pacing = match &ds.pacing {
+        None => Pacing::AsFastAsPossible,
+        Some(p) => match &p.value {
+            KeywordOr::Keyword(k) => {
+                keyword(ck, p, k, &["as-fast-as-possible"], "pacing");
+                Pacing::AsFastAsPossible
+            }
+            KeywordOr::Table(t) => match (&t.recorded, &t.rate_hz) {
+                (Some(r), None) => {
+                    if timestamp.is_none() {
+                        let d = ck
+                            .at(
+                                &p.span,
+                                "`pacing = { recorded = … }` needs a `timestamp` column",
+                            )
+                            .help("add e.g. timestamp = \"datetime\" to [dataset]");
+                        ck.push(d);
+                    }
+                    Pacing::Recorded {
+                        speedup: ck.positive(r, "recorded"),
+                    }
+                }
+                (None, Some(hz)) => Pacing::FixedRate {
+                    hz: ck.positive(hz, "rate_hz"),
+                },
+                _ => {
+                    let d = ck
+                        .at(
+                            &p.span,
+                            "`pacing` needs exactly one of `recorded` and `rate_hz`",
+                        )
+                        .help("e.g. pacing = { rate_hz = 100 }");
+                    ck.push(d);
+                    Pacing::AsFastAsPossible
+                }
+            },
+        },
+    };
+    let spec = DatasetSpec {
+        name: ds.name.value.clone(),
+        recordings,
+        format: CsvFormat {
+            delimiter,
+            has_header: ds.header.unwrap_or(true),
+        },
+        features,
+        window,
+        layout: match ds.layout.unwrap_or(LayoutRaw::RowMajor) {
+            LayoutRaw::RowMajor => Layout::RowMajor,
+            LayoutRaw::ChannelsFirst => Layout::ChannelsFirst,
+        },
+        labels,
+        classes,
+        selection,
+        timestamp,
+    };
+    (spec, pacing)
+}
+
+fn keyword<T>(ck: &mut Ck, at: &Sp<T>, word: &str, accepted: &[&str], what: &str) {
+    if !accepted.contains(&word) {
+        let d = ck
+            .at(&at.span, format!("unknown {what} `{word}`"))
+            .label("not an accepted value")
+            .help_opt(did_you_mean(
+                word,
+                accepted,
+                "accepted keywords (or a table)",
+            ));
+        ck.push(d);
+    }
+}
+
+fn models(ck: &mut Ck, models: &Sp<Vec<Sp<ModelSection>>>, ds: &DatasetSpec) -> Vec<Model> {
+    if models.value.is_empty() {
+        let d = ck
+            .at(&models.span, "no models")
+            .label("add at least one [[models]] entry");
+        ck.push(d);
+    }
+    ck.unique(models.value.iter().map(|m| &m.value.name), "model name");
+    let window_len = ds.window.rows * ds.features.len();
+    models
+        .value
+        .iter()
+        .map(|m| model(ck, m, window_len, ds.window.rows))
+        .collect()
+}
+
+fn model(ck: &mut Ck, m: &Sp<ModelSection>, window_len: usize, rows: usize) -> Model {
+    let raw = &m.value;
+    let shape: Vec<usize> = raw
+        .input_shape
+        .value
+        .iter()
+        .map(|d| ck.at_least(d, 1, "input_shape"))
+        .collect();
+    if shape.is_empty() {
+        let d = ck.at(&raw.input_shape.span, "`input_shape` is empty");
+        ck.push(d);
+    } else if shape[0] != 1 {
+        let d = ck
+            .at(
+                &raw.input_shape.value[0].span,
+                "the first dimension of `input_shape` is the batch and must be 1",
+            )
+            .label(format!("found {}", shape[0]));
+        ck.push(d);
+    } else if shape.iter().product::<usize>() != window_len {
+        let d = ck
+            .at(
+                &raw.input_shape.span,
+                format!(
+                    "`input_shape` holds {} values but a window holds {window_len}",
+                    shape.iter().product::<usize>()
+                ),
+            )
+            .label("does not fit the window")
+            .note(format!(
+                "a window is {rows} rows × {} feature column(s)",
+                window_len / rows.max(1)
+            ));
+        ck.push(d);
+    }
+    let output = match &raw.output {
+        None => OutputSelector::Index(0),
+        Some(o) => match &o.value {
+            NameOrIndex::Name(n) => OutputSelector::Name(n.clone()),
+            NameOrIndex::Index(i) => OutputSelector::Index(ck.at_least(
+                &Sp {
+                    span: o.span.clone(),
+                    value: *i,
+                },
+                0,
+                "output",
+            )),
+        },
+    };
+    let builds_raw = &raw.builds;
+    if builds_raw.value.is_empty() {
+        let d = ck.at(
+            &builds_raw.span,
+            format!("model `{}` has no builds", raw.name.value),
+        );
+        ck.push(d);
+    }
+    ck.unique(builds_raw.value.iter().map(|b| &b.value.variant), "variant");
+    let mut builds = Vec::new();
+    for b in &builds_raw.value {
+        let artifact = match (&b.value.onnx, &b.value.firmware) {
+            (Some(p), None) => Artifact::Onnx(ck.readable_file(p, "model")),
+            (None, Some(p)) => Artifact::Firmware(ck.readable_file(p, "firmware")),
+            (onnx, _) => {
+                let d = ck
+                    .at(
+                        &b.span,
+                        "a build needs exactly one of `onnx` and `firmware`",
+                    )
+                    .label(if onnx.is_some() {
+                        "both given"
+                    } else {
+                        "neither given"
+                    });
+                ck.push(d);
+                Artifact::Onnx(PathBuf::new())
+            }
+        };
+        builds.push(Build {
+            variant: b.value.variant.value.clone(),
+            artifact,
+            reference: b.value.reference.as_ref().is_some_and(|r| r.value),
+        });
+    }
+    let references: Vec<&Sp<bool>> = builds_raw
+        .value
+        .iter()
+        .filter_map(|b| b.value.reference.as_ref().filter(|r| r.value))
+        .collect();
+    match references.as_slice() {
+        [] if !builds_raw.value.is_empty() => {
+            let d = ck
+                .at(
+                    &builds_raw.span,
+                    format!("model `{}` has no reference build", raw.name.value),
+                )
+                .label("mark one build `reference = true`")
+                .help("the reference (usually fp32) is what the other variants are compared with");
+            ck.push(d);
+        }
+        [first, rest @ ..] => {
+            for r in rest {
+                let note = format!("the first reference is at {}", ck.place(&first.span));
+                let d = ck
+                    .at(
+                        &r.span,
+                        format!(
+                            "model `{}` has more than one reference build",
+                            raw.name.value
+                        ),
+                    )
+                    .label("second reference")
+                    .note(note);
+                ck.push(d);
+            }
+        }
+        [] => {}
+    }
+    Model {
+        name: raw.name.value.clone(),
+        input: raw.input.clone(),
+        input_shape: shape,
+        output,
+        builds,
+    }
+}
+
+fn run_rules(
+    ck: &mut Ck,
+    base: Option<&RunRules>,
+    run: Option<&RunSection>,
+    pacing: Pacing,
+) -> RunRules {
+    let default = RunRules {
+        warmup: 20,
+        min_inferences: 0,
+        min_duration: Duration::ZERO,
+        repeats: 1,
+        seed: 1,
+        batch: 1,
+        pacing,
+        interleave_block: 64,
+        energy_windows: 5,
+        energy_window: Duration::from_secs(10),
+        idle_baseline: Duration::from_secs(2),
+    };
+    let base = base.cloned().unwrap_or(default);
+    let Some(run) = run else { return base };
+    let mut duration = |value: &Option<Sp<String>>, key: &str, default: Duration| {
+        value.as_ref().map_or(default, |d| {
+            units::duration(&d.value).unwrap_or_else(|e| {
+                let diag = ck.at(&d.span, format!("invalid `{key}`")).label(e);
+                ck.push(diag);
+                default
+            })
+        })
+    };
+    let min_duration = duration(&run.min_duration, "min_duration", base.min_duration);
+    let energy_window = duration(&run.energy_window, "energy_window", base.energy_window);
+    let idle_baseline = duration(&run.idle_baseline, "idle_baseline", base.idle_baseline);
+    RunRules {
+        warmup: ck.opt_at_least(&run.warmup, 0, "warmup", base.warmup),
+        min_inferences: ck.opt_at_least(
+            &run.min_inferences,
+            0,
+            "min_inferences",
+            base.min_inferences,
+        ),
+        min_duration,
+        repeats: ck.opt_at_least(&run.repeats, 1, "repeats", base.repeats),
+        seed: run
+            .seed
+            .as_ref()
+            .map_or(base.seed, |s| ck.at_least(s, 0, "seed") as u64),
+        batch: ck.opt_at_least(&run.batch, 1, "batch", base.batch),
+        pacing: base.pacing,
+        interleave_block: ck.opt_at_least(
+            &run.interleave_block,
+            1,
+            "interleave_block",
+            base.interleave_block,
+        ),
+        energy_windows: ck.opt_at_least(
+            &run.energy_windows,
+            0,
+            "energy_windows",
+            base.energy_windows,
+        ),
+        energy_window,
+        idle_baseline,
+    }
+}
+
+/// The unit a metric's absolute thresholds are written in.
+fn dimension(metric: Metric) -> Option<&'static units::Dimension> {
+    match metric {
+        Metric::Accuracy | Metric::MacroF1 | Metric::AgreementLabel => None,
+        Metric::LatencyP50 | Metric::LatencyP90 | Metric::LatencyP99 | Metric::LatencyMean => {
+            Some(&units::LATENCY)
+        }
+        Metric::EnergyPerInference => Some(&units::ENERGY),
+        Metric::PeakRam | Metric::Flash => Some(&units::MEMORY),
+    }
+}
+
+fn gate(ck: &mut Ck, g: &Sp<GateSection>, models: &[Sp<ModelSection>]) -> Option<GateSpec> {
+    let raw = &g.value;
+    let metric = ck.one_of(&raw.metric, "metric", &Metric::ALL);
+    let (comparison, value) = match (&raw.at_least, &raw.at_most) {
+        (Some(v), None) => (Comparison::AtLeast, v),
+        (None, Some(v)) => (Comparison::AtMost, v),
+        (l, _) => {
+            let d = ck
+                .at(
+                    &g.span,
+                    "a gate needs exactly one of `at_least` and `at_most`",
+                )
+                .label(if l.is_some() {
+                    "both given"
+                } else {
+                    "neither given"
+                });
+            ck.push(d);
+            return None;
+        }
+    };
+    let variants: Vec<&str> = models
+        .iter()
+        .flat_map(|m| {
+            m.value
+                .builds
+                .value
+                .iter()
+                .map(|b| b.value.variant.value.as_str())
+        })
+        .collect();
+    for v in &raw.variants {
+        if !variants.contains(&v.value.as_str()) {
+            let d = ck
+                .at(&v.span, format!("gate names unknown variant `{}`", v.value))
+                .label("no build has this variant")
+                .help_opt(did_you_mean(
+                    &v.value,
+                    &variants,
+                    "variants in this scenario",
+                ));
+            ck.push(d);
+        }
+    }
+    let threshold = threshold(ck, value, metric?)?;
+    Some(GateSpec {
+        metric: metric?,
+        comparison,
+        threshold,
+        board_selector: raw.boards.clone().unwrap_or_default(),
+        variants: raw.variants.iter().map(|v| v.value.clone()).collect(),
+    })
+}
+
+fn threshold(ck: &mut Ck, v: &Sp<ThresholdRaw>, metric: Metric) -> Option<Threshold> {
+    let name = metric.name();
+    let fail = |ck: &mut Ck, msg: String, label: String, help: Option<String>| {
+        let d = ck.at(&v.span, msg).label(label).help_opt(help);
+        ck.push(d);
+        None
+    };
+    match (&v.value, dimension(metric)) {
+        (ThresholdRaw::Number(x), None) if (0.0..=1.0).contains(x) => Some(Threshold::Absolute(*x)),
+        (ThresholdRaw::Number(x), None) => fail(
+            ck,
+            format!("`{name}` is a fraction between 0 and 1"),
+            format!("found {x}"),
+            (*x > 1.0 && *x <= 100.0).then(|| format!("did you mean {}?", x / 100.0)),
+        ),
+        (ThresholdRaw::Quantity(q), None) => fail(
+            ck,
+            format!("`{name}` is a fraction between 0 and 1, not a quantity"),
+            format!("found \"{q}\""),
+            None,
+        ),
+        (ThresholdRaw::Number(x), Some(dim)) => fail(
+            ck,
+            format!("a {} threshold needs a unit", dim.name),
+            format!("found the bare number {x}"),
+            Some(format!("write it as a string, e.g. {}", dim.example)),
+        ),
+        (ThresholdRaw::Quantity(q), Some(dim)) => match units::parse(q, dim) {
+            Ok(x) => Some(Threshold::Absolute(x)),
+            Err(e) => fail(ck, format!("invalid `{name}` threshold"), e, None),
+        },
+        (ThresholdRaw::Relative(r), _) => match (&r.of_reference, &r.vs_champion) {
+            (Some(f), None) => Some(Threshold::OfReference(ck.positive(f, "of_reference"))),
+            (None, Some(f)) if f.value >= 0.0 && f.value.is_finite() => {
+                Some(Threshold::VsChampion {
+                    max_regression: f.value,
+                })
+            }
+            (None, Some(f)) => fail(
+                ck,
+                "`vs_champion` is an allowed regression and cannot be negative".into(),
+                format!("found {}", f.value),
+                None,
+            ),
+            _ => fail(
+                ck,
+                "a relative threshold needs exactly one of `of_reference` and `vs_champion`".into(),
+                "here".into(),
+                None,
+            ),
+        },
+    }
+}

@@ -1,0 +1,431 @@
+//! Validated scenario and rig types: what the rest of Gauntlet sees. Built once by the parser; every
+//! path is absolute (resolved against the file that named it), every reference checked.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use gauntlet_dataset::DatasetSpec;
+use serde::Serialize;
+
+/// Where a loaded file came from, for provenance and diagnostics.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    /// SHA-256 (hex) of the file's bytes and of every file it `extends`, in order.
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scenario {
+    pub name: String,
+    pub description: Option<String>,
+    pub source: SourceFile,
+    pub dataset: DatasetSpec,
+    pub models: Vec<Model>,
+    pub targets: Targets,
+    pub run: RunRules,
+    /// Per-board-class run rules; the first whose selector matches a board's labels wins.
+    pub overrides: Vec<RunOverride>,
+    pub gates: Vec<GateSpec>,
+    /// Whether an INCONCLUSIVE verdict fails CI (exit code 4) or passes.
+    pub inconclusive_fails: bool,
+}
+
+impl Scenario {
+    /// The run rules for one board: the first matching override, else the scenario's `[run]`.
+    pub fn run_for(&self, board: &Board) -> &RunRules {
+        self.overrides
+            .iter()
+            .find(|o| board.matches(&o.selector))
+            .map_or(&self.run, |o| &o.run)
+    }
+}
+
+/// `[run]` keys replaced for the boards a selector matches (already merged with the scenario's).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunOverride {
+    pub selector: BTreeMap<String, String>,
+    pub run: RunRules,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Model {
+    pub name: String,
+    /// Input tensor name; `None` takes the model's first input.
+    pub input: Option<String>,
+    /// Per-inference input shape including the batch dimension of 1, e.g. `[1, 1, 1024]`.
+    pub input_shape: Vec<usize>,
+    pub output: OutputSelector,
+    pub builds: Vec<Build>,
+}
+
+impl Model {
+    /// The build every other variant is compared with (exactly one per model, checked by the parser).
+    pub fn reference(&self) -> &Build {
+        self.builds
+            .iter()
+            .find(|b| b.reference)
+            .expect("validated model has exactly one reference build")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum OutputSelector {
+    Index(usize),
+    Name(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Build {
+    /// Variant tag such as `fp32`, `fp16`, `int8_qdq`.
+    pub variant: String,
+    pub artifact: Artifact,
+    pub reference: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Artifact {
+    Onnx(PathBuf),
+    /// A prebuilt MCU firmware image (ELF) with the model baked in.
+    Firmware(PathBuf),
+}
+
+impl Artifact {
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            Artifact::Onnx(p) | Artifact::Firmware(p) => p,
+        }
+    }
+}
+
+/// Which boards of the rig a scenario runs on: named ids plus label selectors (all labels must match).
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct Targets {
+    pub boards: Vec<String>,
+    pub selectors: Vec<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunRules {
+    /// Inferences per build and board before measurement starts (excluded from statistics).
+    pub warmup: usize,
+    /// Replay the selected windows again until at least this many measured inferences.
+    pub min_inferences: usize,
+    /// Replay again until at least this long has been measured.
+    pub min_duration: Duration,
+    pub repeats: usize,
+    pub seed: u64,
+    /// Windows carried by one inference request.
+    pub batch: usize,
+    pub pacing: Pacing,
+    /// Paired A/B: builds of a model on a board alternate in blocks of this many windows.
+    pub interleave_block: usize,
+    /// Energy phase on boards with a power sensor: windows per build (0 = none), their length,
+    /// and the idle baseline before them.
+    pub energy_windows: usize,
+    pub energy_window: Duration,
+    pub idle_baseline: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Pacing {
+    AsFastAsPossible,
+    /// At the recording's own timestamps, sped up by `speedup`.
+    Recorded {
+        speedup: f64,
+    },
+    FixedRate {
+        hz: f64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GateSpec {
+    pub metric: Metric,
+    pub comparison: Comparison,
+    pub threshold: Threshold,
+    /// Restrict the gate to boards with these labels (e.g. `kind = "raspberry-pi"`); empty = all.
+    pub board_selector: BTreeMap<String, String>,
+    /// Restrict the gate to these variants; empty = all.
+    pub variants: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Metric {
+    Accuracy,
+    MacroF1,
+    LatencyP50,
+    LatencyP90,
+    LatencyP99,
+    LatencyMean,
+    AgreementLabel,
+    EnergyPerInference,
+    PeakRam,
+    Flash,
+}
+
+impl Metric {
+    /// Spelling used in scenario files and reports.
+    pub const ALL: [(&'static str, Metric); 10] = [
+        ("accuracy", Metric::Accuracy),
+        ("macro_f1", Metric::MacroF1),
+        ("latency.p50", Metric::LatencyP50),
+        ("latency.p90", Metric::LatencyP90),
+        ("latency.p99", Metric::LatencyP99),
+        ("latency.mean", Metric::LatencyMean),
+        ("agreement.label", Metric::AgreementLabel),
+        ("energy_per_inference", Metric::EnergyPerInference),
+        ("peak_ram", Metric::PeakRam),
+        ("flash", Metric::Flash),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, m)| *m == self)
+            .map(|(n, _)| *n)
+            .expect("every metric is listed in ALL")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Comparison {
+    AtMost,
+    AtLeast,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Threshold {
+    /// In the metric's base unit: fraction for accuracy, microseconds for latency, joules for energy,
+    /// bytes for memory.
+    Absolute(f64),
+    /// A fraction of the reference variant's value (0.99 = 99 % of fp32).
+    OfReference(f64),
+    /// No regression beyond this fraction relative to the champion (0.05 = 5 %).
+    VsChampion { max_regression: f64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rig {
+    pub name: String,
+    pub source: SourceFile,
+    pub boards: Vec<Board>,
+    /// Boards driven at once.
+    pub max_parallel: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Board {
+    pub id: String,
+    pub kind: BoardKind,
+    /// Free-form labels used by selectors; `kind` is always present as a label too.
+    pub labels: BTreeMap<String, String>,
+    pub connection: Connection,
+    pub power: Option<PowerSensorSpec>,
+    pub power_switch: Option<PowerSwitch>,
+    pub timeouts: Timeouts,
+}
+
+impl Board {
+    /// Whether the board carries every label of `selector` (an empty selector matches all).
+    pub fn matches(&self, selector: &BTreeMap<String, String>) -> bool {
+        selector.iter().all(|(k, v)| self.labels.get(k) == Some(v))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum BoardKind {
+    Local,
+    LinuxSsh,
+    Jetson,
+    LinuxTcp,
+    LinuxSerial,
+    Stm32Probe,
+    QemuStm32,
+}
+
+impl BoardKind {
+    pub const ALL: [(&'static str, BoardKind); 7] = [
+        ("local", BoardKind::Local),
+        ("linux-ssh", BoardKind::LinuxSsh),
+        ("jetson", BoardKind::Jetson),
+        ("linux-tcp", BoardKind::LinuxTcp),
+        ("linux-serial", BoardKind::LinuxSerial),
+        ("stm32-probe", BoardKind::Stm32Probe),
+        ("qemu-stm32", BoardKind::QemuStm32),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map(|(n, _)| *n)
+            .expect("every board kind is listed in ALL")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Connection {
+    /// This machine: the agent runs as a child process.
+    Local {
+        agent: AgentBinary,
+        transport: LocalTransport,
+    },
+    /// An agent already listening on TCP (e.g. a service on the board); the token authenticates.
+    Tcp {
+        address: String,
+        token: Secret,
+    },
+    /// An agent already attached to a serial line.
+    Serial(SerialPort),
+    Ssh(SshConnection),
+    Probe {
+        probe: ProbeSelector,
+        chip: String,
+        uart: SerialPort,
+    },
+    Qemu {
+        machine: String,
+        qemu: PathBuf,
+    },
+}
+
+/// Which agent program the harness starts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum AgentBinary {
+    /// The `gauntlet-agent` built beside the running `gauntlet` binary.
+    Bundled,
+    Path(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum LocalTransport {
+    Stdio,
+    /// The harness starts the agent listening on loopback with a fresh token.
+    Tcp,
+    /// The harness starts the agent on `agent_side` and talks on `host_side` (e.g. a pty pair).
+    Serial {
+        host_side: SerialPort,
+        agent_side: PathBuf,
+    },
+}
+
+/// A secret read from the rig file or an environment variable; never printed.
+#[derive(Clone, PartialEq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SerialPort {
+    pub path: PathBuf,
+    pub baud: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SshConnection {
+    pub host: String,
+    pub user: Option<String>,
+    pub port: Option<u16>,
+    pub identity: Option<PathBuf>,
+    pub known_hosts: KnownHostsPolicy,
+    /// Extra `-o Key=Value` options passed to OpenSSH.
+    pub options: Vec<String>,
+    /// Remote directory where agents and models are cached by SHA-256.
+    pub cache_dir: String,
+    /// Target triple of the board, selecting which agent binary to upload.
+    pub arch: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum KnownHostsPolicy {
+    Strict,
+    AcceptNew,
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProbeSelector {
+    pub vid: u16,
+    pub pid: u16,
+    pub serial: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum PowerSensorSpec {
+    Ina219 {
+        i2c_bus: PathBuf,
+        address: u8,
+        shunt_ohms: f64,
+        max_current_a: f64,
+        adc: AdcMode,
+        sample_hz: f64,
+    },
+    JetsonRails {
+        hwmon: PathBuf,
+        rails: Vec<String>,
+        sample_hz: f64,
+    },
+    Simulated {
+        idle_watts: f64,
+        active_watts: f64,
+        bus_volts: f64,
+        sample_hz: f64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum AdcMode {
+    Bits9,
+    Bits10,
+    Bits11,
+    Bits12,
+    Avg2,
+    Avg4,
+    Avg8,
+    Avg16,
+    Avg32,
+    Avg64,
+    Avg128,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum PowerSwitch {
+    /// A command run with `on`/`off` as its last argument (e.g. a USB hub or relay tool).
+    Command {
+        program: PathBuf,
+        args: Vec<String>,
+        off_on_delay: Duration,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub deploy: Duration,
+    pub load: Duration,
+    /// For one inference request (a batch of windows).
+    pub batch: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            deploy: Duration::from_secs(120),
+            load: Duration::from_secs(60),
+            batch: Duration::from_secs(30),
+        }
+    }
+}

@@ -1,0 +1,536 @@
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use gauntlet_gate::fixtures::{SCENARIO, board, entry, metrics, results};
+use gauntlet_gate::{NoChampions, Rules, evaluate_rules};
+use gauntlet_spec::{BoardKind, Comparison, GateSpec, Metric, Threshold};
+use tempfile::TempDir;
+
+use super::*;
+
+fn new_run(id: &str, started_at: &str) -> NewRun {
+    NewRun {
+        id: id.into(),
+        scenario_name: SCENARIO.into(),
+        scenario_path: "/scenarios/demo.toml".into(),
+        scenario_sha256: "sha-scenario".into(),
+        rig_name: "local".into(),
+        rig_sha256: "sha-rig".into(),
+        started_at: started_at.into(),
+    }
+}
+
+fn boards() -> Vec<Board> {
+    vec![board("pc", BoardKind::Local, Some("x86"))]
+}
+
+fn scored(accuracy: f64) -> Metrics {
+    Metrics {
+        accuracy: Some(accuracy),
+        peak_rss_kib: Some(5000),
+        ..metrics()
+    }
+}
+
+/// Results of these (variant, accuracy) builds on `pc`, judged by `accuracy >= 0.9` with the real
+/// gate crate.
+fn judged(run_id: &str, builds: &[(&str, f64)]) -> Results {
+    let entries = builds
+        .iter()
+        .map(|&(variant, acc)| entry("pc", variant, variant == "fp32", scored(acc)))
+        .collect();
+    let mut r = results(run_id, entries);
+    let gates = [GateSpec {
+        metric: Metric::Accuracy,
+        comparison: Comparison::AtLeast,
+        threshold: Threshold::Absolute(0.9),
+        board_selector: BTreeMap::new(),
+        variants: Vec::new(),
+    }];
+    let rules = Rules {
+        scenario: SCENARIO,
+        gates: &gates,
+        inconclusive_fails: true,
+    };
+    let e = evaluate_rules(rules, &boards(), &r, &NoChampions);
+    (r.gates, r.verdicts, r.outcome) = (e.gates, e.verdicts, e.outcome);
+    r
+}
+
+fn key(variant: &str) -> EntryKey {
+    EntryKey {
+        board: "pc".into(),
+        model: "cnn".into(),
+        variant: variant.into(),
+    }
+}
+
+fn temp() -> (TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("nested/folder/gauntlet.db");
+    (dir, db)
+}
+
+/// Stores a finished run of fp32 (accuracy 0.95, PASS) and int8 (accuracy 0.85, FAIL).
+fn finished_run(store: &mut Store, id: &str, started_at: &str) -> Results {
+    let run = store.begin_run(&new_run(id, started_at)).unwrap();
+    store
+        .record_samples(&run, &key("fp32"), &[10.0, 11.0])
+        .unwrap();
+    store.record_samples(&run, &key("fp32"), &[12.5]).unwrap();
+    let results = judged(id, &[("fp32", 0.95), ("int8", 0.85)]);
+    store.finish_run(&run, &results, &boards()).unwrap();
+    results
+}
+
+fn integrity(store: &Store) -> String {
+    store
+        .conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn open_creates_folders_uses_wal_and_migrates_once() {
+    let (_dir, db) = temp();
+    let store = Store::open(&db).unwrap();
+    let mode: String = store
+        .conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    drop(store);
+    let store = Store::open(&db).unwrap();
+    let versions: Vec<i64> = store
+        .conn
+        .prepare("SELECT version FROM schema_version")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(versions, [1]);
+}
+
+#[test]
+fn a_database_from_a_newer_gauntlet_is_refused() {
+    let (_dir, db) = temp();
+    let store = Store::open(&db).unwrap();
+    store
+        .conn
+        .execute("INSERT INTO schema_version (version) VALUES (99)", [])
+        .unwrap();
+    drop(store);
+    let err = Store::open(&db).err().unwrap();
+    assert!(
+        matches!(
+            err,
+            StoreError::TooNew {
+                found: 99,
+                supported: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_finished_run_reads_back_whole() {
+    let (_dir, db) = temp();
+    let mut store = Store::open(&db).unwrap();
+    let results = finished_run(&mut store, "r1", "2026-11-26T00:00:00Z");
+    assert_eq!(results.outcome, Outcome::GateFailed);
+
+    let runs = store.list_runs().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, RunStatus::Complete);
+    assert_eq!(runs[0].outcome, Some(Outcome::GateFailed));
+    assert_eq!(runs[0].finished_at.as_deref(), Some("2026-11-26T00:01:00Z"));
+    let record = store.run("r1").unwrap();
+    assert_eq!(record.results.as_ref(), Some(&results));
+    assert_eq!(
+        store.samples("r1", &key("fp32")).unwrap(),
+        [10.0, 11.0, 12.5]
+    );
+    assert!(store.samples("r1", &key("int8")).unwrap().is_empty());
+
+    let (class, p99): (String, Option<f64>) = store
+        .conn
+        .query_row(
+            "SELECT board_class, latency_p99_us FROM entries WHERE variant = 'int8'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((class.as_str(), p99), ("x86", None));
+    let verdicts: Vec<(String, Option<String>)> = store
+        .conn
+        .prepare("SELECT variant, verdict FROM verdicts ORDER BY variant")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(
+        verdicts,
+        [
+            ("fp32".to_string(), Some("pass".to_string())),
+            ("int8".to_string(), Some("fail".to_string()))
+        ]
+    );
+    assert!(matches!(store.run("nope"), Err(StoreError::NoSuchRun(_))));
+}
+
+#[test]
+fn finishing_twice_is_refused() {
+    let (_dir, db) = temp();
+    let mut store = Store::open(&db).unwrap();
+    let run = store.begin_run(&new_run("r1", "t")).unwrap();
+    let results = judged("r1", &[("fp32", 0.95)]);
+    store.finish_run(&run, &results, &boards()).unwrap();
+    let err = store.finish_run(&run, &results, &boards()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::NotRunning {
+                status: RunStatus::Complete,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_failed_finish_leaves_nothing_half_written() {
+    let (_dir, db) = temp();
+    let mut store = Store::open(&db).unwrap();
+    let run = store.begin_run(&new_run("r1", "t")).unwrap();
+    // The same board × build twice violates the entries key after the first row is written.
+    let results = judged("r1", &[("fp32", 0.95), ("fp32", 0.95)]);
+    let err = store.finish_run(&run, &results, &boards()).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("store entry cnn fp32 on pc of run `r1`"),
+        "{err}"
+    );
+    let entries: i64 = store
+        .conn
+        .query_row("SELECT COUNT(*) FROM entries", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(entries, 0);
+    let summary = &store.list_runs().unwrap()[0];
+    assert_eq!(
+        (summary.status, summary.outcome),
+        (RunStatus::Running, None)
+    );
+}
+
+#[test]
+fn a_running_row_whose_process_is_gone_reads_incomplete() {
+    let (_dir, db) = temp();
+    let store = Store::open(&db).unwrap();
+    store.begin_run(&new_run("mine", "t1")).unwrap();
+    store.begin_run(&new_run("orphan", "t2")).unwrap();
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    store
+        .conn
+        .execute(
+            "UPDATE runs SET pid = ?1, pid_started = NULL WHERE id = 'orphan'",
+            [dead],
+        )
+        .unwrap();
+    let statuses: Vec<RunStatus> = store
+        .list_runs()
+        .unwrap()
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, [RunStatus::Running, RunStatus::Incomplete]);
+    assert_eq!(store.mark_incomplete_stale().unwrap(), 1);
+    assert_eq!(store.mark_incomplete_stale().unwrap(), 0);
+    let stored: String = store
+        .conn
+        .query_row("SELECT status FROM runs WHERE id = 'orphan'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(stored, "incomplete");
+}
+
+#[test]
+fn abandoning_a_run_marks_it_incomplete() {
+    let (_dir, db) = temp();
+    let store = Store::open(&db).unwrap();
+    let run = store.begin_run(&new_run("r1", "t")).unwrap();
+    store.abandon_run(run).unwrap();
+    assert_eq!(store.list_runs().unwrap()[0].status, RunStatus::Incomplete);
+}
+
+fn request<'a>(run_id: &'a str, variant: &'a str) -> PromoteRequest<'a> {
+    PromoteRequest {
+        run_id,
+        model: "cnn",
+        variant,
+        board_class: None,
+        by: "ana",
+        reason: "release 1.2",
+        override_reason: None,
+    }
+}
+
+#[test]
+fn promotion_of_a_passing_build_records_its_hashes() {
+    let (_dir, db) = temp();
+    let mut store = Store::open(&db).unwrap();
+    finished_run(&mut store, "r1", "t1");
+    let promoted = store.promote(&request("r1", "fp32")).unwrap();
+    assert_eq!(promoted.len(), 1);
+    let p = &promoted[0];
+    assert_eq!(
+        (
+            p.board_class.as_str(),
+            p.verdict,
+            p.by.as_str(),
+            p.reason.as_str()
+        ),
+        ("x86", Some(Verdict::Pass), "ana", "release 1.2")
+    );
+    assert_eq!(p.model_sha256, "sha-model-fp32");
+    assert_eq!(p.dataset_sha256, "sha-data");
+    assert_eq!(
+        (p.scenario_sha256.as_str(), p.rig_sha256.as_str()),
+        ("sha-scenario", "sha-rig")
+    );
+    let json: String = store
+        .conn
+        .query_row("SELECT results_json FROM runs WHERE id = 'r1'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(
+        p.report_sha256,
+        hex::encode(Sha256::digest(json.as_bytes()))
+    );
+    assert!(
+        p.promoted_at.ends_with('Z') && p.promoted_at.contains('T'),
+        "{}",
+        p.promoted_at
+    );
+    assert_eq!(
+        store.champion(SCENARIO, "cnn", "x86").unwrap().as_ref(),
+        Some(p)
+    );
+}
+
+#[test]
+fn promotion_of_a_failing_build_needs_an_override_which_is_recorded() {
+    let (_dir, db) = temp();
+    let mut store = Store::open(&db).unwrap();
+    finished_run(&mut store, "r1", "t1");
+    let err = store.promote(&request("r1", "int8")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "promote `cnn` `int8` from run `r1` on `x86`: its verdict is fail; give an override reason to promote it anyway"
+    );
+    assert!(
+        store.promotions(SCENARIO).unwrap().is_empty(),
+        "a refusal records nothing"
+    );
+
+    let blank = PromoteRequest {
+        override_reason: Some("  "),
+        ..request("r1", "int8")
+    };
+    assert!(matches!(
+        store.promote(&blank),
+        Err(StoreError::EmptyField {
+            field: "override",
+            ..
+        })
+    ));
+    let forced = PromoteRequest {
+        override_reason: Some("accuracy drop accepted for the 2× speed-up"),
+        ..request("r1", "int8")
+    };
+    let p = store.promote(&forced).unwrap().remove(0);
+    assert_eq!(p.verdict, Some(Verdict::Fail));
+    assert_eq!(
+        p.override_reason.as_deref(),
+        Some("accuracy drop accepted for the 2× speed-up")
+    );
+    assert_eq!(store.promotions(SCENARIO).unwrap(), [p]);
+}
+
+#[test]
+fn promotion_refuses_unknown_builds_incomplete_runs_and_blank_fields() {
+    let (_dir, db) = temp();
+    let mut store = Store::open(&db).unwrap();
+    finished_run(&mut store, "r1", "t1");
+    assert!(matches!(
+        store.promote(&request("r1", "fp16")),
+        Err(StoreError::NoSuchBuild { .. })
+    ));
+    let other_class = PromoteRequest {
+        board_class: Some("raspberry-pi"),
+        ..request("r1", "fp32")
+    };
+    let err = store.promote(&other_class).unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("no verdict for that build on `raspberry-pi`"),
+        "{err}"
+    );
+    let nobody = PromoteRequest {
+        by: "",
+        ..request("r1", "fp32")
+    };
+    assert!(matches!(
+        store.promote(&nobody),
+        Err(StoreError::EmptyField { field: "by", .. })
+    ));
+    store.begin_run(&new_run("r2", "t2")).unwrap();
+    assert!(matches!(
+        store.promote(&request("r2", "fp32")),
+        Err(StoreError::RunNotComplete {
+            status: RunStatus::Running,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn the_champion_is_the_last_promoted_build_with_its_figures() {
+    let (_dir, db) = temp();
+    let mut store = Store::open(&db).unwrap();
+    finished_run(&mut store, "r1", "t1");
+    finished_run(&mut store, "r2", "t2");
+    assert_eq!(
+        ChampionLookup::champion(&store, SCENARIO, "cnn", "x86").unwrap(),
+        None
+    );
+    store.promote(&request("r2", "fp32")).unwrap();
+    let forced = PromoteRequest {
+        override_reason: Some("rollback test"),
+        ..request("r1", "int8")
+    };
+    store.promote(&forced).unwrap();
+
+    let champ = ChampionLookup::champion(&store, SCENARIO, "cnn", "x86")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (champ.run_id.as_str(), champ.variant.as_str()),
+        ("r1", "int8")
+    );
+    assert_eq!(champ.model_sha256, "sha-model-int8");
+    assert_eq!(champ.metrics, scored(0.85));
+    assert_eq!(
+        ChampionLookup::champion(&store, "other-scenario", "cnn", "x86").unwrap(),
+        None
+    );
+    let all = store.champions(SCENARIO).unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].run_id, "r1");
+    assert_eq!(store.promotions(SCENARIO).unwrap().len(), 2);
+}
+
+#[test]
+fn db_path_prefers_flag_then_env_then_default() {
+    let flag = Path::new("/tmp/flag.db");
+    let env = Some(OsString::from("/tmp/env.db"));
+    assert_eq!(resolve_db_path(Some(flag), env.clone()), flag);
+    assert_eq!(resolve_db_path(None, env), Path::new("/tmp/env.db"));
+    assert_eq!(
+        resolve_db_path(None, Some(OsString::new())),
+        Path::new(DEFAULT_DB)
+    );
+    assert_eq!(resolve_db_path(None, None), Path::new(DEFAULT_DB));
+}
+
+/// Set to a database path, it makes `child_writes_until_killed` act as the harness to be killed.
+const CHILD_DB: &str = "GAUNTLET_STORE_TEST_CHILD_DB";
+const CHILD_READY: &str = "child: first samples committed";
+
+#[test]
+#[ignore = "run as a child process by killed_harness_leaves_an_incomplete_run_and_intact_history"]
+fn child_writes_until_killed() {
+    let Some(db) = std::env::var_os(CHILD_DB) else {
+        return;
+    };
+    let store = Store::open(Path::new(&db)).unwrap();
+    let run = store.begin_run(&new_run("killed", "t9")).unwrap();
+    store
+        .record_samples(&run, &key("fp32"), &[1.0; 1000])
+        .unwrap();
+    println!("{CHILD_READY}");
+    loop {
+        store
+            .record_samples(&run, &key("fp32"), &[2.0; 1000])
+            .unwrap();
+    }
+}
+
+#[test]
+fn killed_harness_leaves_an_incomplete_run_and_intact_history() {
+    let (_dir, db) = temp();
+    let mut store = Store::open(&db).unwrap();
+    let earlier = finished_run(&mut store, "r1", "t1");
+    drop(store);
+
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "tests::child_writes_until_killed",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_DB, &db)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        let line = lines
+            .next()
+            .expect("child exited before committing its first samples")
+            .unwrap();
+        if line.contains(CHILD_READY) {
+            break;
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+
+    let store = Store::open(&db).unwrap();
+    assert_eq!(integrity(&store), "ok");
+    let runs = store.list_runs().unwrap();
+    let view: Vec<(&str, RunStatus)> = runs.iter().map(|r| (r.id.as_str(), r.status)).collect();
+    assert_eq!(
+        view,
+        [
+            ("r1", RunStatus::Complete),
+            ("killed", RunStatus::Incomplete)
+        ]
+    );
+    assert_eq!(store.run("r1").unwrap().results, Some(earlier));
+    assert_eq!(
+        store.samples("r1", &key("fp32")).unwrap(),
+        [10.0, 11.0, 12.5]
+    );
+    let partial = store.samples("killed", &key("fp32")).unwrap();
+    assert!(
+        partial.len() >= 1000 && partial.len().is_multiple_of(1000),
+        "{}",
+        partial.len()
+    );
+    assert!(partial[..1000].iter().all(|&x| x == 1.0));
+    assert!(partial[1000..].iter().all(|&x| x == 2.0));
+}

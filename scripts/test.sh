@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on Debian 12 and runs the whole suite.
+# This is the README's test command; .ci/run calls it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Resolve the host toolchain before installing Debian's Rust (for the STM32 firmware), whose
+# /usr/bin/cargo must not take over the host workspace.
+cargo_bin="$(command -v cargo)"
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+
+packages=(
+    socat                                 # a real pty pair for the serial-transport tests
+    chromium libxml2-utils fonts-dejavu-core   # HTML report in headless Chromium; JUnit XSD check
+    openssh-server openssh-client iproute2     # real sshd "boards" in network namespaces
+)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# One feature set for everything: building binaries separately would compile tract twice.
+# `cargo test` builds each tested package's binaries too (the integration tests start the real
+# `gauntlet` and `gauntlet-agent`).
+"$cargo_bin" test --workspace --no-run
+"$cargo_bin" test --workspace
