@@ -85,6 +85,7 @@ pub fn metrics() -> Metrics {
         overhead_per_inference_us: None,
         windows_per_request: None,
         agreement: None,
+        latency_ratio_vs_reference: None,
         model_load_ms: None,
         rss_before_load_kib: None,
         rss_after_load_kib: None,

@@ -116,6 +116,13 @@ fn cwru_variants_match_onnxruntime() {
     };
     assert!(busy("fp16") > busy("fp32"));
     assert!(fp16 > fp32, "fp16 {fp16} J vs fp32 {fp32} J per inference");
+    // Paired A/B against the reference on the same board: fp16 is significantly slower.
+    let ratio = &entry(&results, "fp16")["metrics"]["latency_ratio_vs_reference"];
+    assert!(
+        ratio["ratio"].as_f64().unwrap() > 1.0 && ratio["significant"] == true,
+        "{ratio}"
+    );
+    assert!(entry(&results, "fp32")["metrics"]["latency_ratio_vs_reference"].is_null());
     let trace = &results["boards"][0]["power_trace"];
     assert_eq!(trace["source"], "simulated");
     assert!(trace["windows"].as_array().unwrap().len() >= 5 * 3);

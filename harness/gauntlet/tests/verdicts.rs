@@ -294,3 +294,46 @@ fn a_harness_killed_mid_run_leaves_the_run_incomplete_and_earlier_runs_intact() 
     assert_eq!(code, Some(0));
     assert!(shown.contains("candidate"), "{shown}");
 }
+
+#[test]
+fn a_missing_power_sensor_is_reported_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = Case {
+        dir: dir.path(),
+        db: dir.path().join("g.db").display().to_string(),
+    };
+    let rig = format!(
+        "{RIG}\n[boards.power]\ntype = \"ina219\"\ni2c_bus = \"/dev/i2c-99\"\naddress = 0x40\nshunt_ohms = 0.1\nmax_current_a = 2.0\n"
+    );
+    let scenario = write(dir.path(), "s.toml", &scenario("cwru_cnn_fp32.onnx", ""));
+    let rig = write(dir.path(), "sensor-rig.toml", &rig);
+    let out = dir.path().join("out");
+    let output = run(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--rig",
+        rig.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--db",
+        &case.db,
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "a sensor fault is not a model verdict"
+    );
+    let results = results(&out);
+    let error = results["boards"][0]["power_error"].as_str().unwrap();
+    assert!(
+        error.contains("local") && error.contains("/dev/i2c-99"),
+        "{error}"
+    );
+    let e = entry(&results, "candidate");
+    assert_eq!(e["status"], "completed");
+    assert!(
+        e["metrics"]["accuracy"].as_f64().is_some(),
+        "the other measurements are kept"
+    );
+    assert!(e["metrics"]["energy"].is_null());
+}

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use gauntlet_measure::{SummaryOptions, agreement, argmax, classification, summarize};
+use gauntlet_measure::{
+    RatioOptions, SummaryOptions, agreement, argmax, classification, paired_ratio, summarize,
+};
 use gauntlet_power::{downsample, energy_per_inference};
 use gauntlet_runner::{
     BoardOutcome, BoardRecord, BuildOutcome, BuildRecord, Plan, PowerRecord, RunRecord,
@@ -244,6 +246,16 @@ fn metrics(
                 .ok()
                 .map(|a| AgreementFigures::new(&r.variant, a, execution))
         });
+    let latency_ratio_vs_reference = reference
+        .filter(|r| !build.reference && !r.device_ns.is_empty() && !build.device_ns.is_empty())
+        .and_then(|r| {
+            let reference_us: Vec<f64> = r.device_ns.iter().map(|&ns| ns as f64 / 1e3).collect();
+            let options = RatioOptions {
+                seed,
+                ..RatioOptions::default()
+            };
+            paired_ratio(&reference_us, &device_us, &options).ok()
+        });
     let loaded = build.loaded.as_ref();
     let energy = energy(board, build);
     let mut sources = BTreeMap::new();
@@ -258,6 +270,7 @@ fn metrics(
         overhead_per_inference_us: latency(&overhead_us, seed, Source::Measured),
         windows_per_request,
         agreement,
+        latency_ratio_vs_reference,
         model_load_ms: loaded.map(|l| l.load_time_us as f64 / 1e3),
         rss_before_load_kib: loaded.and_then(|l| l.memory_before.rss_kib),
         rss_after_load_kib: loaded.and_then(|l| l.memory_after.rss_kib),

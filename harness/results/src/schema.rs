@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use gauntlet_measure::{Agreement, ConfidenceInterval, LatencySummary};
+use gauntlet_measure::{Agreement, ConfidenceInterval, LatencySummary, RatioEstimate};
 use serde::{Deserialize, Serialize};
 
 /// Identifies the file format; readers check it before anything else.
@@ -271,6 +271,9 @@ pub struct Metrics {
     pub windows_per_request: Option<f64>,
     /// Agreement with the reference variant's outputs on the same board.
     pub agreement: Option<AgreementFigures>,
+    /// Paired A/B: median device latency of this build over the reference's on the same board
+    /// (their blocks were interleaved), with a bootstrap CI and whether it exceeds the 1 % noise band.
+    pub latency_ratio_vs_reference: Option<RatioEstimate>,
     pub model_load_ms: Option<f64>,
     pub rss_before_load_kib: Option<u64>,
     pub rss_after_load_kib: Option<u64>,

@@ -137,6 +137,7 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
                     n: windows,
                     source: timing,
                 }),
+                latency_ratio_vs_reference: None,
                 model_load_ms: Some(12.0),
                 rss_before_load_kib: None,
                 rss_after_load_kib: None,
