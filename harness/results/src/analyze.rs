@@ -262,7 +262,7 @@ fn metrics(
     let mut metrics = Metrics {
         windows_scored: scored,
         accuracy: scores.as_ref().map(|s| s.accuracy),
-        accuracy_ci: scores.as_ref().map(|s| s.accuracy_ci.clone()),
+        accuracy_ci: scores.as_ref().map(|s| s.accuracy_ci),
         macro_f1: scores.as_ref().map(|s| s.macro_f1),
         confusion: scores.map(|s| s.confusion),
         latency_device_us: latency(&device_us, seed, timing),

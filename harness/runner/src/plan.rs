@@ -17,7 +17,8 @@ pub enum PlanError {
     Dataset {
         name: String,
         scenario: PathBuf,
-        source: DatasetError,
+        // Boxed: the dataset's errors carry paths and cell text, and plans are passed by value.
+        source: Box<DatasetError>,
     },
     #[error("read model `{model}` build `{variant}` from `{path}`: {source}")]
     ModelFile {
@@ -42,7 +43,7 @@ pub enum PlanError {
         model: String,
         variant: String,
         path: PathBuf,
-        source: RuntimeError,
+        source: Box<RuntimeError>,
     },
 }
 
@@ -100,7 +101,7 @@ pub fn plan(scenario: Scenario, rig: Rig) -> Result<Plan, PlanError> {
         gauntlet_dataset::load(&scenario.dataset).map_err(|source| PlanError::Dataset {
             name: scenario.dataset.name.clone(),
             scenario: scenario.source.path.clone(),
-            source,
+            source: Box::new(source),
         })?;
     let mut models = Vec::new();
     for model in &scenario.models {
@@ -179,7 +180,7 @@ fn check_fits(
             model: model.name.clone(),
             variant: variant.to_string(),
             path: path.to_path_buf(),
-            source,
+            source: Box::new(source),
         }),
         Err(_) => Ok(()),
     }

@@ -608,11 +608,9 @@ impl BoardSession<'_> {
         while next < batches.len() || !in_flight.is_empty() {
             while rejected.is_none() && in_flight.len() < depth && next < batches.len() {
                 let b = batches[next].clone();
-                if paced {
-                    if let Some(due) = self.due(b.start - range.start) {
-                        let wait = (pace_origin + due).saturating_duration_since(Instant::now());
-                        std::thread::sleep(wait);
-                    }
+                if paced && let Some(due) = self.due(b.start - range.start) {
+                    let wait = (pace_origin + due).saturating_duration_since(Instant::now());
+                    std::thread::sleep(wait);
                 }
                 self.seq = self.seq.wrapping_add(1);
                 let request = Request::Infer(InferRequest {
