@@ -198,7 +198,7 @@ pub fn bench(repo: &Path, options: &BenchOptions) -> anyhow::Result<()> {
         median(&mut over_tcp)
     );
     println!(
-        "harness overhead per inference p50 (batch 1, one request in flight): stdio {:.1} µs; raw pipe echo floor on this machine {:.1} µs",
+        "harness overhead per inference p50 (batch 1, two requests in flight): stdio {:.1} µs; raw pipe echo floor (one blocking round trip) on this machine {:.1} µs",
         median(&mut over_single),
         median(&mut echo)
     );
