@@ -69,9 +69,26 @@ struct Case<'a> {
 }
 
 impl Case<'_> {
+    fn new(dir: &Path) -> Case<'_> {
+        Case {
+            dir,
+            db: dir.join("g.db").display().to_string(),
+        }
+    }
+
     fn run(&self, name: &str, scenario_text: &str) -> (Option<i32>, serde_json::Value) {
+        self.run_on(name, scenario_text, RIG)
+    }
+
+    /// Runs `scenario_text` on the rig `rig_text`, both written as files named after `name`.
+    fn run_on(
+        &self,
+        name: &str,
+        scenario_text: &str,
+        rig_text: &str,
+    ) -> (Option<i32>, serde_json::Value) {
         let scenario = write(self.dir, &format!("{name}.toml"), scenario_text);
-        let rig = write(self.dir, "rig.toml", RIG);
+        let rig = write(self.dir, &format!("{name}-rig.toml"), rig_text);
         let out = self.dir.join(name);
         let output = run(&[
             "run",
@@ -106,10 +123,7 @@ at_most = { vs_champion = 0.10 }
 #[test]
 fn promoted_champion_then_a_slower_build_fails_and_cannot_be_promoted() {
     let dir = tempfile::tempdir().unwrap();
-    let case = Case {
-        dir: dir.path(),
-        db: dir.path().join("g.db").display().to_string(),
-    };
+    let case = Case::new(dir.path());
 
     // No champion yet: the gate passes so a first build can be promoted.
     let (code, first) = case.run("first", &scenario("cwru_cnn_fp32.onnx", VS_CHAMPION));
@@ -175,10 +189,7 @@ fn promoted_champion_then_a_slower_build_fails_and_cannot_be_promoted() {
 #[test]
 fn too_few_samples_for_a_p99_claim_is_inconclusive() {
     let dir = tempfile::tempdir().unwrap();
-    let case = Case {
-        dir: dir.path(),
-        db: dir.path().join("g.db").display().to_string(),
-    };
+    let case = Case::new(dir.path());
     let gates = r#"
 [[gates]]
 metric = "latency.p99"
@@ -199,31 +210,11 @@ at_most = "1s"
 #[test]
 fn an_unreachable_board_is_an_infrastructure_failure_not_a_verdict() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("g.db").display().to_string();
-    let scenario = write(
-        dir.path(),
-        "s.toml",
-        &scenario("cwru_cnn_fp32.onnx", VS_CHAMPION),
-    );
+    let case = Case::new(dir.path());
     // An agent that exits at once: the handshake never completes.
-    let rig = write(
-        dir.path(),
-        "rig.toml",
-        &RIG.replace(r#"agent = "bundled""#, r#"agent = "/bin/true""#),
-    );
-    let out = dir.path().join("out");
-    let output = run(&[
-        "run",
-        scenario.to_str().unwrap(),
-        "--rig",
-        rig.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--db",
-        &db,
-    ]);
-    assert_eq!(output.status.code(), Some(3));
-    let results = results(&out);
+    let rig = RIG.replace(r#"agent = "bundled""#, r#"agent = "/bin/true""#);
+    let (code, results) = case.run_on("s", &scenario("cwru_cnn_fp32.onnx", VS_CHAMPION), &rig);
+    assert_eq!(code, Some(3));
     assert_eq!(results["outcome"], "infra-failure");
     assert_eq!(results["boards"][0]["status"], "infra-failed");
     assert_eq!(results["entries"][0]["status"], "not-run");
@@ -236,10 +227,7 @@ fn an_unreachable_board_is_an_infrastructure_failure_not_a_verdict() {
 #[test]
 fn a_harness_killed_mid_run_leaves_the_run_incomplete_and_earlier_runs_intact() {
     let dir = tempfile::tempdir().unwrap();
-    let case = Case {
-        dir: dir.path(),
-        db: dir.path().join("g.db").display().to_string(),
-    };
+    let case = Case::new(dir.path());
     let (code, earlier) = case.run("earlier", &scenario("cwru_cnn_fp32.onnx", ""));
     assert_eq!(code, Some(0));
     // fp16 is slow on tract: this run is still replaying when it is killed.
@@ -298,32 +286,12 @@ fn a_harness_killed_mid_run_leaves_the_run_incomplete_and_earlier_runs_intact() 
 #[test]
 fn a_missing_power_sensor_is_reported_and_the_run_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let case = Case {
-        dir: dir.path(),
-        db: dir.path().join("g.db").display().to_string(),
-    };
+    let case = Case::new(dir.path());
     let rig = format!(
         "{RIG}\n[boards.power]\ntype = \"ina219\"\ni2c_bus = \"/dev/i2c-99\"\naddress = 0x40\nshunt_ohms = 0.1\nmax_current_a = 2.0\n"
     );
-    let scenario = write(dir.path(), "s.toml", &scenario("cwru_cnn_fp32.onnx", ""));
-    let rig = write(dir.path(), "sensor-rig.toml", &rig);
-    let out = dir.path().join("out");
-    let output = run(&[
-        "run",
-        scenario.to_str().unwrap(),
-        "--rig",
-        rig.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--db",
-        &case.db,
-    ]);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "a sensor fault is not a model verdict"
-    );
-    let results = results(&out);
+    let (code, results) = case.run_on("s", &scenario("cwru_cnn_fp32.onnx", ""), &rig);
+    assert_eq!(code, Some(0), "a sensor fault is not a model verdict");
     let error = results["boards"][0]["power_error"].as_str().unwrap();
     assert!(
         error.contains("local") && error.contains("/dev/i2c-99"),
