@@ -7,39 +7,10 @@ use std::process::Command;
 
 use common::*;
 
-const SCENARIO: &str = r#"
-[scenario]
-name = "cwru-ssh"
-
-[dataset]
-name = "cwru_bearing"
-files = [
-    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_normal.csv",
-    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_ball_007.csv",
-    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_ball_014.csv",
-    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_ball_021.csv",
-    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_inner_race_007.csv",
-    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_inner_race_014.csv",
-    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_inner_race_021.csv",
-    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_outer_race6_007.csv",
-    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_outer_race6_014.csv",
-    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_outer_race6_021.csv",
-]
-features = ["de_accel_g"]
-window = { rows = 1024, stride = 512 }
-labels = { from = "file", classes = ["normal", "ball_007", "ball_014", "ball_021", "inner_race_007", "inner_race_014", "inner_race_021", "outer_race6_007", "outer_race6_014", "outer_race6_021"] }
-select = { tail = 0.05 }
-
-[[models]]
-name = "cwru_cnn"
-input = "vibration"
-input_shape = [1, 1, 1024]
-builds = [{ variant = "fp32", onnx = "{repo}/scenarios/models/cwru_cnn/cwru_cnn_fp32.onnx", reference = true }]
-
-[run]
-warmup = 4
-batch = 8
-"#;
+fn scenario() -> String {
+    let builds = r#"[{ variant = "fp32", onnx = "{repo}/scenarios/models/cwru_cnn/cwru_cnn_fp32.onnx", reference = true }]"#;
+    cwru_scenario("cwru-ssh", 0.05, builds, "[run]\nwarmup = 4\nbatch = 8")
+}
 
 fn boards_up() -> Option<String> {
     let root = is_root();
@@ -81,22 +52,13 @@ fn rig(boards: &str) -> String {
 fn three_ssh_boards_run_in_parallel_and_the_second_run_resends_nothing() {
     let Some(boards) = boards_up() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let scenario = write(dir.path(), "s.toml", SCENARIO);
+    let scenario = write(dir.path(), "s.toml", &scenario());
     let rig = write(dir.path(), "rig.toml", &rig(&boards));
     let db = dir.path().join("g.db").display().to_string();
     let mut runs = Vec::new();
     for name in ["first", "second"] {
         let out = dir.path().join(name);
-        let output = run(&[
-            "run",
-            scenario.to_str().unwrap(),
-            "--rig",
-            rig.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--db",
-            &db,
-        ]);
+        let output = run_scenario(&scenario, &rig, &out, Some(&db));
         assert_eq!(output.status.code(), Some(0));
         runs.push(results(&out));
     }

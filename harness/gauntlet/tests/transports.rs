@@ -9,43 +9,18 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-const SCENARIO: &str = r#"
-[scenario]
-name = "cwru-transport"
-
-[dataset]
-name = "cwru_bearing"
-files = [
-    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_normal.csv",
-    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_ball_007.csv",
-    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_ball_014.csv",
-    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_ball_021.csv",
-    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_inner_race_007.csv",
-    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_inner_race_014.csv",
-    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_inner_race_021.csv",
-    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_outer_race6_007.csv",
-    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_outer_race6_014.csv",
-    "{repo}/scenarios/data/cwru_bearing/1797rpm_0hp_outer_race6_021.csv",
-]
-features = ["de_accel_g"]
-window = { rows = 1024, stride = 512 }
-layout = "channels-first"
-labels = { from = "file", classes = ["normal", "ball_007", "ball_014", "ball_021", "inner_race_007", "inner_race_014", "inner_race_021", "outer_race6_007", "outer_race6_014", "outer_race6_021"] }
-select = { tail = 0.3 }
-
-[[models]]
-name = "cwru_cnn"
-input = "vibration"
-input_shape = [1, 1, 1024]
-builds = [
+fn scenario() -> String {
+    let builds = r#"[
     { variant = "fp32", onnx = "{repo}/scenarios/models/cwru_cnn/cwru_cnn_fp32.onnx", reference = true },
     { variant = "int8_qdq", onnx = "{repo}/scenarios/models/cwru_cnn/cwru_cnn_int8_qdq.onnx" },
-]
-
-[run]
-warmup = 4
-batch = 16
-"#;
+]"#;
+    cwru_scenario(
+        "cwru-transport",
+        0.3,
+        builds,
+        "[run]\nwarmup = 4\nbatch = 16",
+    )
+}
 
 fn rig(transport: &str) -> String {
     format!(
@@ -65,17 +40,10 @@ transport = {transport}
 }
 
 fn run_and_check(dir: &Path, rig_text: &str) -> serde_json::Value {
-    let scenario = write(dir, "scenario.toml", SCENARIO);
+    let scenario = write(dir, "scenario.toml", &scenario());
     let rig = write(dir, "rig.toml", rig_text);
     let out = dir.join("out");
-    let output = run(&[
-        "run",
-        scenario.to_str().unwrap(),
-        "--rig",
-        rig.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let output = run_scenario(&scenario, &rig, &out, None);
     assert_eq!(output.status.code(), Some(0));
     let results = results(&out);
     for variant in ["fp32", "int8_qdq"] {

@@ -24,42 +24,14 @@ transport = "stdio"
 /// The last 5 % of each CWRU recording (40 windows): enough to tell fp32 from fp16 apart, quick
 /// enough for CI.
 fn scenario(model_file: &str, gates: &str) -> String {
-    format!(
-        r#"
-[scenario]
-name = "cwru-champion"
-
-[dataset]
-name = "cwru_bearing"
-files = [
-    "{{repo}}/scenarios/data/cwru_bearing/1797rpm_0hp_normal.csv",
-    "{{repo}}/scenarios/data/cwru_bearing/1797rpm_0hp_ball_007.csv",
-    "{{repo}}/scenarios/data/cwru_bearing/1797rpm_0hp_ball_014.csv",
-    "{{repo}}/scenarios/data/cwru_bearing/1797rpm_0hp_ball_021.csv",
-    "{{repo}}/scenarios/data/cwru_bearing/1797rpm_0hp_inner_race_007.csv",
-    "{{repo}}/scenarios/data/cwru_bearing/1797rpm_0hp_inner_race_014.csv",
-    "{{repo}}/scenarios/data/cwru_bearing/1797rpm_0hp_inner_race_021.csv",
-    "{{repo}}/scenarios/data/cwru_bearing/1797rpm_0hp_outer_race6_007.csv",
-    "{{repo}}/scenarios/data/cwru_bearing/1797rpm_0hp_outer_race6_014.csv",
-    "{{repo}}/scenarios/data/cwru_bearing/1797rpm_0hp_outer_race6_021.csv",
-]
-features = ["de_accel_g"]
-window = {{ rows = 1024, stride = 512 }}
-labels = {{ from = "file", classes = ["normal", "ball_007", "ball_014", "ball_021", "inner_race_007", "inner_race_014", "inner_race_021", "outer_race6_007", "outer_race6_014", "outer_race6_021"] }}
-select = {{ tail = 0.05 }}
-
-[[models]]
-name = "cwru_cnn"
-input = "vibration"
-input_shape = [1, 1, 1024]
-builds = [{{ variant = "candidate", onnx = "{{repo}}/scenarios/models/cwru_cnn/{model_file}", reference = true }}]
-
-[run]
-warmup = 4
-batch = 8
-
-{gates}
-"#
+    let builds = format!(
+        r#"[{{ variant = "candidate", onnx = "{{repo}}/scenarios/models/cwru_cnn/{model_file}", reference = true }}]"#
+    );
+    cwru_scenario(
+        "cwru-champion",
+        0.05,
+        &builds,
+        &format!("[run]\nwarmup = 4\nbatch = 8\n\n{gates}"),
     )
 }
 
@@ -90,16 +62,7 @@ impl Case<'_> {
         let scenario = write(self.dir, &format!("{name}.toml"), scenario_text);
         let rig = write(self.dir, &format!("{name}-rig.toml"), rig_text);
         let out = self.dir.join(name);
-        let output = run(&[
-            "run",
-            scenario.to_str().unwrap(),
-            "--rig",
-            rig.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--db",
-            &self.db,
-        ]);
+        let output = run_scenario(&scenario, &rig, &out, Some(&self.db));
         (output.status.code(), results(&out))
     }
 

@@ -85,3 +85,67 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&path, text.replace("{repo}", repo().to_str().unwrap())).unwrap();
     path
 }
+
+/// CWRU classes in the reference model's output order; each is one recording.
+const CWRU_CLASSES: [&str; 10] = [
+    "normal",
+    "ball_007",
+    "ball_014",
+    "ball_021",
+    "inner_race_007",
+    "inner_race_014",
+    "inner_race_021",
+    "outer_race6_007",
+    "outer_race6_014",
+    "outer_race6_021",
+];
+
+/// A cwru_cnn scenario on the committed recordings: the last `tail` of each, the model's `builds`
+/// (a TOML array; `{repo}` is expanded by [`write`]), then `rest` (run rules, gates) as given.
+pub fn cwru_scenario(name: &str, tail: f64, builds: &str, rest: &str) -> String {
+    let files: String = CWRU_CLASSES
+        .iter()
+        .map(|c| format!("    \"{{repo}}/scenarios/data/cwru_bearing/1797rpm_0hp_{c}.csv\",\n"))
+        .collect();
+    let classes = CWRU_CLASSES.map(|c| format!("\"{c}\"")).join(", ");
+    format!(
+        r#"
+[scenario]
+name = "{name}"
+
+[dataset]
+name = "cwru_bearing"
+files = [
+{files}]
+features = ["de_accel_g"]
+window = {{ rows = 1024, stride = 512 }}
+layout = "channels-first"
+labels = {{ from = "file", classes = [{classes}] }}
+select = {{ tail = {tail} }}
+
+[[models]]
+name = "cwru_cnn"
+input = "vibration"
+input_shape = [1, 1, 1024]
+builds = {builds}
+
+{rest}
+"#
+    )
+}
+
+/// `gauntlet run SCENARIO --rig RIG --out OUT [--db DB]`.
+pub fn run_scenario(scenario: &Path, rig: &Path, out: &Path, db: Option<&str>) -> Output {
+    let mut args = vec![
+        "run",
+        scenario.to_str().unwrap(),
+        "--rig",
+        rig.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    if let Some(db) = db {
+        args.extend(["--db", db]);
+    }
+    run(&args)
+}
