@@ -17,7 +17,7 @@ pub enum PlanError {
     Dataset {
         name: String,
         scenario: PathBuf,
-        // Boxed: the dataset's errors carry paths and cell text, and plans are passed by value.
+        // Boxed: it carries paths and cell text, and would otherwise bloat every plan result.
         source: Box<DatasetError>,
     },
     #[error("read model `{model}` build `{variant}` from `{path}`: {source}")]
