@@ -15,6 +15,7 @@ packages=(
     socat                                 # a real pty pair for the serial-transport tests
     chromium libxml2-utils fonts-dejavu-core   # HTML report in headless Chromium; JUnit XSD check
     openssh-server openssh-client iproute2     # real sshd "boards" in network namespaces
+    rustc-web cargo-web rust-web-src lld qemu-system-arm  # STM32 firmware, run on QEMU's netduinoplus2
 )
 missing=()
 for p in "${packages[@]}"; do

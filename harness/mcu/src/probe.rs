@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use probe_rs::flashing::{DownloadOptions, ElfOptions, download_file_with_options};
 use probe_rs::probe::DebugProbeSelector;
-use probe_rs::probe::list::Lister;
+use probe_rs::probe::list::{Accessibility, Lister};
 use probe_rs::{Permissions, Session};
 
 use crate::{McuError, elf_sizes};
@@ -49,7 +49,18 @@ fn open_with(
     chip: &str,
 ) -> Result<ProbeRsProbe, McuError> {
     let name = selector.to_string();
-    if lister.list(Some(&selector)).is_empty() {
+    let matching = lister.list_with_access(Some(&selector));
+    if matching
+        .iter()
+        .any(|p| p.accessibility == Accessibility::PermissionDenied)
+    {
+        return Err(McuError::ProbeNotFound {
+            selector: name,
+            reason: "the probe is attached but this user may not open it (install probe-rs's udev rules)"
+                .into(),
+        });
+    }
+    if matching.is_empty() {
         let attached: Vec<String> = lister
             .list_all()
             .iter()
@@ -137,8 +148,8 @@ impl DebugProbe for FakeProbe {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use probe_rs::probe::list::ProbeLister;
-    use probe_rs::probe::{DebugProbeError, DebugProbeInfo, Probe};
+    use probe_rs::probe::list::{ProbeListItem, ProbeLister};
+    use probe_rs::probe::{DebugProbeError, Probe};
 
     /// A USB bus with no probes on it.
     #[derive(Debug)]
@@ -149,7 +160,7 @@ mod tests {
             panic!("open({selector}) must not be tried when nothing matches")
         }
 
-        fn list(&self, _selector: Option<&DebugProbeSelector>) -> Vec<DebugProbeInfo> {
+        fn list_with_access(&self, _selector: Option<&DebugProbeSelector>) -> Vec<ProbeListItem> {
             Vec::new()
         }
     }
