@@ -31,6 +31,7 @@ pub fn load(spec: &DatasetSpec) -> Result<Windows, DatasetError> {
         timestamps_s: spec.timestamp.as_ref().map(|_| Vec::new()),
         sha256: String::new(),
         per_recording: Vec::with_capacity(spec.recordings.len()),
+        subset_of: None,
     };
     let mut fingerprint = Sha256::new();
     for (index, recording) in spec.recordings.iter().enumerate() {

@@ -28,6 +28,8 @@ pub struct Windows {
     /// fingerprint for provenance.
     pub sha256: String,
     pub per_recording: Vec<RecordingInfo>,
+    /// Set on a [`Windows::stratified_subset`]: how many windows the full selection had.
+    pub subset_of: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +78,72 @@ impl Windows {
         self.data
             .chunks_exact(self.window_len)
             .zip(self.labels.iter().copied())
+    }
+
+    /// About `n` windows keeping each class's share of the whole (largest remainder, at least one
+    /// per class present when `n` allows), picked evenly spaced through each class and kept in
+    /// their original order: spaced picks span each recording's whole held-out stretch, where a
+    /// prefix would see only its start. All windows when `n >= len()`.
+    pub fn stratified_subset(&self, n: usize) -> Windows {
+        let total = self.len();
+        if n >= total {
+            return self.clone();
+        }
+        let mut members: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
+        for (i, &label) in self.labels.iter().enumerate() {
+            members.entry(label).or_default().push(i);
+        }
+        let mut quotas: Vec<(u32, usize, f64)> = members
+            .iter()
+            .map(|(&label, m)| {
+                let exact = n as f64 * m.len() as f64 / total as f64;
+                (label, exact.floor() as usize, exact.fract())
+            })
+            .collect();
+        if n >= quotas.len() {
+            for q in quotas.iter_mut().filter(|q| q.1 == 0) {
+                (q.1, q.2) = (1, -1.0);
+            }
+        }
+        let mut left = n.saturating_sub(quotas.iter().map(|q| q.1).sum());
+        quotas.sort_by(|a, b| b.2.total_cmp(&a.2));
+        for q in quotas.iter_mut() {
+            if left == 0 {
+                break;
+            }
+            if q.1 < members[&q.0].len() {
+                q.1 += 1;
+                left -= 1;
+            }
+        }
+        let mut picked: Vec<usize> = quotas
+            .iter()
+            .flat_map(|&(label, take, _)| {
+                let m = &members[&label];
+                let take = take.min(m.len());
+                (0..take).map(move |j| m[((2 * j + 1) * m.len()) / (2 * take)])
+            })
+            .collect();
+        picked.sort_unstable();
+        let mut subset = Windows {
+            data: Vec::with_capacity(picked.len() * self.window_len),
+            labels: Vec::with_capacity(picked.len()),
+            origins: Vec::with_capacity(picked.len()),
+            timestamps_s: self.timestamps_s.as_ref().map(|_| Vec::new()),
+            subset_of: Some(total),
+            per_recording: self.per_recording.clone(),
+            sha256: self.sha256.clone(),
+            ..*self
+        };
+        for i in picked {
+            subset.data.extend_from_slice(self.window(i));
+            subset.labels.push(self.labels[i]);
+            subset.origins.push(self.origins[i]);
+            if let (Some(out), Some(all)) = (&mut subset.timestamps_s, &self.timestamps_s) {
+                out.push(all[i]);
+            }
+        }
+        subset
     }
 
     /// The tensor shape of one window in its layout: `[rows, features]` or `[features, rows]`.
@@ -159,6 +227,49 @@ mod tests {
         assert_eq!(Selection::TailFraction(1.0).first_row(90), 0);
         assert_eq!(Selection::TailFraction(2.0).first_row(90), 0);
         assert_eq!(Selection::TailFraction(-1.0).first_row(90), 90);
+    }
+
+    /// Window i holds the single value i; `labels` gives each window's class.
+    fn numbered(labels: &[u32]) -> Windows {
+        Windows {
+            window_len: 1,
+            rows: 1,
+            features: 1,
+            layout: Layout::RowMajor,
+            data: (0..labels.len()).map(|i| i as f32).collect(),
+            labels: labels.to_vec(),
+            origins: (0..labels.len())
+                .map(|i| WindowOrigin {
+                    recording: 0,
+                    first_row: i as u64 + 2,
+                })
+                .collect(),
+            timestamps_s: Some((0..labels.len()).map(|i| i as f64).collect()),
+            sha256: "fingerprint".into(),
+            per_recording: Vec::new(),
+            subset_of: None,
+        }
+    }
+
+    #[test]
+    fn a_stratified_subset_keeps_class_shares_spread_and_order() {
+        // 30 windows of class 0, 10 of class 1: a 3:1 share.
+        let labels: Vec<u32> = (0..40).map(|i| u32::from(i >= 30)).collect();
+        let subset = numbered(&labels).stratified_subset(8);
+        assert_eq!(subset.subset_of, Some(40));
+        // Six of class 0 and two of class 1, each evenly spaced through its class, in order.
+        assert_eq!(subset.data, [2.0, 7.0, 12.0, 17.0, 22.0, 27.0, 32.0, 37.0]);
+        assert_eq!(subset.labels, [0, 0, 0, 0, 0, 0, 1, 1]);
+        assert_eq!(subset.origins[6].first_row, 34);
+        assert_eq!(subset.timestamps_s.as_ref().unwrap()[7], 37.0);
+    }
+
+    #[test]
+    fn a_rare_class_keeps_one_window_in_a_subset() {
+        let labels: Vec<u32> = (0..40).map(|i| u32::from(i == 39)).collect();
+        let subset = numbered(&labels).stratified_subset(4);
+        assert_eq!(subset.labels, [0, 0, 0, 1]);
+        assert_eq!(numbered(&labels).stratified_subset(40).subset_of, None);
     }
 
     #[test]

@@ -66,7 +66,9 @@ pub(crate) fn figure(metric: Metric, m: &Metrics) -> Result<Figure, String> {
         }),
         Metric::PeakRam => match (m.peak_rss_kib, m.static_ram_bytes, m.stack_high_water_bytes) {
             (Some(kib), _, _) => Some(Figure::point(kib as f64 * 1024.0)),
-            (None, Some(ram), Some(stack)) => Some(Figure::point((ram + stack) as f64)),
+            (None, Some(ram), Some(stack)) => Some(Figure::point(
+                (ram + m.heap_after_load_bytes.unwrap_or(0) + stack) as f64,
+            )),
             _ => None,
         },
         Metric::Flash => Some(Figure::point(

@@ -95,6 +95,7 @@ pub fn metrics() -> Metrics {
         energy_error: None,
         flash_bytes: None,
         static_ram_bytes: None,
+        heap_after_load_bytes: None,
         stack_high_water_bytes: None,
         sources: BTreeMap::new(),
     }
@@ -176,6 +177,7 @@ pub fn results(run_id: &str, entries: Vec<Entry>) -> Results {
             name: "d".into(),
             sha256: "sha-data".into(),
             windows: 1000,
+            subset_of: None,
             window_len: 64,
             classes: vec!["a".into(), "b".into()],
         },

@@ -82,10 +82,11 @@ fn build_with(
     if !elf.is_file() {
         build_into(cargo, board, model_blob, &dir, cache_dir, &entry, &elf)?;
     }
-    describe(elf)
+    prebuilt_firmware(elf)
 }
 
-fn describe(elf: PathBuf) -> Result<Firmware, McuError> {
+/// Describes a firmware ELF built elsewhere (a scenario's `firmware = "…"` build).
+pub fn prebuilt_firmware(elf: PathBuf) -> Result<Firmware, McuError> {
     let (flash_bytes, static_ram_bytes) = elf_sizes(&elf)?;
     let bytes = fs::read(&elf).map_err(McuError::io("read", &elf))?;
     Ok(Firmware {

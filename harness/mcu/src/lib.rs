@@ -15,7 +15,9 @@ mod uart;
 
 pub use elf::elf_sizes;
 pub use error::McuError;
-pub use firmware::{DEBIAN_CARGO, Firmware, TOOLCHAIN_INSTALL, build_firmware, firmware_dir};
+pub use firmware::{
+    DEBIAN_CARGO, Firmware, TOOLCHAIN_INSTALL, build_firmware, firmware_dir, prebuilt_firmware,
+};
 pub use probe::{DebugProbe, FakeProbe, ProbeCall, ProbeRsProbe, open_probe};
 pub use qemu::{QEMU_SYSTEM_ARM, QemuSession};
 pub use uart::{open_uart, wait_for_ready};
@@ -41,6 +43,22 @@ pub enum McuBoard {
 }
 
 impl McuBoard {
+    pub const ALL: [McuBoard; 2] = [McuBoard::Netduinoplus2, McuBoard::NucleoF446re];
+
+    /// The board QEMU emulates as `machine`, if the firmware supports it.
+    pub fn for_qemu_machine(machine: &str) -> Option<McuBoard> {
+        Self::ALL
+            .into_iter()
+            .find(|b| b.qemu_machine() == Some(machine))
+    }
+
+    /// The board carrying `chip` (a probe-rs target name, any case), if the firmware supports it.
+    pub fn for_chip(chip: &str) -> Option<McuBoard> {
+        Self::ALL
+            .into_iter()
+            .find(|b| b.probe_chip().is_some_and(|c| c.eq_ignore_ascii_case(chip)))
+    }
+
     /// The firmware's cargo feature that selects this board's module.
     pub fn cargo_feature(self) -> &'static str {
         match self {
@@ -77,6 +95,20 @@ impl McuBoard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn boards_are_found_by_qemu_machine_and_by_chip() {
+        assert_eq!(
+            McuBoard::for_qemu_machine("netduinoplus2"),
+            Some(McuBoard::Netduinoplus2)
+        );
+        assert_eq!(McuBoard::for_qemu_machine("mps2-an386"), None);
+        assert_eq!(
+            McuBoard::for_chip("stm32f446retx"),
+            Some(McuBoard::NucleoF446re)
+        );
+        assert_eq!(McuBoard::for_chip("STM32F405RGTx"), None);
+    }
 
     #[test]
     fn a_full_request_of_cwru_windows_fits_the_firmware_frame() {

@@ -95,6 +95,17 @@ pub(crate) fn outcome(o: Outcome) -> &'static str {
     }
 }
 
+/// How many windows were replayed, saying so when they are a stratified subset.
+pub(crate) fn dataset_windows(d: &gauntlet_results::DatasetInfo) -> String {
+    match d.subset_of {
+        Some(all) => format!(
+            "a stratified subset of {} of {all} windows; accuracy intervals are Wilson 95 %",
+            d.windows
+        ),
+        None => format!("{} windows", d.windows),
+    }
+}
+
 pub(crate) fn source(s: Source) -> &'static str {
     match s {
         Source::Measured => "measured",

@@ -122,6 +122,7 @@ struct View<'a> {
     pareto: Vec<ParetoView>,
     boards: Vec<BoardView<'a>>,
     legend: Vec<LegendItem>,
+    dataset_windows: String,
 }
 
 #[derive(Serialize)]
@@ -290,6 +291,7 @@ fn view<'a>(input: &ReportInput<'a>) -> View<'a> {
         .collect();
     View {
         results: r,
+        dataset_windows: fmt::dataset_windows(&r.dataset),
         outcome: fmt::outcome(r.outcome),
         outcome_class,
         banners,

@@ -19,13 +19,13 @@ impl Reporter for MarkdownReporter {
             Outcome::Inconclusive => "❔",
         };
         let mut out = format!(
-            "## {icon} Gauntlet run `{}`: {}\n\nScenario **{}** on rig **{}**, dataset **{}** ({} windows).\n\n",
+            "## {icon} Gauntlet run `{}`: {}\n\nScenario **{}** on rig **{}**, dataset **{}** ({}).\n\n",
             esc(&r.run_id),
             fmt::outcome(r.outcome),
             esc(&r.scenario.name),
             esc(&r.rig.name),
             esc(&r.dataset.name),
-            r.dataset.windows
+            fmt::dataset_windows(&r.dataset)
         );
         out.push_str("| verdict | model | variant | board class | gates passed / failed / inconclusive | champion replaced |\n|---|---|---|---|---|---|\n");
         for v in &r.verdicts {

@@ -129,9 +129,11 @@ fn variant_row(results: &Results, e: &Entry) -> VariantRow {
             m.sources.get("peak_rss_kib").copied(),
         ),
         Some(m) if m.static_ram_bytes.is_some() => {
-            let total = m.static_ram_bytes.unwrap_or(0) + m.stack_high_water_bytes.unwrap_or(0);
+            let total = m.static_ram_bytes.unwrap_or(0)
+                + m.heap_after_load_bytes.unwrap_or(0)
+                + m.stack_high_water_bytes.unwrap_or(0);
             Cell::new(
-                format!("{} static+stack", fmt::bytes(total as f64)),
+                format!("{} static+heap+stack", fmt::bytes(total as f64)),
                 m.sources.get("static_ram_bytes").copied(),
             )
         }
@@ -315,7 +317,7 @@ mod tests {
         assert!(mcu.p50.ci.as_deref().unwrap().contains("95% CI"));
         // 50 samples are fewer than LoadGen's 662 for p99, enough for p50.
         assert!(mcu.p99.note.is_some() && mcu.p50.note.is_none());
-        assert!(mcu.peak_ram.text.contains("static+stack"));
+        assert!(mcu.peak_ram.text.contains("static+heap+stack"));
         let pi = rows.iter().find(|r| r.board == "pi5-01").unwrap();
         assert_eq!(
             (pi.p50.source, pi.agreement.text.as_str()),

@@ -10,13 +10,13 @@ impl Reporter for TerminalReporter {
     fn render(&self, input: &ReportInput) -> Result<String, ReportError> {
         let r = input.results;
         let mut out = format!(
-            "run {}: {}\nscenario `{}` · rig `{}` · dataset `{}` ({} windows)\n\nverdicts\n",
+            "run {}: {}\nscenario `{}` · rig `{}` · dataset `{}` ({})\n\nverdicts\n",
             r.run_id,
             fmt::outcome(r.outcome),
             r.scenario.name,
             r.rig.name,
             r.dataset.name,
-            r.dataset.windows
+            fmt::dataset_windows(&r.dataset)
         );
         let verdicts: Vec<Vec<String>> = r
             .verdicts

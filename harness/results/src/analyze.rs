@@ -57,6 +57,7 @@ pub fn analyze(plan: &Plan, record: &RunRecord, meta: &RunMeta) -> Results {
             name: scenario.dataset.name.clone(),
             sha256: plan.windows.sha256.clone(),
             windows: plan.windows.len(),
+            subset_of: plan.windows.subset_of,
             window_len: plan.windows.window_len,
             classes: scenario.dataset.classes.clone(),
         },
@@ -278,9 +279,17 @@ fn metrics(
         model_size_bytes: build.size_bytes,
         energy: energy.as_ref().ok().cloned().flatten(),
         energy_error: energy.err(),
-        flash_bytes: None,
-        static_ram_bytes: None,
-        stack_high_water_bytes: None,
+        flash_bytes: build.firmware.as_ref().map(|f| f.flash_bytes),
+        static_ram_bytes: build.firmware.as_ref().map(|f| f.static_ram_bytes),
+        heap_after_load_bytes: loaded
+            .filter(|_| build.firmware.is_some())
+            .and_then(|l| l.memory_after.heap_bytes)
+            .map(u64::from),
+        stack_high_water_bytes: build
+            .memory_end
+            .as_ref()
+            .and_then(|m| m.stack_high_water_bytes)
+            .map(u64::from),
         sources: BTreeMap::new(),
     };
     for (name, present, source) in [
@@ -300,6 +309,27 @@ fn metrics(
             execution,
         ),
         ("model_size_bytes", true, Source::Measured),
+        // Section sizes of the ELF: a fact of the image, wherever it runs.
+        (
+            "flash_bytes",
+            metrics.flash_bytes.is_some(),
+            Source::Measured,
+        ),
+        (
+            "static_ram_bytes",
+            metrics.static_ram_bytes.is_some(),
+            Source::Measured,
+        ),
+        (
+            "heap_after_load_bytes",
+            metrics.heap_after_load_bytes.is_some(),
+            execution,
+        ),
+        (
+            "stack_high_water_bytes",
+            metrics.stack_high_water_bytes.is_some(),
+            execution,
+        ),
     ] {
         if present {
             sources.insert(name.to_string(), source);

@@ -112,7 +112,11 @@ pub struct DatasetInfo {
     pub name: String,
     /// SHA-256 over the replayed recordings' bytes, in order.
     pub sha256: String,
+    /// Windows replayed.
     pub windows: usize,
+    /// Set when `windows` is a stratified subset (`[dataset] subset`): the full selection's size.
+    #[serde(default)]
+    pub subset_of: Option<usize>,
     pub window_len: usize,
     pub classes: Vec<String>,
 }
@@ -286,6 +290,9 @@ pub struct Metrics {
     /// MCU builds: flash and static RAM from the ELF, stack high-water from the device.
     pub flash_bytes: Option<u64>,
     pub static_ram_bytes: Option<u64>,
+    /// MCU builds: heap in use once the model is loaded (the engine's arena lives there).
+    #[serde(default)]
+    pub heap_after_load_bytes: Option<u64>,
     pub stack_high_water_bytes: Option<u64>,
     /// Where each scalar figure above came from; object figures carry their own `source`.
     pub sources: BTreeMap<String, Source>,

@@ -36,10 +36,14 @@ pub enum ConnectError {
         path: PathBuf,
         source: serialport::Error,
     },
-    #[error("reach board kind `{0}`: this transport is not implemented yet")]
-    Unsupported(&'static str),
     #[error("{0}")]
     Ssh(#[from] gauntlet_ssh::SshError),
+    #[error("{0}")]
+    Mcu(#[from] gauntlet_mcu::McuError),
+    #[error("reach board `{0}`: an MCU board is booted with a firmware image per build")]
+    FirmwareNeeded(String),
+    #[error("boot board `{0}` on firmware: it runs the agent, not firmware")]
+    NotMcu(String),
     #[error(
         "find the agent built for `{arch}`: no `{path}`; cross-build it (see the README) or set ${AGENT_ENV}_{env}"
     )]
@@ -59,6 +63,8 @@ pub struct Connected {
     pub health: Option<gauntlet_ssh::Health>,
     pub deployment: Option<gauntlet_ssh::Deployment>,
     agent: Option<AgentProcess>,
+    /// QEMU boards: the emulator, whose exit status ends the session.
+    qemu: Option<gauntlet_mcu::QemuSession>,
     // Dropped after the agent, so the SSH channel's master outlives the agent's shutdown.
     _ssh: Option<gauntlet_ssh::SshBoard>,
 }
@@ -67,6 +73,15 @@ impl Connected {
     /// The last lines the local agent wrote to stderr, to explain a crash.
     pub fn agent_stderr(&self) -> Option<String> {
         self.agent.as_ref().map(|a| a.stderr_tail())
+    }
+
+    /// Waits for an emulated board to exit after `Shutdown` and checks its status; other boards
+    /// have nothing to wait for.
+    pub fn finish(&mut self, timeout: Duration) -> Result<(), ConnectError> {
+        match self.qemu.take() {
+            Some(qemu) => qemu.finish(timeout).map(drop).map_err(ConnectError::Mcu),
+            None => Ok(()),
+        }
     }
 
     /// Whether a local agent process has exited, and how.
@@ -204,8 +219,44 @@ pub fn connect(board: &Board) -> Result<Connected, ConnectError> {
         )),
         Connection::Serial(port) => Ok(Connected::plain(serial_link(port)?, None)),
         Connection::Ssh(ssh) => connect_ssh(board, ssh),
-        Connection::Probe { .. } => Err(ConnectError::Unsupported("stm32-probe")),
-        Connection::Qemu { .. } => Err(ConnectError::Unsupported("qemu-stm32")),
+        Connection::Probe { .. } | Connection::Qemu { .. } => {
+            Err(ConnectError::FirmwareNeeded(board.id.clone()))
+        }
+    }
+}
+
+/// Boots an MCU board on `firmware`: QEMU starts it; a real board is flashed through its debug
+/// probe (verified), reset, and heard on its UART. Either way the session begins after READY.
+pub fn connect_firmware(
+    board: &Board,
+    firmware: &gauntlet_mcu::Firmware,
+) -> Result<Connected, ConnectError> {
+    let timeout = board.timeouts.connect;
+    match &board.connection {
+        Connection::Qemu { machine, qemu } => {
+            let session = gauntlet_mcu::QemuSession::launch(qemu, machine, &firmware.elf, timeout)?;
+            let (reader, writer) = session.stream()?;
+            Ok(Connected {
+                qemu: Some(session),
+                ..Connected::plain(Link::new(reader, writer), None)
+            })
+        }
+        Connection::Probe { probe, chip, uart } => {
+            let mut target =
+                gauntlet_mcu::open_probe(probe.vid, probe.pid, probe.serial.as_deref(), chip)?;
+            // The UART opens before the reset: READY is printed once, right after it.
+            let mut port =
+                gauntlet_mcu::open_uart(&uart.path.to_string_lossy(), uart.baud, timeout)?;
+            gauntlet_mcu::DebugProbe::flash(&mut target, &firmware.elf, true)?;
+            gauntlet_mcu::DebugProbe::reset(&mut target)?;
+            gauntlet_mcu::wait_for_ready(&mut port, timeout)?;
+            let writer = port.try_clone().map_err(|source| ConnectError::Serial {
+                path: uart.path.clone(),
+                source,
+            })?;
+            Ok(Connected::plain(Link::new(port, writer), None))
+        }
+        _ => Err(ConnectError::NotMcu(board.id.clone())),
     }
 }
 
@@ -292,6 +343,7 @@ impl Connected {
             health: None,
             deployment: None,
             agent: None,
+            qemu: None,
             _ssh: None,
         }
     }

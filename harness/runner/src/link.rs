@@ -89,11 +89,14 @@ fn pump(mut reader: impl Read, tx: mpsc::Sender<Incoming>) {
                 return;
             }
             Ok(n) => n,
-            // Serial ports time out on idle lines; that is not the end of the stream.
+            // Serial ports and sockets with a read timeout time out on idle lines; that is not
+            // the end of the stream.
             Err(e)
                 if matches!(
                     e.kind(),
-                    io::ErrorKind::Interrupted | io::ErrorKind::TimedOut
+                    io::ErrorKind::Interrupted
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::WouldBlock
                 ) =>
             {
                 continue;

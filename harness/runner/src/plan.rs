@@ -53,6 +53,8 @@ pub struct PlannedBuild {
     pub variant: String,
     pub reference: bool,
     pub artifact: PathBuf,
+    /// The artifact is a firmware ELF for MCU boards, not an ONNX model.
+    pub prebuilt_firmware: bool,
     pub bytes: Arc<Vec<u8>>,
     pub sha256: [u8; 32],
 }
@@ -103,6 +105,10 @@ pub fn plan(scenario: Scenario, rig: Rig) -> Result<Plan, PlanError> {
             scenario: scenario.source.path.clone(),
             source: Box::new(source),
         })?;
+    let windows = match scenario.subset {
+        Some(n) => windows.stratified_subset(n),
+        None => windows,
+    };
     let mut models = Vec::new();
     for model in &scenario.models {
         let elements: usize = model.input_shape.iter().product();
@@ -133,6 +139,7 @@ pub fn plan(scenario: Scenario, rig: Rig) -> Result<Plan, PlanError> {
                 variant: build.variant.clone(),
                 reference: build.reference,
                 artifact: path,
+                prebuilt_firmware: matches!(build.artifact, Artifact::Firmware(_)),
                 sha256: Sha256::digest(&bytes).into(),
                 bytes: Arc::new(bytes),
             });

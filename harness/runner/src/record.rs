@@ -90,6 +90,12 @@ pub struct BuildRecord {
     /// Energy windows on the power sensor's clock, bounded by the device's markers.
     #[serde(skip)]
     pub energy_windows: Vec<MeasuredWindow>,
+    /// MCU builds: the firmware image that carried the model, and the device's memory figures
+    /// (stack high-water) at the end of its session.
+    #[serde(skip)]
+    pub firmware: Option<gauntlet_mcu::Firmware>,
+    #[serde(skip)]
+    pub memory_end: Option<MemoryFacts>,
 }
 
 impl BuildRecord {

@@ -6,18 +6,20 @@ use std::collections::VecDeque;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use gauntlet_spec::{Board, Pacing};
+use gauntlet_spec::{Board, Connection, Pacing};
 use gauntlet_wire::{
     InferRequest, LOAD_CHUNK_BYTES, ModelFormat, ModelHeader, PROTOCOL_VERSION, Request, Response,
     WireError,
 };
 
-use crate::connect::{Connected, connect};
+use crate::connect::{Connected, connect, connect_firmware};
 use crate::events::{Event, EventSink};
 use crate::link::LinkError;
+use crate::mcu::Prepared;
 use crate::plan::{Plan, PlannedBuild, PlannedModel};
 use crate::power::PowerMonitor;
 use crate::record::*;
+use gauntlet_mcu::McuBoard;
 use gauntlet_power::{MeasuredWindow, Window};
 use gauntlet_wire::Marker;
 
@@ -69,20 +71,30 @@ fn not_run(build: &PlannedBuild) -> BuildRecord {
         output_len: 0,
         energy_inferences: 0,
         energy_windows: Vec::new(),
+        firmware: None,
+        memory_end: None,
     }
 }
 
 fn failed_board(plan: &Plan, board: &Board, stage: Stage, reason: String) -> BoardRecord {
     BoardRecord {
-        board: board.id.clone(),
-        kind: board.kind,
-        hello: None,
         outcome: BoardOutcome::InfraFailed { stage, reason },
         builds: plan
             .models
             .iter()
             .flat_map(|m| m.builds.iter().map(not_run))
             .collect(),
+        ..empty_record(board)
+    }
+}
+
+fn empty_record(board: &Board) -> BoardRecord {
+    BoardRecord {
+        board: board.id.clone(),
+        kind: board.kind,
+        hello: None,
+        outcome: BoardOutcome::Completed,
+        builds: Vec::new(),
         memory_end: None,
         power: None,
         health: None,
@@ -130,86 +142,26 @@ fn connect_with_retries(board: &Board) -> Result<Connected, crate::connect::Conn
 }
 
 fn run_board(plan: &Plan, board: &Board, events: &dyn EventSink) -> BoardRecord {
-    let mut conn = match connect_with_retries(board) {
-        Ok(c) => c,
-        Err(e) => {
-            let reason = e.to_string();
-            events.event(Event::BoardFailed {
-                board: board.id.clone(),
-                reason: reason.clone(),
-            });
-            return failed_board(plan, board, Stage::Connect, reason);
-        }
-    };
-    let hello = Request::Hello {
-        protocol_version: PROTOCOL_VERSION,
-        token: conn.token.clone(),
-    };
-    let hello = match conn.link.call(&hello, board.timeouts.connect) {
-        Ok(Response::Hello(h)) => h,
-        Ok(other) => {
-            let reason = format!(
-                "complete the handshake: the device answered {}",
-                summary(&other)
-            );
-            events.event(Event::BoardFailed {
-                board: board.id.clone(),
-                reason: reason.clone(),
-            });
-            return failed_board(plan, board, Stage::Handshake, reason);
-        }
-        Err(e) => {
-            let reason = describe_link(&mut conn, &e);
-            events.event(Event::BoardFailed {
-                board: board.id.clone(),
-                reason: reason.clone(),
-            });
-            return failed_board(plan, board, Stage::Handshake, reason);
-        }
-    };
-    events.event(Event::BoardConnected {
-        board: board.id.clone(),
-        hello: hello.clone(),
-    });
-    let mut record = BoardRecord {
-        board: board.id.clone(),
-        kind: board.kind,
-        hello: Some(hello.clone()),
-        outcome: BoardOutcome::Completed,
-        builds: Vec::new(),
-        memory_end: None,
-        power: None,
-        health: conn.health.clone(),
-        deployment: conn.deployment.clone(),
-    };
+    let mut record = empty_record(board);
     let (monitor, power_error) = match PowerMonitor::start(board) {
         Ok(m) => (m, None),
         Err(e) => (None, Some(e)),
     };
-    let mut session = BoardSession {
+    let builds: usize = plan.models.iter().map(|m| m.builds.len()).sum();
+    let mut driver = Driver {
         plan,
         board,
         events,
-        timing: hello.timing,
         power: monitor.as_ref(),
         idle: Vec::new(),
-        conn: &mut conn,
-        seq: 0,
         done: 0,
-        total: (plan.measured_per_build(board)
-            * plan.models.iter().map(|m| m.builds.len()).sum::<usize>()) as u64,
+        total: (plan.measured_per_build(board) * builds) as u64,
     };
-    let mut fault = None;
-    for model in &plan.models {
-        if fault.is_some() {
-            record.builds.extend(model.builds.iter().map(not_run));
-            continue;
-        }
-        let (builds, model_fault) = session.run_model(model);
-        record.builds.extend(builds);
-        fault = model_fault;
-    }
-    let idle = std::mem::take(&mut session.idle);
+    let fault = match crate::mcu::board_support(board) {
+        None => driver.run_agent_board(&mut record),
+        Some(support) => driver.run_mcu_board(support, &mut record),
+    };
+    let idle = std::mem::take(&mut driver.idle);
     if monitor.is_some() {
         // Keep sampling a little past the last window, so it ends inside the trace.
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -242,18 +194,225 @@ fn run_board(plan: &Plan, board: &Board, events: &dyn EventSink) -> BoardRecord 
             });
             record.outcome = BoardOutcome::InfraFailed { stage, reason };
         }
-        None => {
-            if let Ok(Response::Memory(m)) = conn.link.call(&Request::Memory, board.timeouts.batch)
-            {
-                record.memory_end = Some(m);
-            }
-            let _ = conn.link.call(&Request::Shutdown, board.timeouts.connect);
-            events.event(Event::BoardFinished {
-                board: board.id.clone(),
-            });
-        }
+        None => events.event(Event::BoardFinished {
+            board: board.id.clone(),
+        }),
     }
     record
+}
+
+/// What lasts across a board's sessions: one for an agent board, one per build for an MCU board.
+struct Driver<'a> {
+    plan: &'a Plan,
+    board: &'a Board,
+    events: &'a dyn EventSink,
+    power: Option<&'a PowerMonitor>,
+    /// Idle baseline of each model's energy phase.
+    idle: Vec<(String, Window)>,
+    done: u64,
+    total: u64,
+}
+
+impl Driver<'_> {
+    /// A build that will not run leaves the progress total.
+    fn forget_build_progress(&mut self) {
+        let per_build = self.plan.measured_per_build(self.board) as u64;
+        self.total = self.total.saturating_sub(per_build);
+    }
+
+    fn all_not_run(&self, record: &mut BoardRecord) {
+        record.builds = self
+            .plan
+            .models
+            .iter()
+            .flat_map(|m| m.builds.iter().map(not_run))
+            .collect();
+    }
+
+    fn run_agent_board(&mut self, record: &mut BoardRecord) -> Option<BoardFault> {
+        let mut conn = match connect_with_retries(self.board) {
+            Ok(c) => c,
+            Err(e) => {
+                self.all_not_run(record);
+                return Some(BoardFault {
+                    stage: Stage::Connect,
+                    reason: e.to_string(),
+                });
+            }
+        };
+        record.health = conn.health.clone();
+        record.deployment = conn.deployment.clone();
+        let models = &self.plan.models;
+        self.drive(&mut conn, models, record)
+    }
+
+    fn run_mcu_board(
+        &mut self,
+        support: Result<McuBoard, String>,
+        record: &mut BoardRecord,
+    ) -> Option<BoardFault> {
+        let support = match support {
+            Ok(s) => s,
+            Err(reason) => {
+                self.all_not_run(record);
+                return Some(BoardFault {
+                    stage: Stage::Connect,
+                    reason,
+                });
+            }
+        };
+        let mut fault = None;
+        for model in &self.plan.models {
+            for build in &model.builds {
+                if fault.is_some() {
+                    record.builds.push(not_run(build));
+                    continue;
+                }
+                fault = self.run_firmware_build(support, model, build, record);
+            }
+        }
+        fault
+    }
+
+    /// One build on an MCU board: its firmware, one boot, one session, the emulator's exit.
+    fn run_firmware_build(
+        &mut self,
+        support: McuBoard,
+        model: &PlannedModel,
+        build: &PlannedBuild,
+        record: &mut BoardRecord,
+    ) -> Option<BoardFault> {
+        let firmware = match crate::mcu::prepare(support, model, build) {
+            Ok(Prepared::Ready(firmware)) => firmware,
+            Ok(Prepared::Refused { kind, message }) => {
+                self.events.event(Event::BuildFailed {
+                    board: self.board.id.clone(),
+                    model: build.model.clone(),
+                    variant: build.variant.clone(),
+                    reason: message.clone(),
+                });
+                self.forget_build_progress();
+                let mut rejected = not_run(build);
+                rejected.outcome = BuildOutcome::Rejected { kind, message };
+                record.builds.push(rejected);
+                return None;
+            }
+            Err(e) => {
+                record.builds.push(not_run(build));
+                return Some(BoardFault {
+                    stage: Stage::Load,
+                    reason: format!(
+                        "prepare firmware of `{}:{}` for board `{}`: {e}",
+                        build.model, build.variant, self.board.id
+                    ),
+                });
+            }
+        };
+        let mut conn = match connect_firmware(self.board, &firmware) {
+            Ok(conn) => conn,
+            Err(e) => {
+                record.builds.push(not_run(build));
+                return Some(BoardFault {
+                    stage: Stage::Connect,
+                    reason: format!("boot board `{}`: {e}", self.board.id),
+                });
+            }
+        };
+        let first = record.builds.len();
+        let single = PlannedModel {
+            builds: vec![build.clone()],
+            ..model.clone()
+        };
+        let mut fault = self.drive(&mut conn, std::slice::from_ref(&single), record);
+        if fault.is_none()
+            && let Err(e) = conn.finish(self.board.timeouts.connect)
+        {
+            fault = Some(BoardFault {
+                stage: Stage::Replay,
+                reason: format!("end the session on board `{}`: {e}", self.board.id),
+            });
+        }
+        for r in &mut record.builds[first..] {
+            r.firmware = Some(firmware.clone());
+            r.memory_end = record.memory_end.take();
+        }
+        fault
+    }
+
+    /// One session on an open link: handshake, every build of `models`, memory, shutdown.
+    fn drive(
+        &mut self,
+        conn: &mut Connected,
+        models: &[PlannedModel],
+        record: &mut BoardRecord,
+    ) -> Option<BoardFault> {
+        let hello = Request::Hello {
+            protocol_version: PROTOCOL_VERSION,
+            token: conn.token.clone(),
+        };
+        let reason = match conn.link.call(&hello, self.board.timeouts.connect) {
+            Ok(Response::Hello(hello)) => {
+                if record.hello.is_none() {
+                    self.events.event(Event::BoardConnected {
+                        board: self.board.id.clone(),
+                        hello: hello.clone(),
+                    });
+                    record.hello = Some(hello.clone());
+                }
+                return self.run_session(conn, hello.timing, models, record);
+            }
+            Ok(other) => format!(
+                "complete the handshake: the device answered {}",
+                summary(&other)
+            ),
+            Err(e) => describe_link(conn, &e),
+        };
+        record
+            .builds
+            .extend(models.iter().flat_map(|m| m.builds.iter().map(not_run)));
+        Some(BoardFault {
+            stage: Stage::Handshake,
+            reason,
+        })
+    }
+
+    fn run_session(
+        &mut self,
+        conn: &mut Connected,
+        timing: gauntlet_wire::TimingSource,
+        models: &[PlannedModel],
+        record: &mut BoardRecord,
+    ) -> Option<BoardFault> {
+        let firmware = matches!(
+            self.board.connection,
+            Connection::Qemu { .. } | Connection::Probe { .. }
+        );
+        let mut session = BoardSession {
+            driver: self,
+            conn,
+            timing,
+            firmware,
+            seq: 0,
+        };
+        let mut fault = None;
+        for model in models {
+            if fault.is_some() {
+                record.builds.extend(model.builds.iter().map(not_run));
+                continue;
+            }
+            let (builds, model_fault) = session.run_model(model);
+            record.builds.extend(builds);
+            fault = model_fault;
+        }
+        if fault.is_none() {
+            let timeouts = &session.driver.board.timeouts;
+            if let Ok(Response::Memory(m)) = conn.link.call(&Request::Memory, timeouts.batch) {
+                record.memory_end = Some(m);
+            }
+            let _ = conn.link.call(&Request::Shutdown, timeouts.connect);
+        }
+        fault
+    }
 }
 
 fn summary(response: &Response) -> String {
@@ -269,18 +428,14 @@ fn summary(response: &Response) -> String {
     }
 }
 
-struct BoardSession<'a> {
-    plan: &'a Plan,
-    board: &'a Board,
-    events: &'a dyn EventSink,
-    conn: &'a mut Connected,
+struct BoardSession<'d, 'a> {
+    driver: &'d mut Driver<'a>,
+    conn: &'d mut Connected,
     timing: gauntlet_wire::TimingSource,
-    power: Option<&'a PowerMonitor>,
-    /// Idle baseline of each model's energy phase.
-    idle: Vec<(String, Window)>,
+    /// The board runs firmware: the model is built in, and requests go one at a time in frames
+    /// the firmware's buffer holds.
+    firmware: bool,
     seq: u32,
-    done: u64,
-    total: u64,
 }
 
 /// A build taking part in the replay.
@@ -298,9 +453,9 @@ enum Step<T> {
     },
 }
 
-impl BoardSession<'_> {
+impl BoardSession<'_, '_> {
     fn set_busy(&self, busy: bool) {
-        if let Some(power) = self.power {
+        if let Some(power) = self.driver.power {
             power.set_busy(busy);
         }
     }
@@ -308,10 +463,10 @@ impl BoardSession<'_> {
     /// MLPerf Tiny's energy method: an idle baseline, then windows of back-to-back inferences per
     /// build, each bounded by the device's own start/stop markers.
     fn energy(&mut self, active: &mut [Active]) -> Result<Option<Window>, BoardFault> {
-        let Some(power) = self.power else {
+        let Some(power) = self.driver.power else {
             return Ok(None);
         };
-        let rules = self.plan.scenario.run_for(self.board).clone();
+        let rules = self.driver.plan.scenario.run_for(self.driver.board).clone();
         if rules.energy_windows == 0 || active.is_empty() {
             return Ok(None);
         }
@@ -321,7 +476,7 @@ impl BoardSession<'_> {
             start_ns: idle_start,
             end_ns: power.now_ns(),
         };
-        let n = self.plan.windows.len();
+        let n = self.driver.plan.windows.len();
         let block = rules.interleave_block.max(1);
         for index in 0..active.len() {
             for w in 0..rules.energy_windows as u32 {
@@ -355,7 +510,7 @@ impl BoardSession<'_> {
         match self
             .conn
             .link
-            .call(&Request::Mark(marker), self.board.timeouts.batch)
+            .call(&Request::Mark(marker), self.driver.board.timeouts.batch)
         {
             Ok(Response::Marked { .. }) => Ok(()),
             Ok(other) => Err(BoardFault {
@@ -383,8 +538,8 @@ impl BoardSession<'_> {
             let mut record = not_run(build);
             match self.load(model, build, slot as u8) {
                 Ok(Step::Done(loaded)) => {
-                    self.events.event(Event::BuildLoaded {
-                        board: self.board.id.clone(),
+                    self.driver.events.event(Event::BuildLoaded {
+                        board: self.driver.board.id.clone(),
                         model: build.model.clone(),
                         variant: build.variant.clone(),
                         load_time_us: loaded.load_time_us,
@@ -398,15 +553,13 @@ impl BoardSession<'_> {
                     });
                 }
                 Ok(Step::Rejected { kind, message }) => {
-                    self.events.event(Event::BuildFailed {
-                        board: self.board.id.clone(),
+                    self.driver.events.event(Event::BuildFailed {
+                        board: self.driver.board.id.clone(),
                         model: build.model.clone(),
                         variant: build.variant.clone(),
                         reason: message.clone(),
                     });
-                    self.total = self
-                        .total
-                        .saturating_sub(self.plan.measured_per_build(self.board) as u64);
+                    self.driver.forget_build_progress();
                     record.outcome = BuildOutcome::Rejected { kind, message };
                     finished.push(record);
                 }
@@ -425,7 +578,7 @@ impl BoardSession<'_> {
         let mut fault = self.replay(&mut active, &mut finished);
         if fault.is_none() {
             match self.energy(&mut active) {
-                Ok(Some(idle)) => self.idle.push((model.name.clone(), idle)),
+                Ok(Some(idle)) => self.driver.idle.push((model.name.clone(), idle)),
                 Ok(None) => {}
                 Err(f) => fault = Some(f),
             }
@@ -453,7 +606,21 @@ impl BoardSession<'_> {
         build: &PlannedBuild,
         slot: u8,
     ) -> Result<Step<gauntlet_wire::ModelLoaded>, LinkError> {
-        let timeout = self.board.timeouts.load;
+        let timeout = self.driver.board.timeouts.load;
+        if self.firmware {
+            let request = Request::UseBuiltin {
+                slot: 0,
+                name: format!("{}:{}", build.model, build.variant),
+            };
+            return Ok(loaded_or_rejected(self.conn.link.call(&request, timeout)?));
+        }
+        if build.prebuilt_firmware {
+            return Ok(Step::Rejected {
+                kind: "Unsupported".into(),
+                message: "a firmware image runs only on MCU boards (qemu-stm32, stm32-probe)"
+                    .into(),
+            });
+        }
         let header = ModelHeader {
             slot,
             name: format!("{}:{}", build.model, build.variant),
@@ -486,19 +653,7 @@ impl BoardSession<'_> {
         for request in &requests {
             match self.conn.link.call(request, timeout)? {
                 Response::ChunkAck { .. } => {}
-                Response::Loaded(loaded) => return Ok(Step::Done(loaded)),
-                Response::Error(WireError { kind, message }) => {
-                    return Ok(Step::Rejected {
-                        kind: format!("{kind:?}"),
-                        message,
-                    });
-                }
-                other => {
-                    return Ok(Step::Rejected {
-                        kind: "Protocol".into(),
-                        message: format!("load answered with {}", summary(&other)),
-                    });
-                }
+                other => return Ok(loaded_or_rejected(other)),
             }
         }
         Ok(Step::Rejected {
@@ -513,8 +668,8 @@ impl BoardSession<'_> {
         active: &mut Vec<Active>,
         finished: &mut Vec<BuildRecord>,
     ) -> Option<BoardFault> {
-        let rules = self.plan.scenario.run_for(self.board);
-        let n = self.plan.windows.len();
+        let rules = self.driver.plan.scenario.run_for(self.driver.board);
+        let n = self.driver.plan.windows.len();
         if n == 0 || active.is_empty() {
             return None;
         }
@@ -587,19 +742,31 @@ impl BoardSession<'_> {
         if matches!(active[index].record.outcome, BuildOutcome::Rejected { .. }) {
             return Ok(());
         }
-        let rules = self.plan.scenario.run_for(self.board);
+        let rules = self.driver.plan.scenario.run_for(self.driver.board);
         let paced = !matches!(rules.pacing, Pacing::AsFastAsPossible);
-        let batch = if paced { 1 } else { rules.batch.max(1) };
-        let depth = if paced { 1 } else { PIPELINE_DEPTH };
-        let windows = &self.plan.windows;
+        let windows = &self.driver.plan.windows;
         let window_len = windows.window_len;
+        let batch = match (paced, self.firmware) {
+            (true, _) => 1,
+            (false, true) => rules
+                .batch
+                .clamp(1, gauntlet_mcu::windows_per_request(window_len)),
+            (false, false) => rules.batch.max(1),
+        };
+        // Firmware reads its UART only between requests: a second one sent during an
+        // inference would overrun a real USART's receive register.
+        let depth = if paced || self.firmware {
+            1
+        } else {
+            PIPELINE_DEPTH
+        };
         let batches: Vec<Range<usize>> = range
             .clone()
             .step_by(batch)
             .map(|s| s..(s + batch).min(range.end))
             .collect();
         let slot = active[index].slot;
-        let timeout = self.board.timeouts.batch;
+        let timeout = self.driver.board.timeouts.batch;
         let mut in_flight: VecDeque<(u32, Range<usize>, Instant)> = VecDeque::new();
         let mut next = 0;
         let mut last_response: Option<Instant> = None;
@@ -696,8 +863,8 @@ impl BoardSession<'_> {
         }
         if let Some((kind, message)) = rejected {
             let a = &mut active[index];
-            self.events.event(Event::BuildFailed {
-                board: self.board.id.clone(),
+            self.driver.events.event(Event::BuildFailed {
+                board: self.driver.board.id.clone(),
                 model: a.record.model.clone(),
                 variant: a.record.variant.clone(),
                 reason: message.clone(),
@@ -709,11 +876,11 @@ impl BoardSession<'_> {
 
     /// When window `offset` of a paced block is due, relative to the block's start.
     fn due(&self, offset: usize) -> Option<Duration> {
-        match self.plan.scenario.run_for(self.board).pacing {
+        match self.driver.plan.scenario.run_for(self.driver.board).pacing {
             Pacing::AsFastAsPossible => None,
             Pacing::FixedRate { hz } => Some(Duration::from_secs_f64(offset as f64 / hz)),
             Pacing::Recorded { speedup } => {
-                let stamps = self.plan.windows.timestamps_s.as_ref()?;
+                let stamps = self.driver.plan.windows.timestamps_s.as_ref()?;
                 let first = *stamps.first()?;
                 let at = *stamps.get(offset)?;
                 Some(Duration::from_secs_f64(((at - first) / speedup).max(0.0)))
@@ -722,15 +889,32 @@ impl BoardSession<'_> {
     }
 
     fn progress(&mut self, windows: u64) {
-        let before = self.done * 100 / self.total.max(1);
-        self.done += windows;
-        if self.done * 100 / self.total.max(1) != before || self.done >= self.total {
-            self.events.event(Event::Progress {
-                board: self.board.id.clone(),
-                done: self.done,
-                total: self.total,
+        let before = self.driver.done * 100 / self.driver.total.max(1);
+        self.driver.done += windows;
+        if self.driver.done * 100 / self.driver.total.max(1) != before
+            || self.driver.done >= self.driver.total
+        {
+            self.driver.events.event(Event::Progress {
+                board: self.driver.board.id.clone(),
+                done: self.driver.done,
+                total: self.driver.total,
             });
         }
+    }
+}
+
+/// The device's last answer to a load: the model, or why the build is out.
+fn loaded_or_rejected(response: Response) -> Step<gauntlet_wire::ModelLoaded> {
+    match response {
+        Response::Loaded(loaded) => Step::Done(loaded),
+        Response::Error(WireError { kind, message }) => Step::Rejected {
+            kind: format!("{kind:?}"),
+            message,
+        },
+        other => Step::Rejected {
+            kind: "Protocol".into(),
+            message: format!("load answered with {}", summary(&other)),
+        },
     }
 }
 

@@ -249,6 +249,9 @@ pub(crate) struct DatasetSection {
     /// "as-fast-as-possible" (default), `{ recorded = 1.0 }` (speed-up over the recording's own
     /// timestamps) or `{ rate_hz = 100 }`.
     pub pacing: Option<Sp<KeywordOr<PacingTable>>>,
+    /// Replay a stratified subset of this many windows (each class keeps its share), for boards
+    /// whose link is too slow for the whole held-out set; accuracy then carries a Wilson interval.
+    pub subset: Option<Sp<i64>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

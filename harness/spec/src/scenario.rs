@@ -33,6 +33,12 @@ fn validate(loaded: &Loaded<ScenarioFile>, path: &Path) -> Result<Scenario, Diag
     let mut ck = Checker::new(loaded);
     let raw = &loaded.raw;
     let (dataset, pacing) = dataset(&mut ck, &raw.dataset.value);
+    let subset = raw
+        .dataset
+        .value
+        .subset
+        .as_ref()
+        .map(|n| ck.at_least(n, 1, "subset"));
     let models = models(&mut ck, &raw.models, &dataset);
     let run = run_rules(&mut ck, None, raw.run.as_ref(), pacing);
     let overrides = raw
@@ -78,6 +84,7 @@ fn validate(loaded: &Loaded<ScenarioFile>, path: &Path) -> Result<Scenario, Diag
             sha256: loaded.sha256.clone(),
         },
         dataset,
+        subset,
         models,
         targets,
         run,

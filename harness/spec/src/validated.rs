@@ -22,6 +22,8 @@ pub struct Scenario {
     pub description: Option<String>,
     pub source: SourceFile,
     pub dataset: DatasetSpec,
+    /// Replay only a stratified subset of this many windows (`[dataset] subset`).
+    pub subset: Option<usize>,
     pub models: Vec<Model>,
     pub targets: Targets,
     pub run: RunRules,

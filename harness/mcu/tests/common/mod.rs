@@ -26,7 +26,9 @@ pub fn cache_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join("target"));
-    target.join("gauntlet-mcu-firmware")
+    // The same folder `gauntlet run` uses in the CLI tests (GAUNTLET_CACHE_DIR), so the clean
+    // firmware build is paid once per suite.
+    target.join("gauntlet-cache/firmware")
 }
 
 /// `cwru_cnn_<variant>.onnx` compiled for the MCU engine.
