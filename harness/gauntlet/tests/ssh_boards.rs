@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::process::Command;
-
+use common::ssh::*;
 use common::*;
 
 fn scenario() -> String {
@@ -12,45 +11,18 @@ fn scenario() -> String {
     cwru_scenario("cwru-ssh", 0.05, builds, "[run]\nwarmup = 4\nbatch = 8")
 }
 
-fn boards_up() -> Option<String> {
-    let root = is_root();
-    if !root && std::env::var_os("CI").is_none() {
-        eprintln!("SKIPPED: the SSH board tests need root (network namespaces and sshd)");
-        return None;
-    }
-    let status = Command::new("bash")
-        .arg(repo().join("scripts/ssh-test-boards.sh"))
-        .args(["up", "3"])
-        .status()
-        .expect("run scripts/ssh-test-boards.sh");
-    assert!(status.success(), "the SSH test boards came up");
-    Some(std::fs::read_to_string("/tmp/gauntlet-ssh-boards/boards.tsv").expect("boards.tsv"))
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-fn rig(boards: &str) -> String {
+fn rig(boards: &SshBoards) -> String {
     let mut rig = String::from("[rig]\nname = \"ssh-test\"\n");
-    for line in boards.lines() {
-        let f: Vec<&str> = line.split('\t').collect();
-        let (id, host, port, user, identity, cache) = (f[0], f[1], f[2], f[3], f[4], f[5]);
-        rig.push_str(&format!(
-            "\n[[boards]]\nid = \"{id}\"\nkind = \"linux-ssh\"\n\n[boards.connection]\nhost = \"{host}\"\nport = {port}\nuser = \"{user}\"\nidentity = \"{identity}\"\nknown_hosts = {{ file = \"/tmp/gauntlet-ssh-boards/known_hosts\" }}\ncache_dir = \"{cache}\"\narch = \"{}-unknown-linux-gnu\"\n",
-            std::env::consts::ARCH
-        ));
+    for row in &boards.rows {
+        let cache = row.cache.display().to_string();
+        rig.push_str(&ssh_board_toml(&row.id, row, &cache, &host_arch(), ""));
     }
     rig
 }
 
 #[test]
 fn three_ssh_boards_run_in_parallel_and_the_second_run_resends_nothing() {
-    let Some(boards) = boards_up() else { return };
+    let Some(boards) = ssh_boards() else { return };
     let dir = tempfile::tempdir().unwrap();
     let scenario = write(dir.path(), "s.toml", &scenario());
     let rig = write(dir.path(), "rig.toml", &rig(&boards));

@@ -96,8 +96,14 @@ struct BoardFault {
     reason: String,
 }
 
-fn describe_link(conn: &mut Connected, e: &LinkError) -> String {
-    let mut reason = e.to_string();
+fn describe_link(board: &str, conn: &mut Connected, e: &LinkError) -> String {
+    // A closed SSH channel says little by itself; ask the connection what ended it.
+    if matches!(e, LinkError::Closed { .. } | LinkError::Send(_))
+        && let Some(lost) = conn.ssh_channel_loss()
+    {
+        return lost.to_string();
+    }
+    let mut reason = e.reason(board);
     if let Some(status) = conn.agent_exit() {
         reason.push_str(&format!("; the agent exited with {status}"));
     }
@@ -159,7 +165,7 @@ fn run_board(plan: &Plan, board: &Board, events: &dyn EventSink) -> BoardRecord 
             return failed_board(plan, board, Stage::Handshake, reason);
         }
         Err(e) => {
-            let reason = describe_link(&mut conn, &e);
+            let reason = describe_link(&board.id, &mut conn, &e);
             events.event(Event::BoardFailed {
                 board: board.id.clone(),
                 reason: reason.clone(),
@@ -372,7 +378,7 @@ impl BoardSession<'_> {
     fn link_fault(&mut self, stage: Stage, e: &LinkError) -> BoardFault {
         BoardFault {
             stage,
-            reason: describe_link(self.conn, e),
+            reason: describe_link(&self.board.id, self.conn, e),
         }
     }
 
