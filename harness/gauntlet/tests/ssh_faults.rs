@@ -75,12 +75,17 @@ impl Case {
         cache
     }
 
-    /// Starts `gauntlet run` on the rig; `env` adds variables for it.
+    /// Starts `gauntlet run` on the rig; `env` adds variables for it. Board locks live in this
+    /// case's own directory, so runs outside these tests never contend with it.
     fn start(&self, env: &[(&str, &Path)]) -> Run {
+        self.start_as("out", env)
+    }
+
+    fn start_as(&self, name: &str, env: &[(&str, &Path)]) -> Run {
         let scenario = write(self.dir.path(), "s.toml", &scenario());
         let rig = write(self.dir.path(), "rig.toml", &self.rig);
-        let out = self.dir.path().join("out");
-        let log = self.dir.path().join("gauntlet.log");
+        let out = self.dir.path().join(name);
+        let log = self.dir.path().join(format!("{name}.log"));
         let log_file = std::fs::File::create(&log).unwrap();
         let mut command = gauntlet();
         command
@@ -93,12 +98,14 @@ impl Case {
             .args(["--out", out.to_str().unwrap()])
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().unwrap())
-            .stderr(log_file);
+            .stderr(log_file)
+            .env("GAUNTLET_LOCK_DIR", self.dir.path().join("locks"));
         for (key, value) in env {
             command.env(key, value);
         }
         Run {
             child: command.spawn().expect("start gauntlet"),
+            name: name.to_string(),
             out,
             log,
         }
@@ -107,6 +114,7 @@ impl Case {
 
 struct Run {
     child: std::process::Child,
+    name: String,
     out: PathBuf,
     log: PathBuf,
 }
@@ -145,7 +153,7 @@ impl Run {
 
     fn finish(mut self) -> (ExitStatus, serde_json::Value) {
         let status = self.child.wait().unwrap();
-        eprintln!("--- gauntlet output\n{}", self.log());
+        eprintln!("--- gauntlet output ({})\n{}", self.name, self.log());
         (status, results(&self.out))
     }
 
@@ -441,4 +449,30 @@ fn disk_full_during_deploy() {
     );
     let left: Vec<_> = std::fs::read_dir(cache.join("sha256")).unwrap().collect();
     assert!(left.is_empty(), "partial upload left behind: {left:?}");
+}
+
+/// Board locks: a second run on a board another run is driving fails at once, naming the board
+/// and the holder; the first run is not disturbed.
+#[test]
+fn a_board_in_use_by_another_run_is_refused() {
+    let Some(mut case) = Case::new() else { return };
+    let cache = case.add(0, "pi");
+    let mut first = case.start_as("first", &[]);
+    let holder = first.child.id();
+    first.replaying(&cache, 2);
+    let (status, results) = case.start_as("second", &[]).finish();
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "infrastructure failure: exit code 3"
+    );
+    let board = &results["boards"][0];
+    assert_eq!(board["status"], "infra-failed", "{board}");
+    assert_eq!(board["failure"]["stage"], "lock", "{board}");
+    let reason = board["failure"]["reason"].as_str().unwrap();
+    assert!(reason.contains("board `pi`"), "{reason}");
+    assert!(reason.contains(&format!("pid {holder}")), "{reason}");
+    let (status, results) = first.finish();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(results["boards"][0]["status"], "completed");
 }

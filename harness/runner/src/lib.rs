@@ -4,6 +4,7 @@
 pub mod connect;
 pub mod events;
 pub mod link;
+pub mod lock;
 pub mod plan;
 pub mod power;
 pub mod record;

@@ -54,6 +54,8 @@ pub enum BoardOutcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Stage {
+    /// Another run holds the board.
+    Lock,
     Connect,
     Handshake,
     Load,

@@ -26,6 +26,11 @@ use gauntlet_wire::Marker;
 const PIPELINE_DEPTH: usize = 2;
 
 /// Runs the plan on every board at once; a failing board never stops the others.
+///
+/// One OS thread per board, not an async runtime: every board's work is blocking (OpenSSH child
+/// processes, pipes, serial ports, the link's reader thread), so tokio would only move it onto
+/// `spawn_blocking` threads — the same threads, plus a runtime. A rig has a handful of boards, not
+/// thousands of connections, and each deadline is enforced where it is waited for.
 pub fn run_plan(plan: &Plan, events: &dyn EventSink) -> RunRecord {
     let boards = std::thread::scope(|scope| {
         let handles: Vec<_> = plan
@@ -136,6 +141,18 @@ fn connect_with_retries(board: &Board) -> Result<Connected, crate::connect::Conn
 }
 
 fn run_board(plan: &Plan, board: &Board, events: &dyn EventSink) -> BoardRecord {
+    // Held until this function returns, past the agent's shutdown.
+    let _lock = match crate::lock::lock(board, &crate::lock::default_dir()) {
+        Ok(lock) => lock,
+        Err(e) => {
+            let reason = e.to_string();
+            events.event(Event::BoardFailed {
+                board: board.id.clone(),
+                reason: reason.clone(),
+            });
+            return failed_board(plan, board, Stage::Lock, reason);
+        }
+    };
     let mut conn = match connect_with_retries(board) {
         Ok(c) => c,
         Err(e) => {
