@@ -228,6 +228,11 @@ fn check(status: ExitStatus, results: &serde_json::Value, expect: Expect<'_>) {
             for fragment in expect.reason {
                 assert!(reason.contains(fragment), "`{fragment}` in: {reason}");
             }
+            if expect.measured {
+                // Whether a sample landed before the fault is a race; that the record survives
+                // the fault is not.
+                assert!(board["temperatures"].is_object(), "{board}");
+            }
         } else {
             assert_eq!(board["status"], "completed", "{board}");
         }

@@ -1,7 +1,7 @@
 //! How figures read in every format, so the terminal, Markdown and HTML reports agree to the digit.
 
 use gauntlet_measure::ConfidenceInterval;
-use gauntlet_results::{Metrics, Outcome, Results, Source, Verdict};
+use gauntlet_results::{Metrics, Outcome, Results, Source, Temperatures, Verdict};
 
 /// The base unit of a gate metric, as `gauntlet-spec` defines it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,6 +215,22 @@ mod tests {
     }
 
     #[test]
+    fn temperatures_say_when_the_board_exposes_none_and_why_sampling_stopped() {
+        let t = Temperatures {
+            interval_s: 0.5,
+            samples: 1,
+            exposed: false,
+            zones: vec![],
+            error: Some("keep the SSH connection to board `pi`: dropped".into()),
+        };
+        assert_eq!(
+            temperatures(&t),
+            "not exposed by the board: no readable thermal zone (1 sample, every 0.5 s); \
+             sampling stopped: keep the SSH connection to board `pi`: dropped"
+        );
+    }
+
+    #[test]
     fn promote_command_quotes_what_a_shell_would_misread() {
         assert_eq!(
             promote_command("r1", "kws", "int8", "passed 3 gates"),
@@ -224,5 +240,38 @@ mod tests {
             promote_command("r1", "it's $(rm)", "v", "x"),
             "gauntlet promote r1 --model 'it'\\''s $(rm)' --variant v --by \"$USER\" --reason x"
         );
+    }
+}
+
+/// One line on a board's temperatures during the run: each zone's range, or that the board exposes
+/// none, and why sampling stopped early if it did.
+pub(crate) fn temperatures(t: &Temperatures) -> String {
+    let every = format!(
+        "{} sample{}, every {}",
+        t.samples,
+        if t.samples == 1 { "" } else { "s" },
+        seconds(t.interval_s)
+    );
+    let mut line = if t.exposed {
+        let zones: Vec<String> = t
+            .zones
+            .iter()
+            .map(|z| format!("{} {:.1}–{:.1} °C", z.zone, z.min_c, z.max_c))
+            .collect();
+        format!("{} ({every})", zones.join(", "))
+    } else {
+        format!("not exposed by the board: no readable thermal zone ({every})")
+    };
+    if let Some(e) = &t.error {
+        line.push_str(&format!("; sampling stopped: {e}"));
+    }
+    line
+}
+
+fn seconds(s: f64) -> String {
+    if s.fract() == 0.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{s} s")
     }
 }

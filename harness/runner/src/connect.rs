@@ -60,7 +60,7 @@ pub struct Connected {
     pub deployment: Option<gauntlet_ssh::Deployment>,
     agent: Option<AgentProcess>,
     // Dropped after the agent, so the SSH channel's master outlives the agent's shutdown.
-    ssh: Option<gauntlet_ssh::SshBoard>,
+    ssh: Option<Arc<gauntlet_ssh::SshBoard>>,
 }
 
 impl Connected {
@@ -80,6 +80,11 @@ impl Connected {
 }
 
 impl Connected {
+    /// SSH boards: the board's connection, shared with samplers running beside the session.
+    pub fn ssh(&self) -> Option<Arc<gauntlet_ssh::SshBoard>> {
+        self.ssh.clone()
+    }
+
     /// SSH boards whose agent channel ended with OpenSSH's own status 255: whether the connection
     /// dropped or the agent died. Waits a moment for `ssh` to exit, since the link notices first.
     pub fn ssh_channel_loss(&mut self) -> Option<gauntlet_ssh::SshError> {
@@ -360,7 +365,7 @@ fn connect_ssh(
         health: Some(health),
         deployment: Some(deployment),
         agent: Some(AgentProcess { child, stderr }),
-        ssh: Some(ssh),
+        ssh: Some(Arc::new(ssh)),
         ..Connected::plain(Link::new(stdout, stdin), None)
     })
 }

@@ -9,6 +9,7 @@ pub mod plan;
 pub mod power;
 pub mod record;
 pub mod session;
+pub mod thermal;
 
 pub use events::{Event, EventSink};
 pub use plan::{Plan, PlanError, plan};

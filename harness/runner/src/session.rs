@@ -18,6 +18,7 @@ use crate::link::LinkError;
 use crate::plan::{Plan, PlannedBuild, PlannedModel};
 use crate::power::PowerMonitor;
 use crate::record::*;
+use crate::thermal::{TEMPERATURE_INTERVAL, TemperatureSampler};
 use gauntlet_power::{MeasuredWindow, Window};
 use gauntlet_wire::Marker;
 
@@ -32,11 +33,19 @@ const PIPELINE_DEPTH: usize = 2;
 /// `spawn_blocking` threads — the same threads, plus a runtime. A rig has a handful of boards, not
 /// thousands of connections, and each deadline is enforced where it is waited for.
 pub fn run_plan(plan: &Plan, events: &dyn EventSink) -> RunRecord {
+    let started = Instant::now();
     let boards = std::thread::scope(|scope| {
         let handles: Vec<_> = plan
             .boards
             .iter()
-            .map(|board| scope.spawn(move || run_board(plan, board, events)))
+            .map(|board| {
+                scope.spawn(move || {
+                    let started = Instant::now();
+                    let mut record = run_board(plan, board, events);
+                    record.session = Some(started.elapsed());
+                    record
+                })
+            })
             .collect();
         handles
             .into_iter()
@@ -53,7 +62,10 @@ pub fn run_plan(plan: &Plan, events: &dyn EventSink) -> RunRecord {
             })
             .collect()
     });
-    RunRecord { boards }
+    RunRecord {
+        boards,
+        wall: started.elapsed(),
+    }
 }
 
 fn not_run(build: &PlannedBuild) -> BuildRecord {
@@ -92,6 +104,8 @@ fn failed_board(plan: &Plan, board: &Board, stage: Stage, reason: String) -> Boa
         power: None,
         health: None,
         deployment: None,
+        temperatures: None,
+        session: None,
     }
 }
 
@@ -204,7 +218,12 @@ fn run_board(plan: &Plan, board: &Board, events: &dyn EventSink) -> BoardRecord 
         power: None,
         health: conn.health.clone(),
         deployment: conn.deployment.clone(),
+        temperatures: None,
+        session: None,
     };
+    let thermal = conn
+        .ssh()
+        .map(|ssh| TemperatureSampler::start(ssh, TEMPERATURE_INTERVAL));
     let (monitor, power_error) = match PowerMonitor::start(board) {
         Ok(m) => (m, None),
         Err(e) => (None, Some(e)),
@@ -233,6 +252,7 @@ fn run_board(plan: &Plan, board: &Board, events: &dyn EventSink) -> BoardRecord 
         fault = model_fault;
     }
     let idle = std::mem::take(&mut session.idle);
+    record.temperatures = thermal.map(TemperatureSampler::stop);
     if monitor.is_some() {
         // Keep sampling a little past the last window, so it ends inside the trace.
         std::thread::sleep(std::time::Duration::from_millis(50));

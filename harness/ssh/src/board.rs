@@ -131,14 +131,7 @@ impl SshBoard {
         // The master and the channel learn of a dropped connection at about the same moment.
         let deadline = Instant::now() + MASTER_EXIT_GRACE;
         loop {
-            let ended = {
-                let mut master = self.master.lock().unwrap_or_else(|p| p.into_inner());
-                match master.as_mut() {
-                    Some(child) => !matches!(child.try_wait(), Ok(None)),
-                    None => true,
-                }
-            };
-            if ended {
+            if !self.master_running() {
                 let log = std::fs::read_to_string(self.control_dir.path().join("master.log"))
                     .unwrap_or_default();
                 let said = if log.trim().is_empty() { stderr } else { &log };
@@ -240,6 +233,25 @@ impl SshBoard {
         limit: Duration,
     ) -> Result<Finished, SshError> {
         self.connect()?;
+        self.exec(action, script, input, limit)
+    }
+
+    /// Whether the control master (the board's connection) is up; nothing is contacted.
+    pub(crate) fn master_running(&self) -> bool {
+        let mut master = self.master.lock().unwrap_or_else(|p| p.into_inner());
+        master
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+    }
+
+    /// [`SshBoard::run`] without (re)starting the control master first.
+    pub(crate) fn exec(
+        &self,
+        action: &str,
+        script: &str,
+        input: Input<'_>,
+        limit: Duration,
+    ) -> Result<Finished, SshError> {
         let mut command = self.command(script);
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
         let feed = match input {
