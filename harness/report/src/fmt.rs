@@ -187,6 +187,39 @@ pub(crate) fn xml(s: &str) -> String {
     out
 }
 
+/// One line on a board's temperatures during the run: each zone's range, or that the board exposes
+/// none, and why sampling stopped early if it did.
+pub(crate) fn temperatures(t: &Temperatures) -> String {
+    let every = format!(
+        "{} sample{}, every {}",
+        t.samples,
+        if t.samples == 1 { "" } else { "s" },
+        seconds(t.interval_s)
+    );
+    let mut line = if t.exposed {
+        let zones: Vec<String> = t
+            .zones
+            .iter()
+            .map(|z| format!("{} {:.1}–{:.1} °C", z.zone, z.min_c, z.max_c))
+            .collect();
+        format!("{} ({every})", zones.join(", "))
+    } else {
+        format!("not exposed by the board: no readable thermal zone ({every})")
+    };
+    if let Some(e) = &t.error {
+        line.push_str(&format!("; sampling stopped: {e}"));
+    }
+    line
+}
+
+fn seconds(s: f64) -> String {
+    if s.fract() == 0.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{s} s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,38 +273,5 @@ mod tests {
             promote_command("r1", "it's $(rm)", "v", "x"),
             "gauntlet promote r1 --model 'it'\\''s $(rm)' --variant v --by \"$USER\" --reason x"
         );
-    }
-}
-
-/// One line on a board's temperatures during the run: each zone's range, or that the board exposes
-/// none, and why sampling stopped early if it did.
-pub(crate) fn temperatures(t: &Temperatures) -> String {
-    let every = format!(
-        "{} sample{}, every {}",
-        t.samples,
-        if t.samples == 1 { "" } else { "s" },
-        seconds(t.interval_s)
-    );
-    let mut line = if t.exposed {
-        let zones: Vec<String> = t
-            .zones
-            .iter()
-            .map(|z| format!("{} {:.1}–{:.1} °C", z.zone, z.min_c, z.max_c))
-            .collect();
-        format!("{} ({every})", zones.join(", "))
-    } else {
-        format!("not exposed by the board: no readable thermal zone ({every})")
-    };
-    if let Some(e) = &t.error {
-        line.push_str(&format!("; sampling stopped: {e}"));
-    }
-    line
-}
-
-fn seconds(s: f64) -> String {
-    if s.fract() == 0.0 {
-        format!("{s:.0} s")
-    } else {
-        format!("{s} s")
     }
 }
