@@ -150,6 +150,8 @@ pub fn results(run_id: &str, entries: Vec<Entry>) -> Results {
                 power_error: None,
                 health: None,
                 deploy: None,
+                temperatures: None,
+                session_s: None,
             });
         }
     }
@@ -182,6 +184,7 @@ pub fn results(run_id: &str, entries: Vec<Entry>) -> Results {
             classes: vec!["a".into(), "b".into()],
         },
         boards,
+        boards_wall_s: None,
         entries,
         gates: Vec::new(),
         verdicts: Vec::new(),

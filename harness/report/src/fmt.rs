@@ -1,7 +1,7 @@
 //! How figures read in every format, so the terminal, Markdown and HTML reports agree to the digit.
 
 use gauntlet_measure::ConfidenceInterval;
-use gauntlet_results::{Metrics, Outcome, Results, Source, Verdict};
+use gauntlet_results::{Metrics, Outcome, Results, Source, Temperatures, Verdict};
 
 /// The base unit of a gate metric, as `gauntlet-spec` defines it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,6 +198,39 @@ pub(crate) fn xml(s: &str) -> String {
     out
 }
 
+/// One line on a board's temperatures during the run: each zone's range, or that the board exposes
+/// none, and why sampling stopped early if it did.
+pub(crate) fn temperatures(t: &Temperatures) -> String {
+    let every = format!(
+        "{} sample{}, every {}",
+        t.samples,
+        if t.samples == 1 { "" } else { "s" },
+        seconds(t.interval_s)
+    );
+    let mut line = if t.exposed {
+        let zones: Vec<String> = t
+            .zones
+            .iter()
+            .map(|z| format!("{} {:.1}–{:.1} °C", z.zone, z.min_c, z.max_c))
+            .collect();
+        format!("{} ({every})", zones.join(", "))
+    } else {
+        format!("not exposed by the board: no readable thermal zone ({every})")
+    };
+    if let Some(e) = &t.error {
+        line.push_str(&format!("; sampling stopped: {e}"));
+    }
+    line
+}
+
+fn seconds(s: f64) -> String {
+    if s.fract() == 0.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{s} s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,6 +256,22 @@ mod tests {
         assert_eq!(metric("energy_per_inference", 2.5e-3), "2.500 mJ");
         assert_eq!(metric("peak_ram", 2048.0), "2.0 KiB");
         assert_eq!(metric("flash", 3.0 * 1024.0 * 1024.0), "3.0 MiB");
+    }
+
+    #[test]
+    fn temperatures_say_when_the_board_exposes_none_and_why_sampling_stopped() {
+        let t = Temperatures {
+            interval_s: 0.5,
+            samples: 1,
+            exposed: false,
+            zones: vec![],
+            error: Some("keep the SSH connection to board `pi`: dropped".into()),
+        };
+        assert_eq!(
+            temperatures(&t),
+            "not exposed by the board: no readable thermal zone (1 sample, every 0.5 s); \
+             sampling stopped: keep the SSH connection to board `pi`: dropped"
+        );
     }
 
     #[test]

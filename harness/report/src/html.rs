@@ -161,6 +161,7 @@ struct BoardView<'a> {
     status: &'static str,
     timing_source: Option<&'static str>,
     power: Option<PowerView>,
+    temperature: Option<String>,
     builds: Vec<BuildView<'a>>,
 }
 
@@ -432,6 +433,7 @@ fn board_view<'a>(input: &ReportInput<'a>, index: usize, b: &'a BoardResult) -> 
         },
         timing_source: b.timing_source.map(fmt::source),
         power,
+        temperature: b.temperatures.as_ref().map(fmt::temperatures),
         builds,
     }
 }
@@ -604,6 +606,9 @@ mod tests {
         // Two boards have power traces, each with two measurement windows marked.
         assert_eq!(html.matches("<polygon class=\"band\"").count(), 2);
         assert_eq!(html.matches("<rect class=\"window w").count(), 4);
+        assert!(html.contains(
+            "Temperature during the run: cpu-thermal 51.2–58.9 °C (3 samples, every 1 s)"
+        ));
         assert!(html.contains("class=\"badge emulated\""));
         assert!(html.contains("class=\"badge simulated\""));
         assert!(html.contains("QEMU instruction-count"));

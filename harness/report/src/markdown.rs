@@ -87,6 +87,26 @@ impl Reporter for MarkdownReporter {
             ));
         }
         out.push('\n');
+        let thermal: Vec<_> = r
+            .boards
+            .iter()
+            .filter_map(|b| Some((b, b.temperatures.as_ref()?)))
+            .collect();
+        if !thermal.is_empty() {
+            out.push_str(
+                "### Board temperatures during the run
+
+",
+            );
+            for (b, t) in thermal {
+                out.push_str(&format!(
+                    "- **{}**: {}\n",
+                    esc(&b.board),
+                    esc(&fmt::temperatures(t))
+                ));
+            }
+            out.push('\n');
+        }
         for s in sources_used(r) {
             if let Some((_, meaning)) = fmt::SOURCE_LEGEND.iter().find(|(k, _)| *k == s) {
                 out.push_str(&format!("> **{}**: {meaning}.\n", fmt::source(s)));
@@ -173,6 +193,7 @@ mod tests {
         assert!(!md.contains("<script>"));
         assert!(md.contains("&lt;script&gt;"));
         assert!(md.contains("fp32 of run 20261101-old"));
+        assert!(md.contains("- **pi5-01**: cpu-thermal 51.2–58.9 °C (3 samples, every 1 s)"));
         // One table row per verdict, gate and entry, each with the table's column count.
         let rows: Vec<&str> = md
             .lines()

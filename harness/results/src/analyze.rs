@@ -8,6 +8,7 @@ use gauntlet_measure::{
 use gauntlet_power::{downsample, energy_per_inference};
 use gauntlet_runner::{
     BoardOutcome, BoardRecord, BuildOutcome, BuildRecord, Plan, PowerRecord, RunRecord,
+    TemperatureRecord,
 };
 use gauntlet_wire::TimingSource;
 
@@ -62,6 +63,7 @@ pub fn analyze(plan: &Plan, record: &RunRecord, meta: &RunMeta) -> Results {
             classes: scenario.dataset.classes.clone(),
         },
         boards,
+        boards_wall_s: Some(record.wall.as_secs_f64()),
         entries,
         gates: Vec::new(),
         verdicts: Vec::new(),
@@ -129,6 +131,39 @@ fn board_result(board: &BoardRecord) -> BoardResult {
             uploaded: d.uploaded.clone(),
             bytes_sent: d.bytes_sent,
         }),
+        temperatures: board.temperatures.as_ref().map(temperatures),
+        session_s: board.session.map(|d| d.as_secs_f64()),
+    }
+}
+
+/// One series per thermal zone, zones told apart by their position in each reading (two zones
+/// may share a type name).
+fn temperatures(record: &TemperatureRecord) -> Temperatures {
+    let mut zones: Vec<ZoneTemperatures> = Vec::new();
+    for (t_s, reading) in &record.samples {
+        for (i, (name, celsius)) in reading.iter().enumerate() {
+            if zones.len() <= i {
+                zones.push(ZoneTemperatures {
+                    zone: name.clone(),
+                    min_c: f64::INFINITY,
+                    max_c: f64::NEG_INFINITY,
+                    t_s: Vec::new(),
+                    celsius: Vec::new(),
+                });
+            }
+            let zone = &mut zones[i];
+            zone.min_c = zone.min_c.min(*celsius);
+            zone.max_c = zone.max_c.max(*celsius);
+            zone.t_s.push(*t_s);
+            zone.celsius.push(*celsius);
+        }
+    }
+    Temperatures {
+        interval_s: record.interval.as_secs_f64(),
+        samples: record.samples.len(),
+        exposed: !zones.is_empty(),
+        zones,
+        error: record.error.clone(),
     }
 }
 
@@ -408,4 +443,38 @@ fn energy(board: &BoardRecord, build: &BuildRecord) -> Result<Option<Energy>, St
         inferences: build.energy_windows.iter().map(|w| w.inferences).sum(),
         source: power_source(trace.sensor.source),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn temperature_series_per_zone_with_extremes() {
+        let reading = |a: f64, b: f64| vec![("cpu".to_string(), a), ("cpu".to_string(), b)];
+        let t = temperatures(&TemperatureRecord {
+            interval: Duration::from_secs(1),
+            samples: vec![(0.0, reading(50.0, 40.0)), (1.0, reading(55.5, 39.0))],
+            error: None,
+        });
+        assert!(t.exposed);
+        assert_eq!((t.samples, t.interval_s), (2, 1.0));
+        assert_eq!(t.zones.len(), 2, "two zones of one type stay apart");
+        assert_eq!((t.zones[0].min_c, t.zones[0].max_c), (50.0, 55.5));
+        assert_eq!(t.zones[1].celsius, [40.0, 39.0]);
+        assert_eq!(t.zones[1].t_s, [0.0, 1.0]);
+    }
+
+    #[test]
+    fn a_board_without_thermal_zones_is_not_exposed() {
+        let t = temperatures(&TemperatureRecord {
+            interval: Duration::from_secs(1),
+            samples: vec![(0.0, vec![]), (1.0, vec![])],
+            error: None,
+        });
+        assert!(!t.exposed);
+        assert_eq!(t.samples, 2);
+        assert!(t.zones.is_empty());
+    }
 }

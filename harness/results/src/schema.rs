@@ -21,6 +21,9 @@ pub struct Results {
     pub rig: FileRef,
     pub dataset: DatasetInfo,
     pub boards: Vec<BoardResult>,
+    /// Wall time of all boards' sessions, run in parallel: against the slowest board's
+    /// `session_s`, what running the boards together costs.
+    pub boards_wall_s: Option<f64>,
     /// One per board × model build, in scenario order.
     pub entries: Vec<Entry>,
     /// Every gate applied to every entry it selects, in scenario order.
@@ -149,6 +152,34 @@ pub struct BoardResult {
     pub health: Option<serde_json::Value>,
     /// SSH boards: files found in the board's SHA-256 cache and files sent.
     pub deploy: Option<Deploy>,
+    /// SSH boards: thermal zones sampled while the board worked.
+    pub temperatures: Option<Temperatures>,
+    /// Wall time of the board's whole session (lock, connect, deploy, load, replay), seconds.
+    pub session_s: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Temperatures {
+    /// Seconds between samples.
+    pub interval_s: f64,
+    pub samples: usize,
+    /// Whether any thermal zone was readable; `false` means the board exposes none, not that it
+    /// is cold.
+    pub exposed: bool,
+    pub zones: Vec<ZoneTemperatures>,
+    /// Why sampling stopped before the board finished; the samples before it stand.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ZoneTemperatures {
+    /// The zone's type, e.g. `cpu-thermal`.
+    pub zone: String,
+    pub min_c: f64,
+    pub max_c: f64,
+    /// Seconds since the first sample, one per reading.
+    pub t_s: Vec<f64>,
+    pub celsius: Vec<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

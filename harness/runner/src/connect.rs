@@ -66,7 +66,7 @@ pub struct Connected {
     /// QEMU boards: the emulator, whose exit status ends the session.
     qemu: Option<gauntlet_mcu::QemuSession>,
     // Dropped after the agent, so the SSH channel's master outlives the agent's shutdown.
-    _ssh: Option<gauntlet_ssh::SshBoard>,
+    ssh: Option<Arc<gauntlet_ssh::SshBoard>>,
 }
 
 impl Connected {
@@ -91,6 +91,31 @@ impl Connected {
             Ok(Some(status)) => Some(status.to_string()),
             _ => None,
         }
+    }
+}
+
+impl Connected {
+    /// SSH boards: the board's connection, shared with samplers running beside the session.
+    pub fn ssh(&self) -> Option<Arc<gauntlet_ssh::SshBoard>> {
+        self.ssh.clone()
+    }
+
+    /// SSH boards whose agent channel ended with OpenSSH's own status 255: whether the connection
+    /// dropped or the agent died. Waits a moment for `ssh` to exit, since the link notices first.
+    pub fn ssh_channel_loss(&mut self) -> Option<gauntlet_ssh::SshError> {
+        let ssh = self.ssh.as_ref()?;
+        let agent = self.agent.as_mut()?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        let status = loop {
+            match agent.child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    thread::sleep(Duration::from_millis(10))
+                }
+                _ => return None,
+            }
+        };
+        (status.code() == Some(255)).then(|| ssh.channel_lost(&agent.stderr_tail()))
     }
 }
 
@@ -344,7 +369,7 @@ impl Connected {
             deployment: None,
             agent: None,
             qemu: None,
-            _ssh: None,
+            ssh: None,
         }
     }
 }
@@ -392,7 +417,7 @@ fn connect_ssh(
         health: Some(health),
         deployment: Some(deployment),
         agent: Some(AgentProcess { child, stderr }),
-        _ssh: Some(ssh),
+        ssh: Some(Arc::new(ssh)),
         ..Connected::plain(Link::new(stdout, stdin), None)
     })
 }

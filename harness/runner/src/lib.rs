@@ -4,11 +4,13 @@
 pub mod connect;
 pub mod events;
 pub mod link;
+pub mod lock;
 pub mod mcu;
 pub mod plan;
 pub mod power;
 pub mod record;
 pub mod session;
+pub mod thermal;
 
 pub use events::{Event, EventSink};
 pub use plan::{Plan, PlanError, plan};

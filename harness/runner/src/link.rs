@@ -26,6 +26,28 @@ pub enum LinkError {
     Corrupt(FrameError),
 }
 
+impl LinkError {
+    /// The error as a board's failure reason: names the board and what the symptom points to.
+    pub fn reason(&self, board: &str) -> String {
+        match self {
+            LinkError::Send(e) => format!("send to board `{board}`: {e}"),
+            LinkError::Timeout(limit) => format!(
+                "hear from board `{board}` within {limit:?}: the agent stopped answering (hung, or the link stalled)"
+            ),
+            LinkError::Closed { detail } => format!(
+                "keep the link to board `{board}`: the agent's end closed it{}",
+                detail
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            ),
+            LinkError::Corrupt(e) => {
+                format!("read a frame from board `{board}`: {e} (bytes corrupted on the link)")
+            }
+        }
+    }
+}
+
 enum Incoming {
     Message(Response),
     Corrupt(FrameError),
@@ -138,6 +160,19 @@ mod tests {
             link.recv(Duration::from_secs(5)),
             Err(LinkError::Closed { .. })
         ));
+    }
+
+    #[test]
+    fn reasons_name_the_board_and_the_symptom() {
+        let timeout = LinkError::Timeout(Duration::from_secs(3)).reason("pi4");
+        assert!(timeout.contains("board `pi4` within 3s"), "{timeout}");
+        assert!(timeout.contains("stopped answering"), "{timeout}");
+        let corrupt = LinkError::Corrupt(FrameError::Cobs).reason("pi4");
+        assert!(
+            corrupt.starts_with("read a frame from board `pi4`: "),
+            "{corrupt}"
+        );
+        assert!(corrupt.contains("corrupted on the link"), "{corrupt}");
     }
 
     #[test]

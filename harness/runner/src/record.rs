@@ -10,6 +10,9 @@ use serde::Serialize;
 #[derive(Debug, Clone, Serialize)]
 pub struct RunRecord {
     pub boards: Vec<BoardRecord>,
+    /// From the first board's start to the last board's end.
+    #[serde(skip)]
+    pub wall: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -31,6 +34,21 @@ pub struct BoardRecord {
     pub health: Option<gauntlet_ssh::Health>,
     #[serde(skip)]
     pub deployment: Option<gauntlet_ssh::Deployment>,
+    /// SSH boards: temperatures sampled while the board worked.
+    #[serde(skip)]
+    pub temperatures: Option<TemperatureRecord>,
+    /// Wall time of the board's whole session, lock and connection included.
+    #[serde(skip)]
+    pub session: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TemperatureRecord {
+    pub interval: std::time::Duration,
+    /// Seconds since sampling started, and `(zone type, °C)` for every readable thermal zone then.
+    pub samples: Vec<(f64, Vec<(String, f64)>)>,
+    /// Why sampling stopped before the session ended.
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +72,8 @@ pub enum BoardOutcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Stage {
+    /// Another run holds the board.
+    Lock,
     Connect,
     Handshake,
     Load,

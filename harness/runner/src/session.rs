@@ -19,6 +19,7 @@ use crate::mcu::Prepared;
 use crate::plan::{Plan, PlannedBuild, PlannedModel};
 use crate::power::PowerMonitor;
 use crate::record::*;
+use crate::thermal::{TEMPERATURE_INTERVAL, TemperatureSampler};
 use gauntlet_mcu::McuBoard;
 use gauntlet_power::{MeasuredWindow, Window};
 use gauntlet_wire::Marker;
@@ -28,12 +29,25 @@ use gauntlet_wire::Marker;
 const PIPELINE_DEPTH: usize = 2;
 
 /// Runs the plan on every board at once; a failing board never stops the others.
+///
+/// One OS thread per board, not an async runtime: every board's work is blocking (OpenSSH child
+/// processes, pipes, serial ports, the link's reader thread), so tokio would only move it onto
+/// `spawn_blocking` threads — the same threads, plus a runtime. A rig has a handful of boards, not
+/// thousands of connections, and each deadline is enforced where it is waited for.
 pub fn run_plan(plan: &Plan, events: &dyn EventSink) -> RunRecord {
+    let started = Instant::now();
     let boards = std::thread::scope(|scope| {
         let handles: Vec<_> = plan
             .boards
             .iter()
-            .map(|board| scope.spawn(move || run_board(plan, board, events)))
+            .map(|board| {
+                scope.spawn(move || {
+                    let started = Instant::now();
+                    let mut record = run_board(plan, board, events);
+                    record.session = Some(started.elapsed());
+                    record
+                })
+            })
             .collect();
         handles
             .into_iter()
@@ -50,7 +64,10 @@ pub fn run_plan(plan: &Plan, events: &dyn EventSink) -> RunRecord {
             })
             .collect()
     });
-    RunRecord { boards }
+    RunRecord {
+        boards,
+        wall: started.elapsed(),
+    }
 }
 
 fn not_run(build: &PlannedBuild) -> BuildRecord {
@@ -99,6 +116,8 @@ fn empty_record(board: &Board) -> BoardRecord {
         power: None,
         health: None,
         deployment: None,
+        temperatures: None,
+        session: None,
     }
 }
 
@@ -108,8 +127,14 @@ struct BoardFault {
     reason: String,
 }
 
-fn describe_link(conn: &mut Connected, e: &LinkError) -> String {
-    let mut reason = e.to_string();
+fn describe_link(board: &str, conn: &mut Connected, e: &LinkError) -> String {
+    // A closed SSH channel says little by itself; ask the connection what ended it.
+    if matches!(e, LinkError::Closed { .. } | LinkError::Send(_))
+        && let Some(lost) = conn.ssh_channel_loss()
+    {
+        return lost.to_string();
+    }
+    let mut reason = e.reason(board);
     if let Some(status) = conn.agent_exit() {
         reason.push_str(&format!("; the agent exited with {status}"));
     }
@@ -142,6 +167,18 @@ fn connect_with_retries(board: &Board) -> Result<Connected, crate::connect::Conn
 }
 
 fn run_board(plan: &Plan, board: &Board, events: &dyn EventSink) -> BoardRecord {
+    // Held until this function returns, past the agent's shutdown.
+    let _lock = match crate::lock::lock(board, &crate::lock::default_dir()) {
+        Ok(lock) => lock,
+        Err(e) => {
+            let reason = e.to_string();
+            events.event(Event::BoardFailed {
+                board: board.id.clone(),
+                reason: reason.clone(),
+            });
+            return failed_board(plan, board, Stage::Lock, reason);
+        }
+    };
     let mut record = empty_record(board);
     let (monitor, power_error) = match PowerMonitor::start(board) {
         Ok(m) => (m, None),
@@ -242,8 +279,13 @@ impl Driver<'_> {
         };
         record.health = conn.health.clone();
         record.deployment = conn.deployment.clone();
+        let thermal = conn
+            .ssh()
+            .map(|ssh| TemperatureSampler::start(ssh, TEMPERATURE_INTERVAL));
         let models = &self.plan.models;
-        self.drive(&mut conn, models, record)
+        let fault = self.drive(&mut conn, models, record);
+        record.temperatures = thermal.map(TemperatureSampler::stop);
+        fault
     }
 
     fn run_mcu_board(
@@ -365,7 +407,7 @@ impl Driver<'_> {
                 "complete the handshake: the device answered {}",
                 summary(&other)
             ),
-            Err(e) => describe_link(conn, &e),
+            Err(e) => describe_link(&self.board.id, conn, &e),
         };
         record
             .builds
@@ -527,7 +569,7 @@ impl BoardSession<'_, '_> {
     fn link_fault(&mut self, stage: Stage, e: &LinkError) -> BoardFault {
         BoardFault {
             stage,
-            reason: describe_link(self.conn, e),
+            reason: describe_link(&self.driver.board.id, self.conn, e),
         }
     }
 

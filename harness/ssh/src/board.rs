@@ -14,6 +14,9 @@ use crate::error::{SshError, classify_ssh_failure, last_line};
 /// how we learn the master is ready without polling its socket.
 const READY: &str = "gauntlet-ssh-ready";
 
+/// How long a control master may take to end after a channel through it lost its connection.
+const MASTER_EXIT_GRACE: Duration = Duration::from_secs(1);
+
 /// One Linux board reached with the system `ssh`. All commands share one TCP connection through a
 /// control master whose socket lives in a private temporary directory; the master starts on first
 /// use and stops on [`SshBoard::cleanup`] or drop.
@@ -120,6 +123,37 @@ impl SshBoard {
         classify_ssh_failure(&self.id, &self.target, action, stderr)
     }
 
+    /// Why a channel through the control master (the agent's, from [`SshBoard::spawn_agent`]) ended
+    /// with status 255, given what its `ssh` printed: the connection dropped if the master ended too
+    /// (it ends with its TCP connection), else the remote process died while the board answers —
+    /// OpenSSH reports a remote command killed by a signal as 255 as well.
+    pub fn channel_lost(&self, stderr: &str) -> SshError {
+        // The master and the channel learn of a dropped connection at about the same moment.
+        let deadline = Instant::now() + MASTER_EXIT_GRACE;
+        loop {
+            if !self.master_running() {
+                let log = std::fs::read_to_string(self.control_dir.path().join("master.log"))
+                    .unwrap_or_default();
+                let said = if log.trim().is_empty() { stderr } else { &log };
+                return SshError::ConnectionLost {
+                    board: self.id.clone(),
+                    target: self.target.clone(),
+                    detail: if said.trim().is_empty() {
+                        "the connection dropped".into()
+                    } else {
+                        format!("the connection dropped: {}", last_line(said))
+                    },
+                };
+            }
+            if Instant::now() >= deadline {
+                return SshError::AgentEnded {
+                    board: self.id.clone(),
+                };
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Starts the control master unless it is already running. Every operation calls this, so a
     /// master that died (dropped link) is replaced by a fresh connection on the next operation.
     pub fn connect(&self) -> Result<(), SshError> {
@@ -199,6 +233,25 @@ impl SshBoard {
         limit: Duration,
     ) -> Result<Finished, SshError> {
         self.connect()?;
+        self.exec(action, script, input, limit)
+    }
+
+    /// Whether the control master (the board's connection) is up; nothing is contacted.
+    pub(crate) fn master_running(&self) -> bool {
+        let mut master = self.master.lock().unwrap_or_else(|p| p.into_inner());
+        master
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+    }
+
+    /// [`SshBoard::run`] without (re)starting the control master first.
+    pub(crate) fn exec(
+        &self,
+        action: &str,
+        script: &str,
+        input: Input<'_>,
+        limit: Duration,
+    ) -> Result<Finished, SshError> {
         let mut command = self.command(script);
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
         let feed = match input {

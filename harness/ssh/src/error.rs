@@ -24,6 +24,19 @@ pub enum SshError {
         target: String,
         detail: String,
     },
+    /// The connection dropped mid-run (cable pulled, board rebooted, sshd killed).
+    #[error("keep the SSH connection to board `{board}` at {target}: {detail}")]
+    ConnectionLost {
+        board: String,
+        target: String,
+        detail: String,
+    },
+    /// The agent's process ended without a word while the board still answers: killed or crashed.
+    #[error(
+        "keep the agent running on board `{board}`: its process ended without an exit status \
+         (killed by a signal, or crashed) while the board still answers"
+    )]
+    AgentEnded { board: String },
     #[error("write `{path}` on board `{board}`: no space left on device")]
     DiskFull { board: String, path: String },
     #[error("find `{tool}` on board `{board}`: not installed or not on PATH")]
@@ -64,7 +77,10 @@ impl SshError {
     pub fn retryable(&self) -> bool {
         matches!(
             self,
-            SshError::Unreachable { .. } | SshError::Timeout { .. } | SshError::Remote { .. }
+            SshError::Unreachable { .. }
+                | SshError::ConnectionLost { .. }
+                | SshError::Timeout { .. }
+                | SshError::Remote { .. }
         )
     }
 
@@ -72,6 +88,8 @@ impl SshError {
         match self {
             SshError::Unreachable { board, .. }
             | SshError::HostKey { board, .. }
+            | SshError::ConnectionLost { board, .. }
+            | SshError::AgentEnded { board }
             | SshError::Auth { board, .. }
             | SshError::DiskFull { board, .. }
             | SshError::MissingTool { board, .. }

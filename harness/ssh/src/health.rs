@@ -1,6 +1,6 @@
 use std::process::{Child, Stdio};
 
-use crate::board::{SshBoard, quote, remote_dir};
+use crate::board::{Input, SshBoard, quote, remote_dir};
 use crate::error::SshError;
 
 /// A board's state before work starts, recorded in results. Fields the board does not expose are
@@ -63,9 +63,22 @@ impl SshBoard {
         })
     }
 
-    /// Current temperatures, for sampling during a run.
+    /// Current temperatures, for sampling during a run, over the running connection only: a
+    /// sampler must not reconnect a board whose connection dropped under the agent.
     pub fn sample_temperatures(&self) -> Result<Vec<(String, f64)>, SshError> {
-        let text = self.run_ok("read temperatures", TEMPERATURES, self.timeouts.connect)?;
+        let action = "read temperatures";
+        if !self.master_running() {
+            return Err(SshError::ConnectionLost {
+                board: self.id.clone(),
+                target: self.target.clone(),
+                detail: "the connection is down".into(),
+            });
+        }
+        let finished = self.exec(action, TEMPERATURES, Input::Nothing, self.timeouts.connect)?;
+        if !finished.status.success() {
+            return Err(self.remote(action, &finished.stderr));
+        }
+        let text = finished.stdout;
         parse_temperatures(&text).map_err(|detail| SshError::Remote {
             board: self.id.clone(),
             action: "read temperatures".into(),

@@ -2,7 +2,7 @@
 //! hosts and known_hosts behave as users expect. No Rust SSH library: every operation is an `ssh`
 //! process multiplexed over one control master per board.
 //!
-//! A board session, all blocking (run it on a blocking thread of the async runtime):
+//! A board session, all blocking (the runner gives each board an OS thread of its own):
 //! ```no_run
 //! # use gauntlet_ssh::{SshBoard, Upload};
 //! # fn demo(conn: &gauntlet_spec::SshConnection, model: &[u8], sha: [u8; 32]) -> Result<(), gauntlet_ssh::SshError> {

@@ -335,6 +335,9 @@ fn a_dropped_connection_ends_the_channel_and_the_next_operation_reconnects() {
     let e = board.connection_error("talk to the agent", &stderr);
     assert_eq!(e.board(), rig.boards[0].id);
     assert!(e.retryable(), "a dropped link is worth a retry: {e}");
+    let lost = board.channel_lost(&stderr);
+    assert!(matches!(lost, SshError::ConnectionLost { .. }), "{lost:?}");
+    assert!(lost.to_string().contains("connection dropped"), "{lost}");
 
     let again = board.health_check(&deployment.agent_remote).unwrap();
     assert!(!again.agent_version.is_empty());

@@ -389,6 +389,20 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
             power_error: None,
             health: None,
             deploy: None,
+            temperatures: Some(Temperatures {
+                interval_s: 1.0,
+                samples: 3,
+                exposed: true,
+                zones: vec![ZoneTemperatures {
+                    zone: "cpu-thermal".into(),
+                    min_c: 51.2,
+                    max_c: 58.9,
+                    t_s: vec![0.0, 1.0, 2.0],
+                    celsius: vec![51.2, 55.0, 58.9],
+                }],
+                error: None,
+            }),
+            session_s: Some(12.5),
         },
         BoardResult {
             board: "qemu-stm32".into(),
@@ -406,6 +420,8 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
             power_error: None,
             health: None,
             deploy: None,
+            temperatures: None,
+            session_s: None,
         },
         BoardResult {
             board: "jetson-01".into(),
@@ -422,6 +438,8 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
             power_error: Some("no session: the board failed its health check".into()),
             health: None,
             deploy: None,
+            temperatures: None,
+            session_s: None,
         },
     ];
     let results = Results {
@@ -453,6 +471,7 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
             classes: classes.iter().map(|c| c.to_string()).collect(),
         },
         boards,
+        boards_wall_s: None,
         entries,
         gates,
         verdicts,
