@@ -148,10 +148,13 @@ fn cwru_fp32_and_int8_run_on_the_emulated_stm32_and_repeat_to_the_tick() {
             "{variant} labels"
         );
 
-        // `-icount shift=0`: the same instructions take the same emulated time, run after run,
-        // up to where each of the two SysTick readings falls within its tick: ±1 tick per edge.
+        // `-icount shift=0`: the same instructions take the same emulated time, run after run.
+        // The median repeats to a tick. A single inference may move by a few: its SysTick
+        // readings fall anywhere within a tick (±1), and the SysTick wrap interrupt (every 2^24
+        // ticks; ≈10 instructions, under 2 ticks) lands inside some inferences and not others
+        // depending on how long the firmware polled its UART before. `+ 2 ns`: ticks → ns rounding.
         let again = entry(&runs[1], variant);
-        for stat in ["min", "p50", "max"] {
+        for (stat, ticks) in [("p50", 1.0), ("min", 3.0), ("max", 3.0)] {
             let (a, b) = (
                 metric(e, &format!("latency_device_us.{stat}"))
                     .as_f64()
@@ -161,7 +164,7 @@ fn cwru_fp32_and_int8_run_on_the_emulated_stm32_and_repeat_to_the_tick() {
                     .unwrap(),
             );
             assert!(
-                (a - b).abs() <= 2.0 * tick_us + 1e-9,
+                (a - b).abs() <= ticks * tick_us + 0.002,
                 "{variant} {stat}: {a} µs then {b} µs"
             );
         }
