@@ -62,7 +62,7 @@ impl Reporter for MarkdownReporter {
                 esc(&g.evidence)
             ));
         }
-        out.push_str("\n### Quantization comparison\n\n| board | model | variant | accuracy | agreement | latency p50 | latency p99 | energy / inference | peak RAM | model size |\n|---|---|---|---|---|---|---|---|---|---|\n");
+        out.push_str("\n### Quantization comparison\n\n| board | model | variant | accuracy | agreement | latency p50 | latency p99 | energy / inference | throughput | peak RAM | model size |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
         for v in variant_rows(r) {
             let variant = if v.reference {
                 format!("{} (reference)", esc(&v.variant))
@@ -75,6 +75,7 @@ impl Reporter for MarkdownReporter {
                 &v.p50,
                 &v.p99,
                 &v.energy,
+                &v.throughput,
                 &v.peak_ram,
                 &v.size,
             ]
@@ -208,7 +209,7 @@ mod tests {
         for row in rows {
             let unescaped_pipes = row.matches('|').count() - row.matches("\\|").count();
             assert!(
-                unescaped_pipes == 7 || unescaped_pipes == 8 || unescaped_pipes == 11,
+                unescaped_pipes == 7 || unescaped_pipes == 8 || unescaped_pipes == 12,
                 "{row}"
             );
         }

@@ -78,6 +78,7 @@ pub(crate) struct VariantRow {
     pub p50: Cell,
     pub p99: Cell,
     pub energy: Cell,
+    pub throughput: Cell,
     pub peak_ram: Cell,
     pub size: Cell,
 }
@@ -120,6 +121,22 @@ fn variant_row(results: &Results, e: &Entry) -> VariantRow {
                 Some(en.source),
             )
         });
+    let throughput = m
+        .and_then(|m| m.throughput.as_ref())
+        .map_or_else(Cell::absent, |t| {
+            let mut cell = Cell::new(format!("{:.1} /s", t.per_second), Some(t.source));
+            cell.ci = Some(format!(
+                "{:.1}–{:.1} over {} windows",
+                t.min_per_second, t.max_per_second, t.windows
+            ));
+            if !t.meets_mlperf_tiny_rule {
+                cell.note = Some(format!(
+                    "{} windows of {:.1} s: MLPerf Tiny asks for 5 of at least 10 s",
+                    t.windows, t.window_s
+                ));
+            }
+            cell
+        });
     let peak_ram = match m {
         Some(m) if m.peak_rss_kib.is_some() => Cell::new(
             format!(
@@ -157,6 +174,7 @@ fn variant_row(results: &Results, e: &Entry) -> VariantRow {
         p50: latency.map_or_else(Cell::absent, |l| percentile_cell(l, "p50")),
         p99: latency.map_or_else(Cell::absent, |l| percentile_cell(l, "p99")),
         energy,
+        throughput,
         peak_ram,
         size,
     }

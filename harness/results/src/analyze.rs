@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 
 use gauntlet_measure::{
-    RatioOptions, SummaryOptions, agreement, argmax, classification, paired_ratio, summarize,
+    RatioOptions, SummaryOptions, TimedWindow, WindowRule, agreement, argmax, classification,
+    median_of_windows, paired_ratio, summarize,
 };
-use gauntlet_power::{downsample, energy_per_inference};
+use gauntlet_power::{MeasuredWindow, downsample, energy_per_inference};
 use gauntlet_runner::{
     BoardOutcome, BoardRecord, BuildOutcome, BuildRecord, Plan, PowerRecord, RunRecord,
     TemperatureRecord,
@@ -211,6 +212,7 @@ fn entry(
             model_path: build.artifact.display().to_string(),
             model_sha256: build.sha256.clone(),
             model_bytes: build.size_bytes,
+            firmware_sha256: build.firmware.as_ref().map(|f| f.sha256.clone()),
             dataset_sha256: plan.windows.sha256.clone(),
             harness_version: meta.harness_version.clone(),
             board_facts: board_result.facts.clone(),
@@ -313,6 +315,7 @@ fn metrics(
         peak_rss_kib: loaded.and_then(|l| l.memory_after.peak_rss_kib),
         model_size_bytes: build.size_bytes,
         energy: energy.as_ref().ok().cloned().flatten(),
+        throughput: throughput(&build.throughput_windows, timing),
         energy_error: energy.err(),
         flash_bytes: build.firmware.as_ref().map(|f| f.flash_bytes),
         static_ram_bytes: build.firmware.as_ref().map(|f| f.static_ram_bytes),
@@ -419,6 +422,31 @@ fn power_trace(board: &BoardRecord, power: &PowerRecord) -> Option<PowerTrace> {
     })
 }
 
+/// The windows' median rate, as MLPerf Tiny reports performance, and whether they meet its rule
+/// (5 windows of at least 10 s); `None` without windows.
+fn throughput(windows: &[MeasuredWindow], source: Source) -> Option<Throughput> {
+    let timed: Vec<TimedWindow> = windows
+        .iter()
+        .filter(|w| w.end_ns > w.start_ns)
+        .map(|w| TimedWindow {
+            duration_s: (w.end_ns - w.start_ns) as f64 / 1e9,
+            inferences: w.inferences,
+        })
+        .collect();
+    let outcome = WindowRule::default().evaluate(&timed);
+    let rates = timed.iter().map(|w| w.inferences as f64 / w.duration_s);
+    Some(Throughput {
+        per_second: outcome.median_throughput?,
+        min_per_second: rates.clone().fold(f64::INFINITY, f64::min),
+        max_per_second: rates.fold(0.0, f64::max),
+        windows: timed.len(),
+        window_s: median_of_windows(&timed.iter().map(|w| w.duration_s).collect::<Vec<_>>())?,
+        inferences: timed.iter().map(|w| w.inferences).sum(),
+        meets_mlperf_tiny_rule: outcome.satisfied,
+        source,
+    })
+}
+
 /// `Ok(None)` when the build was not measured for energy; an error when it was but no figure came.
 fn energy(board: &BoardRecord, build: &BuildRecord) -> Result<Option<Energy>, String> {
     let (Some(power), false) = (board.power.as_ref(), build.energy_windows.is_empty()) else {
@@ -476,5 +504,39 @@ mod tests {
         assert!(!t.exposed);
         assert_eq!(t.samples, 2);
         assert!(t.zones.is_empty());
+    }
+
+    fn window(seconds: f64, inferences: u64) -> MeasuredWindow {
+        let start_ns = 5_000_000_000;
+        MeasuredWindow {
+            start_ns,
+            end_ns: start_ns + (seconds * 1e9) as u64,
+            inferences,
+        }
+    }
+
+    #[test]
+    fn throughput_is_the_median_window_rate_and_says_whether_mlperf_tiny_is_met() {
+        // 100, 200, 150, 120 and 500 inferences per second: the median is 150.
+        let windows = [
+            window(10.0, 1_000),
+            window(10.0, 2_000),
+            window(12.0, 1_800),
+            window(10.0, 1_200),
+            window(10.0, 5_000),
+        ];
+        let t = throughput(&windows, Source::Emulated).unwrap();
+        assert_eq!(t.per_second, 150.0);
+        assert_eq!((t.min_per_second, t.max_per_second), (100.0, 500.0));
+        assert_eq!((t.windows, t.window_s, t.inferences), (5, 10.0, 11_000));
+        assert!(t.meets_mlperf_tiny_rule);
+        assert_eq!(t.source, Source::Emulated);
+
+        let short = throughput(&windows[..3], Source::Measured).unwrap();
+        assert_eq!(short.per_second, 150.0);
+        assert!(!short.meets_mlperf_tiny_rule, "three windows are too few");
+        let brief = throughput(&[window(1.0, 10); 5], Source::Measured).unwrap();
+        assert!(!brief.meets_mlperf_tiny_rule, "1 s windows are too short");
+        assert!(throughput(&[], Source::Measured).is_none());
     }
 }

@@ -282,6 +282,9 @@ pub struct Provenance {
     pub model_path: String,
     pub model_sha256: String,
     pub model_bytes: u64,
+    /// MCU builds: the firmware image that carried the model (built here or given prebuilt).
+    #[serde(default)]
+    pub firmware_sha256: Option<String>,
     pub dataset_sha256: String,
     pub harness_version: String,
     pub board_facts: Option<BoardFacts>,
@@ -316,6 +319,9 @@ pub struct Metrics {
     pub peak_rss_kib: Option<u64>,
     pub model_size_bytes: u64,
     pub energy: Option<Energy>,
+    /// MLPerf Tiny's performance figure from the repeated windows, on the device's clock.
+    #[serde(default)]
+    pub throughput: Option<Throughput>,
     /// Why a build measured in energy windows has no energy figure.
     pub energy_error: Option<String>,
     /// MCU builds: flash and static RAM from the ELF, stack high-water from the device.
@@ -359,6 +365,22 @@ pub struct Energy {
     pub total_j: f64,
     pub windows: usize,
     pub inferences: u64,
+    pub source: Source,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Throughput {
+    /// Median over the windows of inferences per second (each window: inferences over the time
+    /// between the device's start and stop markers).
+    pub per_second: f64,
+    pub min_per_second: f64,
+    pub max_per_second: f64,
+    pub windows: usize,
+    /// Median window length, seconds of device time.
+    pub window_s: f64,
+    pub inferences: u64,
+    /// At least 5 windows, none under 10 s: MLPerf Tiny's performance rule.
+    pub meets_mlperf_tiny_rule: bool,
     pub source: Source,
 }
 

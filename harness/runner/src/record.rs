@@ -105,11 +105,14 @@ pub struct BuildRecord {
     #[serde(skip)]
     pub outputs: Vec<f32>,
     pub output_len: usize,
-    /// Inferences run inside energy windows (not part of the latency figures).
+    /// Inferences run inside the repeated windows (not part of the latency figures).
     pub energy_inferences: u64,
     /// Energy windows on the power sensor's clock, bounded by the device's markers.
     #[serde(skip)]
     pub energy_windows: Vec<MeasuredWindow>,
+    /// The same windows on the device's own clock (its marker times), for throughput.
+    #[serde(skip)]
+    pub throughput_windows: Vec<MeasuredWindow>,
     /// MCU builds: the firmware image that carried the model, and the device's memory figures
     /// (stack high-water) at the end of its session.
     #[serde(skip)]

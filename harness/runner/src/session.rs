@@ -88,6 +88,7 @@ fn not_run(build: &PlannedBuild) -> BuildRecord {
         output_len: 0,
         energy_inferences: 0,
         energy_windows: Vec::new(),
+        throughput_windows: Vec::new(),
         firmware: None,
         memory_end: None,
     }
@@ -502,22 +503,25 @@ impl BoardSession<'_, '_> {
         }
     }
 
-    /// MLPerf Tiny's energy method: an idle baseline, then windows of back-to-back inferences per
-    /// build, each bounded by the device's own start/stop markers.
-    fn energy(&mut self, active: &mut [Active]) -> Result<Option<Window>, BoardFault> {
-        let Some(power) = self.driver.power else {
-            return Ok(None);
-        };
+    /// MLPerf Tiny's repeated windows: on a board with a power sensor an idle baseline first;
+    /// then per build windows of back-to-back inferences, each bounded by the device's own
+    /// start/stop markers. They give energy where a sensor reads power, and throughput on the
+    /// device's clock wherever they run (every board when the scenario asks for throughput).
+    fn windows(&mut self, active: &mut [Active]) -> Result<Option<Window>, BoardFault> {
+        let power = self.driver.power;
         let rules = self.driver.plan.scenario.run_for(self.driver.board).clone();
-        if rules.energy_windows == 0 || active.is_empty() {
+        let wanted = power.is_some() || rules.throughput;
+        if !wanted || rules.energy_windows == 0 || active.is_empty() {
             return Ok(None);
         }
-        let idle_start = power.now_ns();
-        std::thread::sleep(rules.idle_baseline);
-        let idle = Window {
-            start_ns: idle_start,
-            end_ns: power.now_ns(),
-        };
+        let idle = power.map(|power| {
+            let start_ns = power.now_ns();
+            std::thread::sleep(rules.idle_baseline);
+            Window {
+                start_ns,
+                end_ns: power.now_ns(),
+            }
+        });
         let n = self.driver.plan.windows.len();
         let block = rules.interleave_block.max(1);
         for index in 0..active.len() {
@@ -525,8 +529,8 @@ impl BoardSession<'_, '_> {
                 if matches!(active[index].record.outcome, BuildOutcome::Rejected { .. }) {
                     break;
                 }
-                self.mark(Marker::WindowStart(w))?;
-                let start_ns = power.now_ns();
+                let device_start_ns = self.mark(Marker::WindowStart(w))?;
+                let sensor_start_ns = power.map(|p| p.now_ns());
                 let before = active[index].record.energy_inferences;
                 let started = Instant::now();
                 let mut at = 0;
@@ -535,26 +539,35 @@ impl BoardSession<'_, '_> {
                     self.run_block(active, index, range.clone(), Phase::Energy)?;
                     at = if range.end >= n { 0 } else { range.end };
                 }
-                self.mark(Marker::WindowEnd(w))?;
-                let end_ns = power.now_ns();
+                let device_end_ns = self.mark(Marker::WindowEnd(w))?;
+                let sensor_end_ns = power.map(|p| p.now_ns());
                 let record = &mut active[index].record;
-                record.energy_windows.push(MeasuredWindow {
-                    start_ns,
-                    end_ns,
-                    inferences: record.energy_inferences - before,
+                let inferences = record.energy_inferences - before;
+                record.throughput_windows.push(MeasuredWindow {
+                    start_ns: device_start_ns,
+                    end_ns: device_end_ns,
+                    inferences,
                 });
+                if let (Some(start_ns), Some(end_ns)) = (sensor_start_ns, sensor_end_ns) {
+                    record.energy_windows.push(MeasuredWindow {
+                        start_ns,
+                        end_ns,
+                        inferences,
+                    });
+                }
             }
         }
-        Ok(Some(idle))
+        Ok(idle)
     }
 
-    fn mark(&mut self, marker: Marker) -> Result<(), BoardFault> {
+    /// Marks the device's timeline; its own time of the mark, in ns.
+    fn mark(&mut self, marker: Marker) -> Result<u64, BoardFault> {
         match self
             .conn
             .link
             .call(&Request::Mark(marker), self.driver.board.timeouts.batch)
         {
-            Ok(Response::Marked { .. }) => Ok(()),
+            Ok(Response::Marked { device_time_ns, .. }) => Ok(device_time_ns),
             Ok(other) => Err(BoardFault {
                 stage: Stage::Replay,
                 reason: format!(
@@ -619,7 +632,7 @@ impl BoardSession<'_, '_> {
         }
         let mut fault = self.replay(&mut active, &mut finished);
         if fault.is_none() {
-            match self.energy(&mut active) {
+            match self.windows(&mut active) {
                 Ok(Some(idle)) => self.driver.idle.push((model.name.clone(), idle)),
                 Ok(None) => {}
                 Err(f) => fault = Some(f),

@@ -367,6 +367,9 @@ pub(crate) struct RunSection {
     pub energy_window: Option<Sp<String>>,
     /// Idle baseline measured before the energy windows, e.g. "2s" (default "2s").
     pub idle_baseline: Option<Sp<String>>,
+    /// MLPerf Tiny's performance rule: run the energy windows on every board, sensor or not, and
+    /// report throughput as the median over them (default false).
+    pub throughput: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

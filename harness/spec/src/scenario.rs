@@ -510,6 +510,7 @@ fn run_rules(
         energy_windows: 5,
         energy_window: Duration::from_secs(10),
         idle_baseline: Duration::from_secs(2),
+        throughput: false,
     };
     let base = base.cloned().unwrap_or(default);
     let Some(run) = run else { return base };
@@ -555,6 +556,7 @@ fn run_rules(
         ),
         energy_window,
         idle_baseline,
+        throughput: run.throughput.unwrap_or(base.throughput),
     }
 }
 

@@ -128,6 +128,9 @@ pub struct RunRules {
     pub energy_windows: usize,
     pub energy_window: Duration,
     pub idle_baseline: Duration,
+    /// Run those windows on every board, not only on boards with a power sensor, for throughput
+    /// (MLPerf Tiny: the median over 5 windows of at least 10 s).
+    pub throughput: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
