@@ -27,6 +27,7 @@ pub fn board(id: &str, kind: BoardKind, class: Option<&str>) -> Board {
         power: None,
         power_switch: None,
         timeouts: Timeouts::default(),
+        health: Default::default(),
     }
 }
 

@@ -456,6 +456,39 @@ fn disk_full_during_deploy() {
     assert!(left.is_empty(), "partial upload left behind: {left:?}");
 }
 
+/// A rig's health policy: a finding it refuses takes the board out before any work, with the
+/// reason and the health record kept.
+#[test]
+fn a_board_its_health_policy_refuses_is_taken_out() {
+    let Some(mut case) = Case::new() else { return };
+    case.add(1, "steady");
+    case.add(0, "victim");
+    // No board has that much disk: the check itself passes, the policy refuses.
+    case.rig
+        .push_str("\n[boards.health]\nmin_free_disk = \"1000000GiB\"\n");
+    let (status, results) = case.start(&[]).finish();
+    check(
+        status,
+        &results,
+        Expect {
+            faulted: "victim",
+            stage: "health",
+            reason: &["pass the health check", "MiB free where the cache lives"],
+            measured: false,
+        },
+    );
+    let victim = results["boards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["board"] == "victim")
+        .unwrap();
+    assert!(
+        victim["health"]["free_disk_bytes"].as_u64().is_some(),
+        "the refused board's health is recorded: {victim}"
+    );
+}
+
 /// Board locks: a second run on a board another run is driving fails at once, naming the board
 /// and the holder; the first run is not disturbed.
 #[test]

@@ -27,12 +27,32 @@ pub struct RunMeta {
 pub fn analyze(plan: &Plan, record: &RunRecord, meta: &RunMeta) -> Results {
     let scenario = &plan.scenario;
     let boards: Vec<BoardResult> = record.boards.iter().map(board_result).collect();
-    let mut entries = Vec::new();
-    for (board, result) in record.boards.iter().zip(&boards) {
-        for build in &board.builds {
-            entries.push(entry(plan, board, result, build, meta));
-        }
-    }
+    let work: Vec<(&BoardRecord, &BoardResult, &BuildRecord)> = record
+        .boards
+        .iter()
+        .zip(&boards)
+        .flat_map(|(board, result)| board.builds.iter().map(move |b| (board, result, b)))
+        .collect();
+    // Bootstrap intervals over tens of thousands of samples per build dominate the time after a
+    // run; builds are independent, so every core takes its share, and order is kept.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = work.len().div_ceil(threads).max(1);
+    let entries: Vec<Entry> = std::thread::scope(|scope| {
+        let handles: Vec<_> = work
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|&(board, result, build)| entry(plan, board, result, build, meta))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("analysing a build does not panic"))
+            .collect()
+    });
     let infra = boards.iter().any(|b| b.status == BoardStatus::InfraFailed)
         || entries.iter().any(|e| e.status == EntryStatus::Interrupted);
     Results {

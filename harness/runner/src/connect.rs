@@ -40,6 +40,13 @@ pub enum ConnectError {
     Ssh(#[from] gauntlet_ssh::SshError),
     #[error("{0}")]
     Mcu(#[from] gauntlet_mcu::McuError),
+    #[error("pass the health check of board `{board}`: {reasons}")]
+    Unhealthy {
+        board: String,
+        reasons: String,
+        /// Kept for the results: why the board was refused is part of the record.
+        health: Box<gauntlet_ssh::Health>,
+    },
     #[error("reach board `{0}`: an MCU board is booted with a firmware image per build")]
     FirmwareNeeded(String),
     #[error("boot board `{0}` on firmware: it runs the agent, not firmware")]
@@ -409,6 +416,14 @@ fn connect_ssh(
     let ssh = gauntlet_ssh::SshBoard::new(&board.id, conn, &board.timeouts);
     let deployment = ssh.deploy(&agent, &[])?;
     let health = ssh.health_check(&deployment.agent_remote)?;
+    let refusals = health.refusals(&board.health);
+    if !refusals.is_empty() {
+        return Err(ConnectError::Unhealthy {
+            board: board.id.clone(),
+            reasons: refusals.join("; "),
+            health: Box::new(health),
+        });
+    }
     let mut child = ssh.spawn_agent(&deployment.agent_remote)?;
     let stderr = collect_stderr(child.stderr.take().expect("stderr is piped"));
     let stdin = child.stdin.take().expect("stdin is piped");

@@ -153,6 +153,7 @@ mod tests {
             power: None,
             power_switch: None,
             timeouts: Timeouts::default(),
+            health: Default::default(),
         }
     }
 

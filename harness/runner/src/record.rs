@@ -75,6 +75,8 @@ pub enum Stage {
     /// Another run holds the board.
     Lock,
     Connect,
+    /// The pre-run health check found what the rig's policy refuses.
+    Health,
     Handshake,
     Load,
     Replay,

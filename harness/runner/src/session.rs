@@ -12,7 +12,7 @@ use gauntlet_wire::{
     WireError,
 };
 
-use crate::connect::{Connected, connect, connect_firmware};
+use crate::connect::{ConnectError, Connected, connect, connect_firmware};
 use crate::events::{Event, EventSink};
 use crate::link::LinkError;
 use crate::mcu::Prepared;
@@ -150,14 +150,12 @@ fn describe_link(board: &str, conn: &mut Connected, e: &LinkError) -> String {
 const CONNECT_ATTEMPTS: u32 = 3;
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 
-fn connect_with_retries(board: &Board) -> Result<Connected, crate::connect::ConnectError> {
+fn connect_with_retries(board: &Board) -> Result<Connected, ConnectError> {
     let mut backoff = FIRST_BACKOFF;
     let mut attempt = 1;
     loop {
         match connect(board) {
-            Err(crate::connect::ConnectError::Ssh(e))
-                if e.retryable() && attempt < CONNECT_ATTEMPTS =>
-            {
+            Err(ConnectError::Ssh(e)) if e.retryable() && attempt < CONNECT_ATTEMPTS => {
                 std::thread::sleep(backoff);
                 backoff *= 2;
                 attempt += 1;
@@ -272,8 +270,15 @@ impl Driver<'_> {
             Ok(c) => c,
             Err(e) => {
                 self.all_not_run(record);
+                let stage = match &e {
+                    ConnectError::Unhealthy { health, .. } => {
+                        record.health = Some((**health).clone());
+                        Stage::Health
+                    }
+                    _ => Stage::Connect,
+                };
                 return Some(BoardFault {
-                    stage: Stage::Connect,
+                    stage,
                     reason: e.to_string(),
                 });
             }

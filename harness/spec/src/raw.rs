@@ -433,6 +433,22 @@ pub(crate) struct BoardSection {
     pub power: Option<Sp<PowerSection>>,
     pub power_switch: Option<Sp<PowerSwitchSection>>,
     pub timeouts: Option<TimeoutsSection>,
+    /// linux-ssh, jetson: what in the pre-run health check takes the board out of the run
+    /// (anything else found is recorded as a warning).
+    pub health: Option<Sp<HealthSection>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HealthSection {
+    /// Warnings that refuse the board instead: "busy" (load average over 0.5 per core),
+    /// "throttled" (Raspberry Pi throttling or under-voltage flags), "governor" (not
+    /// `performance`).
+    pub refuse: Option<Sp<Vec<Sp<String>>>>,
+    /// Refuse a board with any thermal zone hotter than this, in °C.
+    pub max_temperature_c: Option<Sp<f64>>,
+    /// Refuse a board with less free disk than this where the cache lives, e.g. "200MiB".
+    pub min_free_disk: Option<Sp<String>>,
 }
 
 impl<T: Default> Default for Sp<T> {

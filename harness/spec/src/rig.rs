@@ -9,7 +9,8 @@ use crate::check::Checker;
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 use crate::load::{self, Loaded};
 use crate::raw::{
-    BoardSection, ConnectionSection, KeywordOr, PowerSection, RigFile, Sp, TimeoutsSection,
+    BoardSection, ConnectionSection, HealthSection, KeywordOr, PowerSection, RigFile, Sp,
+    TimeoutsSection,
 };
 use crate::units;
 use crate::validated::*;
@@ -111,7 +112,70 @@ fn board(ck: &mut Ck, b: &Sp<BoardSection>) -> Option<Board> {
         power,
         power_switch,
         timeouts: timeouts(ck, raw.timeouts.as_ref()),
+        health: raw
+            .health
+            .as_ref()
+            .map(|h| health(ck, h, kind))
+            .unwrap_or_default(),
     })
+}
+
+const HEALTH_REFUSALS: [&str; 3] = ["busy", "throttled", "governor"];
+
+fn health(ck: &mut Ck, h: &Sp<HealthSection>, kind: BoardKind) -> HealthPolicy {
+    if !matches!(kind, BoardKind::LinuxSsh | BoardKind::Jetson) {
+        let d = ck
+            .at(
+                &h.span,
+                format!(
+                    "`[boards.health]` does not apply to board kind `{}`",
+                    kind.name()
+                ),
+            )
+            .label("only SSH boards get a health check")
+            .help("remove it, or use kind = \"linux-ssh\" or \"jetson\"");
+        ck.push(d);
+    }
+    let h = &h.value;
+    let mut policy = HealthPolicy::default();
+    for item in h.refuse.iter().flat_map(|r| &r.value) {
+        match item.value.as_str() {
+            "busy" => policy.refuse_busy = true,
+            "throttled" => policy.refuse_throttled = true,
+            "governor" => policy.refuse_governor = true,
+            other => {
+                let d = ck
+                    .at(&item.span, format!("unknown health finding `{other}`"))
+                    .label("not a finding the health check reports")
+                    .help_opt(did_you_mean(other, &HEALTH_REFUSALS, "findings"));
+                ck.push(d);
+            }
+        }
+    }
+    policy.max_temperature_c = h.max_temperature_c.as_ref().map(|t| {
+        if !(t.value.is_finite() && t.value > 0.0) {
+            let d = ck
+                .at(
+                    &t.span,
+                    "`max_temperature_c` must be a temperature above 0 °C",
+                )
+                .label(format!("found {}", t.value));
+            ck.push(d);
+        }
+        t.value
+    });
+    policy.min_free_disk_bytes =
+        h.min_free_disk
+            .as_ref()
+            .and_then(|d| match units::parse(&d.value, &units::MEMORY) {
+                Ok(bytes) => Some(bytes as u64),
+                Err(e) => {
+                    let diag = ck.at(&d.span, "invalid `min_free_disk`").label(e);
+                    ck.push(diag);
+                    None
+                }
+            });
+    policy
 }
 
 fn duration(ck: &mut Ck, v: Option<&Sp<String>>, default: Duration) -> Duration {

@@ -230,6 +230,19 @@ pub struct Board {
     pub power: Option<PowerSensorSpec>,
     pub power_switch: Option<PowerSwitch>,
     pub timeouts: Timeouts,
+    /// SSH boards: which health findings take the board out of the run.
+    pub health: HealthPolicy,
+}
+
+/// What in a board's pre-run health check refuses it; by default nothing does, and every
+/// finding is a recorded warning.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct HealthPolicy {
+    pub refuse_busy: bool,
+    pub refuse_throttled: bool,
+    pub refuse_governor: bool,
+    pub max_temperature_c: Option<f64>,
+    pub min_free_disk_bytes: Option<u64>,
 }
 
 impl Board {

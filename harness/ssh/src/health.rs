@@ -1,5 +1,7 @@
 use std::process::{Child, Stdio};
 
+use gauntlet_spec::HealthPolicy;
+
 use crate::board::{Input, SshBoard, quote, remote_dir};
 use crate::error::SshError;
 
@@ -26,6 +28,93 @@ pub struct Health {
 
 /// Load per core above which a board counts as busy (sbc-bench refuses to run then).
 const BUSY_LOAD_PER_CORE: f64 = 0.5;
+
+/// What a warning is about, so a rig's health policy can make it fatal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Finding {
+    Governor,
+    Busy,
+    Throttled,
+}
+
+impl Health {
+    /// Reasons the measurements may be unreliable, each with what it is about.
+    fn findings(&self) -> Vec<(Finding, String)> {
+        let mut found = Vec::new();
+        match &self.cpu_governor {
+            Some(g) if g == "performance" => {}
+            Some(g) => found.push((
+                Finding::Governor,
+                format!("cpu governor is `{g}`, not `performance`: clock changes add timing noise"),
+            )),
+            None => found.push((
+                Finding::Governor,
+                "cpu governor unknown (no cpufreq in sysfs)".to_string(),
+            )),
+        }
+        if self.load_avg_1m > BUSY_LOAD_PER_CORE * f64::from(self.cores) {
+            found.push((
+                Finding::Busy,
+                format!(
+                    "board is busy: load average {:.2} on {} cores (over {BUSY_LOAD_PER_CORE} per core)",
+                    self.load_avg_1m, self.cores
+                ),
+            ));
+        }
+        if let Some(flags) = &self.throttled {
+            match u64::from_str_radix(flags.trim_start_matches("0x"), 16) {
+                Ok(0) => {}
+                Ok(_) => found.push((
+                    Finding::Throttled,
+                    format!(
+                        "throttling flags set ({flags}): under-voltage or thermal throttling now or since boot"
+                    ),
+                )),
+                Err(_) => found.push((
+                    Finding::Throttled,
+                    format!("unreadable throttling flags `{flags}`"),
+                )),
+            }
+        }
+        found
+    }
+
+    /// Why `policy` takes the board out of the run; empty when the board may run.
+    pub fn refusals(&self, policy: &HealthPolicy) -> Vec<String> {
+        let mut refused: Vec<String> = self
+            .findings()
+            .into_iter()
+            .filter(|(finding, _)| match finding {
+                Finding::Governor => policy.refuse_governor,
+                Finding::Busy => policy.refuse_busy,
+                Finding::Throttled => policy.refuse_throttled,
+            })
+            .map(|(_, message)| message)
+            .collect();
+        if let Some(limit) = policy.max_temperature_c {
+            refused.extend(
+                self.temperatures_c
+                    .iter()
+                    .filter(|(_, celsius)| *celsius > limit)
+                    .map(|(zone, celsius)| {
+                        format!(
+                            "thermal zone `{zone}` is at {celsius:.1} °C, over the {limit} °C limit"
+                        )
+                    }),
+            );
+        }
+        if let Some(min) = policy.min_free_disk_bytes
+            && self.free_disk_bytes < min
+        {
+            refused.push(format!(
+                "{:.1} MiB free where the cache lives, under the {:.1} MiB required",
+                self.free_disk_bytes as f64 / 1_048_576.0,
+                min as f64 / 1_048_576.0
+            ));
+        }
+        refused
+    }
+}
 
 /// Prints `temp<TAB>type<TAB>millidegrees` per readable thermal zone.
 const TEMPERATURES: &str = "for z in /sys/class/thermal/thermal_zone*; do\n\
@@ -140,29 +229,7 @@ fn parse_health(text: &str) -> Result<Health, String> {
     let cores = cores.ok_or("no core count from getconf or nproc")?;
     let temperatures_c = parse_temperatures(text)?;
 
-    let mut warnings = Vec::new();
-    match &governor {
-        Some(g) if g == "performance" => {}
-        Some(g) => warnings.push(format!(
-            "cpu governor is `{g}`, not `performance`: clock changes add timing noise"
-        )),
-        None => warnings.push("cpu governor unknown (no cpufreq in sysfs)".to_string()),
-    }
-    if load_avg_1m > BUSY_LOAD_PER_CORE * f64::from(cores) {
-        warnings.push(format!(
-            "board is busy: load average {load_avg_1m:.2} on {cores} cores (over {BUSY_LOAD_PER_CORE} per core)"
-        ));
-    }
-    if let Some(flags) = &throttled {
-        match u64::from_str_radix(flags.trim_start_matches("0x"), 16) {
-            Ok(0) => {}
-            Ok(_) => warnings.push(format!(
-                "throttling flags set ({flags}): under-voltage or thermal throttling now or since boot"
-            )),
-            Err(_) => warnings.push(format!("unreadable throttling flags `{flags}`")),
-        }
-    }
-    Ok(Health {
+    let mut health = Health {
         agent_version,
         free_disk_bytes: free_kib * 1024,
         cpu_governor: governor,
@@ -170,8 +237,10 @@ fn parse_health(text: &str) -> Result<Health, String> {
         throttled,
         load_avg_1m,
         cores,
-        warnings,
-    })
+        warnings: Vec::new(),
+    };
+    health.warnings = health.findings().into_iter().map(|(_, m)| m).collect();
+    Ok(health)
 }
 
 fn parse_temperatures(text: &str) -> Result<Vec<(String, f64)>, String> {
@@ -211,6 +280,32 @@ mod tests {
         assert!(h.warnings[0].contains("ondemand"));
         assert!(h.warnings[1].contains("busy"));
         assert!(h.warnings[2].contains("0x50005"));
+    }
+
+    #[test]
+    fn a_rig_policy_turns_chosen_findings_into_refusals() {
+        let h = parse_health(PI).unwrap();
+        assert!(
+            h.refusals(&HealthPolicy::default()).is_empty(),
+            "warnings only by default"
+        );
+        let policy = HealthPolicy {
+            refuse_busy: true,
+            max_temperature_c: Some(60.0),
+            min_free_disk_bytes: Some(4 * 1_048_576),
+            ..HealthPolicy::default()
+        };
+        let refused = h.refusals(&policy);
+        assert_eq!(refused.len(), 3, "{refused:?}");
+        assert!(refused[0].contains("busy"));
+        assert!(refused[1].contains("`cpu-thermal` is at 61.2 °C, over the 60 °C limit"));
+        assert!(refused[2].contains("2.0 MiB free"), "{}", refused[2]);
+        let cool = HealthPolicy {
+            refuse_throttled: true,
+            max_temperature_c: Some(70.0),
+            ..HealthPolicy::default()
+        };
+        assert_eq!(h.refusals(&cool).len(), 1, "only the throttling flags");
     }
 
     #[test]
