@@ -62,11 +62,63 @@ pub fn encode_frame<T: Serialize>(message: &T, out: &mut Vec<u8>) {
         postcard::to_allocvec(message).expect("postcard serialises wire messages into a Vec");
     let crc = CRC.checksum(&payload);
     payload.extend_from_slice(&crc.to_le_bytes());
-    let start = out.len();
-    out.resize(start + cobs::max_encoding_length(payload.len()), 0);
-    let written = cobs::encode(&payload, &mut out[start..]);
-    out.truncate(start + written);
+    cobs_encode(&payload, out);
     out.push(0);
+}
+
+/// Longest COBS block: a code byte of 0xFF carries 254 bytes and no implied zero.
+const COBS_BLOCK: usize = 254;
+
+/// COBS, a block at a time: each block is a code byte (one more than the bytes that follow it)
+/// and the bytes up to the next zero, which the code implies. Block copies rather than a byte
+/// loop: a batch request is hundreds of KiB.
+fn cobs_encode(mut rest: &[u8], out: &mut Vec<u8>) {
+    out.reserve(rest.len() + rest.len() / COBS_BLOCK + 2);
+    loop {
+        let window = &rest[..rest.len().min(COBS_BLOCK)];
+        match window.iter().position(|&b| b == 0) {
+            Some(n) => {
+                out.push(n as u8 + 1);
+                out.extend_from_slice(&rest[..n]);
+                rest = &rest[n + 1..];
+            }
+            None if rest.len() >= COBS_BLOCK => {
+                out.push(0xFF);
+                out.extend_from_slice(window);
+                rest = &rest[COBS_BLOCK..];
+                if rest.is_empty() {
+                    return;
+                }
+            }
+            None => {
+                out.push(rest.len() as u8 + 1);
+                out.extend_from_slice(rest);
+                return;
+            }
+        }
+    }
+}
+
+/// Undoes [`cobs_encode`] in place and answers the decoded length. `frame` holds no zero byte
+/// (the decoder splits frames at them), so only a block running past the end is malformed.
+fn cobs_decode_in_place(frame: &mut [u8]) -> Result<usize, FrameError> {
+    let (mut read, mut write) = (0, 0);
+    while read < frame.len() {
+        let code = usize::from(frame[read]);
+        let (start, end) = (read + 1, read + code);
+        if code == 0 || end > frame.len() {
+            return Err(FrameError::Cobs);
+        }
+        // `write` never passes `read`, so the copy only moves bytes towards the front.
+        frame.copy_within(start..end, write);
+        write += code - 1;
+        read = end;
+        if code != 0xFF && read < frame.len() {
+            frame[write] = 0;
+            write += 1;
+        }
+    }
+    Ok(write)
 }
 
 /// Accumulates bytes from a stream and yields whole frames. Never panics on any input.
@@ -116,26 +168,27 @@ impl FrameDecoder {
                 return None;
             };
             let end = self.scanned + end;
-            let mut frame: Vec<u8> = self.buf.drain(..=end).collect();
             self.scanned = 0;
-            frame.pop();
-            if core::mem::take(&mut self.discarding) {
-                continue;
+            // Decoded where it lies, then dropped with its delimiter: no copy of the frame.
+            let outcome = if core::mem::take(&mut self.discarding) || end == 0 {
+                // The tail of an over-long frame, or consecutive delimiters (a sender may emit
+                // one to flush line noise).
+                None
+            } else if end > self.limit {
+                Some(Err(FrameError::TooLong { limit: self.limit }))
+            } else {
+                Some(decode_payload(&mut self.buf[..end]))
+            };
+            self.buf.drain(..=end);
+            if outcome.is_some() {
+                return outcome;
             }
-            if frame.is_empty() {
-                // Consecutive delimiters: a sender may emit one to flush line noise.
-                continue;
-            }
-            if frame.len() > self.limit {
-                return Some(Err(FrameError::TooLong { limit: self.limit }));
-            }
-            return Some(decode_payload(&mut frame));
         }
     }
 }
 
 fn decode_payload<T: DeserializeOwned>(frame: &mut [u8]) -> Result<T, FrameError> {
-    let len = cobs::decode_in_place(frame).map_err(|_| FrameError::Cobs)?;
+    let len = cobs_decode_in_place(frame)?;
     let frame = &frame[..len];
     if frame.len() < CRC_LEN {
         return Err(FrameError::Truncated);
@@ -166,6 +219,49 @@ mod tests {
             window_len: data.len() as u32,
             data,
         })
+    }
+
+    fn cobs(bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        cobs_encode(bytes, &mut out);
+        out
+    }
+
+    #[test]
+    fn cobs_matches_the_published_examples() {
+        // Cheshire & Baker's examples, as Wikipedia lists them (without the frame delimiter).
+        assert_eq!(cobs(&[]), [0x01]);
+        assert_eq!(cobs(&[0x00]), [0x01, 0x01]);
+        assert_eq!(cobs(&[0x00, 0x00]), [0x01, 0x01, 0x01]);
+        assert_eq!(
+            cobs(&[0x11, 0x22, 0x00, 0x33]),
+            [0x03, 0x11, 0x22, 0x02, 0x33]
+        );
+        let run: Vec<u8> = (1..=254).collect();
+        assert_eq!(cobs(&run), [&[0xFF][..], &run].concat());
+        let zero_first: Vec<u8> = (0..=254).collect();
+        assert_eq!(cobs(&zero_first), [&[0x01, 0xFF][..], &run].concat());
+        let longer: Vec<u8> = (1..=255).collect();
+        assert_eq!(cobs(&longer), [&[0xFF][..], &run, &[0x02, 0xFF]].concat());
+    }
+
+    #[test]
+    fn cobs_round_trips_every_length_and_zero_spacing_around_block_edges() {
+        for len in 0..=600 {
+            for spacing in [0, 1, 2, 253, 254, 255, 256] {
+                let data: Vec<u8> = (0..len)
+                    .map(|i| match spacing {
+                        0 => 0x5A,
+                        s if i % s == s - 1 => 0,
+                        _ => (i % 251 + 1) as u8,
+                    })
+                    .collect();
+                let mut wire = cobs(&data);
+                assert!(!wire.contains(&0), "len {len} spacing {spacing}");
+                let n = cobs_decode_in_place(&mut wire).unwrap();
+                assert_eq!(&wire[..n], &data[..], "len {len} spacing {spacing}");
+            }
+        }
     }
 
     #[test]
