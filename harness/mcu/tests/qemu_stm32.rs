@@ -103,7 +103,12 @@ fn check_variant(variant: &str) {
     assert!(first.device_time_ns.iter().all(|&t| t > 0));
 
     let second = session(&blob, &windows);
+    // The same instructions repeat, but an inference's time may move by a few ticks: each SysTick
+    // reading falls anywhere within a tick (±1), and the wrap interrupt (every 2^24 ticks, about
+    // 10 instructions, under 2 ticks) lands inside some inferences and not others, depending on how
+    // long the firmware polled its UART before.
     let tick_ns = 1_000_000_000u64.div_ceil(u64::from(first.clock_hz));
+    let tolerance_ns = 3 * tick_ns;
     for (i, (a, b)) in first
         .device_time_ns
         .iter()
@@ -111,7 +116,7 @@ fn check_variant(variant: &str) {
         .enumerate()
     {
         assert!(
-            a.abs_diff(*b) <= tick_ns,
+            a.abs_diff(*b) <= tolerance_ns,
             "{variant} window {i}: {a} ns then {b} ns"
         );
     }
