@@ -156,7 +156,10 @@ fn use_builtin(slot: u8, name: &str, loaded: &mut Option<Loaded>) -> Response {
     *loaded = None;
     let memory_before = memory();
     let clock = Stopwatch::start();
-    let model = match Model::parse(&MODEL_BLOB.0) {
+    // Opaque to the optimiser: the blob is a constant, and LLVM would otherwise fold the parse
+    // (and drop a blob it proves invalid) instead of building the generic firmware a model is
+    // flashed into.
+    let model = match Model::parse(core::hint::black_box(&MODEL_BLOB.0)) {
         Ok(model) => model,
         Err(e) => {
             return error(

@@ -19,6 +19,12 @@ pub enum McuError {
         status: ExitStatus,
         stderr_tail: String,
     },
+    #[error("fit a {model_bytes} B model into the {board} firmware: {overflow}")]
+    DoesNotFit {
+        board: &'static str,
+        model_bytes: usize,
+        overflow: String,
+    },
     #[error("{action} {path}: {source}")]
     Io {
         action: &'static str,

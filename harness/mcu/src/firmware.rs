@@ -142,10 +142,18 @@ fn build_into(
             source,
         })?;
     if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if let Some(overflow) = memory_overflow(&stderr) {
+            return Err(McuError::DoesNotFit {
+                board: board.cargo_feature(),
+                model_bytes: model_blob.len(),
+                overflow,
+            });
+        }
         return Err(McuError::Build {
             dir: dir.to_path_buf(),
             status: output.status,
-            stderr_tail: tail(&String::from_utf8_lossy(&output.stderr), 20),
+            stderr_tail: tail(&stderr, 20),
         });
     }
     let built = target_dir
@@ -223,6 +231,16 @@ fn source_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), M
         }
     }
     Ok(())
+}
+
+/// The linker's word that the image outgrew the chip, e.g. lld's "section '.rodata' will not
+/// fit in region 'FLASH': overflowed by 612 bytes": a fact about the model, not a broken build.
+fn memory_overflow(stderr: &str) -> Option<String> {
+    stderr
+        .lines()
+        .find(|line| line.contains("will not fit in region") || line.contains("overflowed by"))
+        .and_then(|line| line.rsplit("error: ").next())
+        .map(|message| message.trim().to_string())
 }
 
 fn tail(text: &str, lines: usize) -> String {
@@ -304,6 +322,18 @@ mod tests {
         let message = err.to_string();
         assert!(message.contains("/nonexistent/cargo"), "{message}");
         assert!(message.contains(TOOLCHAIN_INSTALL), "{message}");
+    }
+
+    #[test]
+    fn a_linker_overflow_is_recognised_among_other_errors() {
+        let stderr = "   Compiling gauntlet-stm32 v0.1.0\n\
+                      error: linking with `ld.lld` failed: exit status: 1\n  \
+                      = note: ld.lld: error: section '.rodata' will not fit in region 'FLASH': overflowed by 612 bytes\n";
+        assert_eq!(
+            memory_overflow(stderr).as_deref(),
+            Some("section '.rodata' will not fit in region 'FLASH': overflowed by 612 bytes")
+        );
+        assert_eq!(memory_overflow("error[E0308]: mismatched types"), None);
     }
 
     #[test]

@@ -60,3 +60,18 @@ fn nucleo_firmware_flashes_and_resets_through_the_fake_probe() {
         ]
     );
 }
+
+#[test]
+fn a_model_larger_than_the_chips_flash_is_refused_as_not_fitting() {
+    // 600 KiB of weights cannot fit the NUCLEO-F446RE's 512 KiB of flash, whatever the engine.
+    let blob = vec![0x5A; 600 * 1024];
+    let err = gauntlet_mcu::build_firmware(McuBoard::NucleoF446re, &blob, &cache_dir())
+        .expect_err("a 600 KiB model in 512 KiB of flash");
+    let message = err.to_string();
+    assert!(
+        matches!(err, gauntlet_mcu::McuError::DoesNotFit { .. }),
+        "{message}"
+    );
+    assert!(message.contains("nucleo-f446re"), "{message}");
+    assert!(message.contains("FLASH"), "{message}");
+}

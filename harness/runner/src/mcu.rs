@@ -78,7 +78,15 @@ pub(crate) fn prepare(
             });
         }
     };
-    build_firmware(support, &compiled.bytes, &cache_dir()).map(Prepared::Ready)
+    match build_firmware(support, &compiled.bytes, &cache_dir()) {
+        Ok(firmware) => Ok(Prepared::Ready(firmware)),
+        // Too big for the chip: the finding an MCU comparison exists to make, not a rig fault.
+        Err(e @ McuError::DoesNotFit { .. }) => Ok(Prepared::Refused {
+            kind: "DoesNotFit".into(),
+            message: e.to_string(),
+        }),
+        Err(e) => Err(e),
+    }
 }
 
 fn cache_dir() -> PathBuf {
