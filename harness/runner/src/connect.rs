@@ -99,9 +99,7 @@ impl Connected {
             _ => None,
         }
     }
-}
 
-impl Connected {
     /// SSH boards: the board's connection, shared with samplers running beside the session.
     pub fn ssh(&self) -> Option<Arc<gauntlet_ssh::SshBoard>> {
         self.ssh.clone()

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use gauntlet_spec::{Board, Connection, Pacing};
+use gauntlet_spec::{Board, Pacing};
 use gauntlet_wire::{
     InferRequest, LOAD_CHUNK_BYTES, ModelFormat, ModelHeader, PROTOCOL_VERSION, Request, Response,
     WireError,
@@ -94,14 +94,18 @@ fn not_run(build: &PlannedBuild) -> BuildRecord {
     }
 }
 
+/// Every build of the plan, none of them started.
+fn all_not_run(plan: &Plan) -> Vec<BuildRecord> {
+    plan.models
+        .iter()
+        .flat_map(|m| m.builds.iter().map(not_run))
+        .collect()
+}
+
 fn failed_board(plan: &Plan, board: &Board, stage: Stage, reason: String) -> BoardRecord {
     BoardRecord {
         outcome: BoardOutcome::InfraFailed { stage, reason },
-        builds: plan
-            .models
-            .iter()
-            .flat_map(|m| m.builds.iter().map(not_run))
-            .collect(),
+        builds: all_not_run(plan),
         ..empty_record(board)
     }
 }
@@ -184,16 +188,18 @@ fn run_board(plan: &Plan, board: &Board, events: &dyn EventSink) -> BoardRecord 
         Err(e) => (None, Some(e)),
     };
     let builds: usize = plan.models.iter().map(|m| m.builds.len()).sum();
+    let support = crate::mcu::board_support(board);
     let mut driver = Driver {
         plan,
         board,
         events,
+        firmware: support.is_some(),
         power: monitor.as_ref(),
         idle: Vec::new(),
         done: 0,
         total: (plan.measured_per_build(board) * builds) as u64,
     };
-    let fault = match crate::mcu::board_support(board) {
+    let fault = match support {
         None => driver.run_agent_board(&mut record),
         Some(support) => driver.run_mcu_board(support, &mut record),
     };
@@ -242,6 +248,9 @@ struct Driver<'a> {
     plan: &'a Plan,
     board: &'a Board,
     events: &'a dyn EventSink,
+    /// The board runs firmware: the model is built in, and requests go one at a time in frames
+    /// the firmware's buffer holds.
+    firmware: bool,
     power: Option<&'a PowerMonitor>,
     /// Idle baseline of each model's energy phase.
     idle: Vec<(String, Window)>,
@@ -256,20 +265,11 @@ impl Driver<'_> {
         self.total = self.total.saturating_sub(per_build);
     }
 
-    fn all_not_run(&self, record: &mut BoardRecord) {
-        record.builds = self
-            .plan
-            .models
-            .iter()
-            .flat_map(|m| m.builds.iter().map(not_run))
-            .collect();
-    }
-
     fn run_agent_board(&mut self, record: &mut BoardRecord) -> Option<BoardFault> {
         let mut conn = match connect_with_retries(self.board) {
             Ok(c) => c,
             Err(e) => {
-                self.all_not_run(record);
+                record.builds = all_not_run(self.plan);
                 let stage = match &e {
                     ConnectError::Unhealthy { health, .. } => {
                         record.health = Some((**health).clone());
@@ -302,7 +302,7 @@ impl Driver<'_> {
         let support = match support {
             Ok(s) => s,
             Err(reason) => {
-                self.all_not_run(record);
+                record.builds = all_not_run(self.plan);
                 return Some(BoardFault {
                     stage: Stage::Connect,
                     reason,
@@ -431,10 +431,7 @@ impl Driver<'_> {
         models: &[PlannedModel],
         record: &mut BoardRecord,
     ) -> Option<BoardFault> {
-        let firmware = matches!(
-            self.board.connection,
-            Connection::Qemu { .. } | Connection::Probe { .. }
-        );
+        let firmware = self.firmware;
         let mut session = BoardSession {
             driver: self,
             conn,
@@ -480,8 +477,6 @@ struct BoardSession<'d, 'a> {
     driver: &'d mut Driver<'a>,
     conn: &'d mut Connected,
     timing: gauntlet_wire::TimingSource,
-    /// The board runs firmware: the model is built in, and requests go one at a time in frames
-    /// the firmware's buffer holds.
     firmware: bool,
     seq: u32,
 }
