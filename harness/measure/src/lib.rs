@@ -24,6 +24,12 @@
 //! - **Agreement** between variants compares argmax labels per window and raw score differences.
 //! - **A/B ratio** is median(b) / median(a), resampling each variant's samples independently
 //!   ([`paired_ratio`]); it is significant when its interval lies wholly outside [1 − noise, 1 + noise].
+//!   That per-sample interval assumes independent samples and is kept as a labelled secondary figure.
+//! - **Dependence-aware intervals** (what gates judge): samples come in interleaved blocks within
+//!   replays; a two-stage bootstrap resamples replays, then blocks within them ([`block_intervals`]),
+//!   and an A/B ratio is the median over block pairs of the ratio of block medians ([`block_ratio`]).
+//!   Fewer than [`min_blocks`] blocks (6 at 95 %) give no interval: the run is too short for an
+//!   honest one. Why: see the `blocks` module.
 //! - **Repeated windows** (MLPerf Tiny): the reported figure is the median over ≥ 5 windows of ≥ 10 s
 //!   ([`WindowRule`], [`median_of_windows`]).
 //!
@@ -31,6 +37,7 @@
 //! [`MeasureError`], never a NaN in the output, so every result type round-trips through JSON.
 
 mod agreement;
+mod blocks;
 mod chart;
 mod classify;
 mod error;
@@ -42,6 +49,7 @@ mod rng;
 mod windows;
 
 pub use agreement::{Agreement, agreement};
+pub use blocks::{Block, BlockRatio, BlockSummary, block_intervals, block_ratio, min_blocks};
 pub use chart::{Bin, ecdf_points, histogram};
 pub use classify::{ClassMetrics, Classification, argmax, classification};
 pub use error::MeasureError;

@@ -95,40 +95,53 @@ impl<'a> Resampler<'a> {
 
     /// Mean of the current resample and its type-7 quantiles at `ps` (which must ascend) written to `out`.
     pub(crate) fn mean_and_quantiles(&self, ps: &[f64], out: &mut [f64]) -> f64 {
-        debug_assert!(ps.windows(2).all(|w| w[0] <= w[1]) && ps.len() == out.len());
-        let n = self.sorted.len();
-        // Each quantile needs the resample's order statistics at ranks lo and lo + 1; both ascend with p.
-        let ranks: Vec<(usize, usize, f64)> = ps
-            .iter()
-            .map(|&p| {
-                let (lo, frac) = rank(n, p);
-                (lo, (lo + 1).min(n - 1), frac)
-            })
-            .collect();
-        let mut lo_vals = vec![0.0; ps.len()];
-        let mut hi_vals = vec![0.0; ps.len()];
-        let (mut next_lo, mut next_hi) = (0, 0);
-        let mut cumulative = 0usize;
-        let mut sum = 0.0;
-        // No early `continue` on zero counts: about 37% of counts are 0 at random, and the branch would
-        // mispredict; a zero count leaves `cumulative` unchanged, so the rank checks stay false anyway.
-        for (&x, &c) in self.sorted.iter().zip(&self.counts) {
-            sum += f64::from(c) * x;
-            cumulative += c as usize;
-            while next_lo < ranks.len() && ranks[next_lo].0 < cumulative {
-                lo_vals[next_lo] = x;
-                next_lo += 1;
-            }
-            while next_hi < ranks.len() && ranks[next_hi].1 < cumulative {
-                hi_vals[next_hi] = x;
-                next_hi += 1;
-            }
-        }
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = lo_vals[i] + ranks[i].2 * (hi_vals[i] - lo_vals[i]);
-        }
-        sum / n as f64
+        weighted_mean_and_quantiles(self.sorted, &self.counts, self.sorted.len(), ps, out)
     }
+}
+
+/// Mean and type-7 quantiles at `ps` (ascending) of the multiset holding `sorted[i]` `counts[i]` times,
+/// `total` (= Σ counts, positive) values in all, in one linear pass.
+pub(crate) fn weighted_mean_and_quantiles(
+    sorted: &[f64],
+    counts: &[u32],
+    total: usize,
+    ps: &[f64],
+    out: &mut [f64],
+) -> f64 {
+    debug_assert!(ps.windows(2).all(|w| w[0] <= w[1]) && ps.len() == out.len());
+    debug_assert!(total > 0 && sorted.len() == counts.len());
+    let n = total;
+    // Each quantile needs the resample's order statistics at ranks lo and lo + 1; both ascend with p.
+    let ranks: Vec<(usize, usize, f64)> = ps
+        .iter()
+        .map(|&p| {
+            let (lo, frac) = rank(n, p);
+            (lo, (lo + 1).min(n - 1), frac)
+        })
+        .collect();
+    let mut lo_vals = vec![0.0; ps.len()];
+    let mut hi_vals = vec![0.0; ps.len()];
+    let (mut next_lo, mut next_hi) = (0, 0);
+    let mut cumulative = 0usize;
+    let mut sum = 0.0;
+    // No early `continue` on zero counts: about 37% of counts are 0 at random, and the branch would
+    // mispredict; a zero count leaves `cumulative` unchanged, so the rank checks stay false anyway.
+    for (&x, &c) in sorted.iter().zip(counts) {
+        sum += f64::from(c) * x;
+        cumulative += c as usize;
+        while next_lo < ranks.len() && ranks[next_lo].0 < cumulative {
+            lo_vals[next_lo] = x;
+            next_lo += 1;
+        }
+        while next_hi < ranks.len() && ranks[next_hi].1 < cumulative {
+            hi_vals[next_hi] = x;
+            next_hi += 1;
+        }
+    }
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = lo_vals[i] + ranks[i].2 * (hi_vals[i] - lo_vals[i]);
+    }
+    sum / n as f64
 }
 
 #[cfg(test)]
