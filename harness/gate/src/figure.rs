@@ -1,6 +1,8 @@
 //! What each gate metric reads from [`Metrics`], and how its numbers are written for people.
 
-use gauntlet_measure::{ConfidenceInterval, loadgen_min_samples, wilson_interval};
+use gauntlet_measure::{
+    ConfidenceInterval, LatencyIntervals, loadgen_min_samples, wilson_interval,
+};
 use gauntlet_results::{Latency, Metrics};
 use gauntlet_spec::Metric;
 
@@ -45,10 +47,13 @@ pub(crate) fn figure(metric: Metric, m: &Metrics) -> Result<Figure, String> {
         Metric::LatencyP50 => latency(m, "p50", 0.50),
         Metric::LatencyP90 => latency(m, "p90", 0.90),
         Metric::LatencyP99 => latency(m, "p99", 0.99),
-        Metric::LatencyMean => m.latency_device_us.as_ref().map(|l| Figure {
-            value: l.mean,
-            ci: l.summary.ci.as_ref().map(|c| c.mean),
-            too_few_samples: None,
+        Metric::LatencyMean => m.latency_device_us.as_ref().map(|l| {
+            let (intervals, too_few_blocks) = latency_intervals(l);
+            Figure {
+                value: l.mean,
+                ci: intervals.map(|c| c.mean),
+                too_few_samples: too_few_blocks,
+            }
         }),
         Metric::AgreementLabel => m.agreement.as_ref().map(|a| Figure {
             value: a.label,
@@ -78,21 +83,44 @@ pub(crate) fn figure(metric: Metric, m: &Metrics) -> Result<Figure, String> {
     .ok_or_else(missing)
 }
 
+/// The intervals a latency gate judges by: those over interleaved blocks, which respect
+/// dependence between samples, with why there are none when the run had too few blocks; the
+/// per-sample ones only for results written before block intervals existed.
+fn latency_intervals(l: &Latency) -> (Option<&LatencyIntervals>, Option<String>) {
+    match &l.by_block {
+        Some(b) => (
+            b.ci.as_ref(),
+            b.too_few_blocks().then(|| {
+                format!(
+                    "too few blocks for an honest interval: {} < {} interleaved blocks",
+                    b.blocks, b.min_blocks
+                )
+            }),
+        ),
+        None => (l.summary.ci.as_ref(), None),
+    }
+}
+
 fn latency(m: &Metrics, name: &str, p: f64) -> Option<Figure> {
     let l: &Latency = m.latency_device_us.as_ref()?;
-    let intervals = l.summary.ci.as_ref();
+    let (intervals, too_few_blocks) = latency_intervals(l);
     let (value, ci) = match name {
         "p50" => (l.p50, intervals.map(|c| c.p50)),
         "p90" => (l.p90, intervals.map(|c| c.p90)),
         _ => (l.p99, intervals.map(|c| c.p99)),
     };
-    let too_few_samples = l.insufficient.iter().any(|s| s == name).then(|| {
-        format!(
-            "too few samples: n = {} < {} for {name}",
-            l.n,
-            loadgen_min_samples(p)
-        )
-    });
+    let too_few_samples = l
+        .insufficient
+        .iter()
+        .any(|s| s == name)
+        .then(|| {
+            format!(
+                "too few samples: n = {} < {} for {name}",
+                l.n,
+                loadgen_min_samples(p)
+            )
+        })
+        .or(too_few_blocks);
     Some(Figure {
         value,
         ci,

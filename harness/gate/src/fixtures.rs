@@ -59,6 +59,7 @@ pub fn latency_of(samples_us: &[f64]) -> Latency {
         n: summary.n,
         insufficient: summary.insufficient.clone(),
         summary,
+        by_block: None,
         source: Source::Measured,
     }
 }
@@ -87,6 +88,8 @@ pub fn metrics() -> Metrics {
         windows_per_request: None,
         agreement: None,
         latency_ratio_vs_reference: None,
+        latency_ratio_by_block: None,
+        latency_ratio_vs_champions: Vec::new(),
         model_load_ms: None,
         rss_before_load_kib: None,
         rss_after_load_kib: None,
@@ -110,6 +113,7 @@ pub fn entry(board: &str, variant: &str, reference: bool, m: Metrics) -> Entry {
         model: "cnn".into(),
         variant: variant.into(),
         reference,
+        champion: false,
         status: EntryStatus::Completed,
         error: None,
         metrics: Some(m),

@@ -13,9 +13,17 @@
 //!   INCONCLUSIVE whatever its value.
 //! - **Relative to the reference**: threshold = fraction × the reference build's point value on the
 //!   same board; not applied to the reference build itself.
-//! - **Relative to the champion**: threshold = champion's point value × (1 + X) for `at_most`,
-//!   × (1 − X) for `at_least`, judged with the candidate's interval as above. The champion's own
-//!   uncertainty is not propagated. With no champion yet the gate PASSes (nothing to regress against).
+//! - **Latency intervals** are the dependence-aware ones (interleaved blocks, replays first; see
+//!   `gauntlet_measure`'s `blocks` module); a run with too few blocks for one is INCONCLUSIVE.
+//!   Results written before block intervals existed fall back to the per-sample ones.
+//! - **Relative to the champion, head to head**: when the champion's own build (its SHA-256) ran in
+//!   this run, interleaved with the candidate on the same board, a `latency.p50`/`latency.mean`
+//!   gate judges the candidate/champion ratio over block pairs against 1 + X, with its interval.
+//! - **Relative to the champion, stored figures** (otherwise): threshold = champion's point value
+//!   × (1 + X) for `at_most`, × (1 − X) for `at_least`, each widened by the champion build's own
+//!   run-to-run spread ((max − min) / median over its runs on the board class), judged with the
+//!   candidate's interval as above; the evidence says which was used. The champion's own
+//!   uncertainty is not otherwise propagated. With no champion yet the gate PASSes (nothing to regress against).
 //!   A failed champion lookup is an infrastructure error of that build, never a model FAIL.
 //! - **Build status**: a build the board refused (unsupported operator) FAILs every gate that selects
 //!   it, and its build verdict is FAIL even when no gate selects it (it cannot be promoted). An
@@ -35,10 +43,10 @@ pub mod fixtures;
 use std::collections::BTreeMap;
 
 use gauntlet_results::{
-    Baseline, BoardStatus, BuildVerdict, Entry, EntryStatus, GateResult, Metrics, Outcome, Results,
-    Verdict,
+    Baseline, BoardStatus, BuildVerdict, ChampionRatio, Entry, EntryStatus, GateResult, Metrics,
+    Outcome, Results, Verdict,
 };
-use gauntlet_spec::{Board, Comparison, GateSpec, Scenario, Threshold};
+use gauntlet_spec::{Board, Comparison, GateSpec, Metric, Scenario, Threshold};
 
 use figure::{Figure, figure};
 
@@ -49,6 +57,9 @@ pub struct Champion {
     pub variant: String,
     pub model_sha256: String,
     pub metrics: Metrics,
+    /// The same build's figures in every run of the scenario on the board class (its own run
+    /// included), oldest first: calibrates the noise band when the gate must use stored figures.
+    pub history: Vec<Metrics>,
 }
 
 /// Reading the champion failed (e.g. the store could not be read).
@@ -163,7 +174,8 @@ pub fn evaluate_rules(
     let mut builds = Tallies::default();
     // Each entry with its board (None when the rig lacks it) and class.
     let mut placed = Vec::with_capacity(results.entries.len());
-    for entry in &results.entries {
+    // A champion build that joined the run is the yardstick, not a candidate.
+    for entry in results.entries.iter().filter(|e| !e.champion) {
         let board = boards.iter().find(|b| b.id == entry.board);
         let class = match board {
             Some(b) => board_class(b),
@@ -447,6 +459,9 @@ fn judge(
                 }
                 Err(e) => return Judged::Infra(format!("{}: {e}", entry.board)),
             };
+            if let Some(h2h) = head_to_head_ratio(spec, entry, &champion) {
+                return head_to_head(gate, spec, *max_regression, &champion, h2h);
+            }
             match vs_champion(spec, *max_regression, &champion) {
                 Ok(r) => r,
                 Err(why) => return done(gate, Verdict::Inconclusive, why),
@@ -559,6 +574,113 @@ fn of_reference(
     })
 }
 
+/// The head-to-head ratio a latency gate can judge by: the champion's own build (same SHA-256)
+/// ran in this run on this board, interleaved with the candidate. Only the central latency
+/// figures (p50, mean) are compared this way; tail percentiles use the stored figures.
+fn head_to_head_ratio<'e>(
+    spec: &GateSpec,
+    entry: &'e Entry,
+    champion: &Champion,
+) -> Option<&'e ChampionRatio> {
+    let central = matches!(spec.metric, Metric::LatencyP50 | Metric::LatencyMean);
+    if !central || spec.comparison != Comparison::AtMost {
+        return None;
+    }
+    entry
+        .metrics
+        .as_ref()?
+        .latency_ratio_vs_champions
+        .iter()
+        .find(|r| r.champion_sha256 == champion.model_sha256)
+}
+
+/// Judges the candidate/champion ratio measured in this run against 1 + `max_regression`, with
+/// its block-pair interval: PASS when the whole interval is at or below, FAIL when wholly above.
+fn head_to_head(
+    mut gate: GateResult,
+    spec: &GateSpec,
+    max_regression: f64,
+    champion: &Champion,
+    h2h: &ChampionRatio,
+) -> Judged {
+    let limit = 1.0 + max_regression;
+    let r = &h2h.ratio;
+    gate.threshold = Some(limit);
+    gate.measured = Some(r.ratio);
+    gate.measured_ci = r.ci;
+    gate.baseline = Some(Baseline {
+        kind: "champion".into(),
+        variant: champion.variant.clone(),
+        run_id: Some(champion.run_id.clone()),
+        value: h2h.champion_p50_us,
+    });
+    let who = format!(
+        "head to head with the champion {} of run {} in this run ({} p50 {})",
+        champion.variant,
+        champion.run_id,
+        h2h.champion_variant,
+        figure::value(spec.metric, h2h.champion_p50_us)
+    );
+    let (verdict, evidence) = match r.ci {
+        None => (
+            Verdict::Inconclusive,
+            format!(
+                "too few block pairs for an honest interval: {} < {} ({who})",
+                r.pairs, r.min_pairs
+            ),
+        ),
+        Some(ci) => {
+            let verdict = if ci.hi <= limit {
+                Verdict::Pass
+            } else if ci.lo > limit {
+                Verdict::Fail
+            } else {
+                Verdict::Inconclusive
+            };
+            let op = match verdict {
+                Verdict::Pass => "≤",
+                Verdict::Fail => ">",
+                Verdict::Inconclusive => "straddles",
+            };
+            (
+                verdict,
+                format!(
+                    "latency ratio {:.3} [{:.3}, {:.3}] over {} block pairs {op} {limit:.3} ({who}, + {})",
+                    r.ratio,
+                    ci.lo,
+                    ci.hi,
+                    r.pairs,
+                    figure::percent(max_regression)
+                ),
+            )
+        }
+    };
+    gate.verdict = verdict;
+    gate.evidence = evidence;
+    Judged::Gate(Box::new(gate))
+}
+
+/// Run-to-run spread of `metric` for the champion's build on its board class: (max − min) /
+/// median over the runs its history holds, with the run count; `None` without history.
+fn history_spread(spec: &GateSpec, champion: &Champion) -> Option<(f64, usize)> {
+    let mut values: Vec<f64> = champion
+        .history
+        .iter()
+        .filter_map(|m| figure(spec.metric, m).ok().map(|f| f.value))
+        .collect();
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable_by(f64::total_cmp);
+    let mid = gauntlet_measure::quantile_sorted(&values, 0.5);
+    let spread = if mid > 0.0 {
+        (values[values.len() - 1] - values[0]) / mid
+    } else {
+        0.0
+    };
+    Some((spread, values.len()))
+}
+
 fn vs_champion(
     spec: &GateSpec,
     max_regression: f64,
@@ -569,9 +691,23 @@ fn vs_champion(
         champion.variant, champion.run_id
     );
     let value = baseline_value(spec, Some(&champion.metrics), &who)?;
+    // Its stored figure came from another run: widen the allowance by how much that very build
+    // moved from run to run on this board class, so machine noise alone neither fails nor passes.
+    let spread = history_spread(spec, champion);
+    let band = spread.map_or(0.0, |(s, _)| s);
     let (threshold, sign) = match spec.comparison {
-        Comparison::AtMost => (value * (1.0 + max_regression), '+'),
-        Comparison::AtLeast => (value * (1.0 - max_regression), '-'),
+        Comparison::AtMost => (value * (1.0 + max_regression) * (1.0 + band), '+'),
+        Comparison::AtLeast => (value * (1.0 - max_regression) * (1.0 - band).max(0.0), '-'),
+    };
+    let noise = match spread {
+        None => String::new(),
+        Some((_, 1)) => {
+            "; stored figures, no run-to-run spread known (1 run of this build)".to_string()
+        }
+        Some((s, runs)) => format!(
+            "; stored figures, widened by this build's run-to-run spread {} over {runs} runs",
+            figure::percent(s)
+        ),
     };
     Ok(Resolved {
         threshold,
@@ -582,7 +718,7 @@ fn vs_champion(
             value,
         }),
         context: format!(
-            " ({who}: {} {sign} {})",
+            " ({who}: {} {sign} {}{noise})",
             figure::value(spec.metric, value),
             figure::percent(max_regression)
         ),

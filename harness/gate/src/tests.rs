@@ -430,6 +430,7 @@ fn champion(p99: f64) -> Champion {
         variant: "fp32".into(),
         model_sha256: "sha-fp32".into(),
         metrics: with_p99(p99, p99 * 0.98, p99 * 1.02),
+        history: Vec::new(),
     }
 }
 
@@ -846,4 +847,147 @@ fn champion_gate_label_shows_direction() {
         Threshold::OfReference(0.99),
     ));
     assert_eq!(l, "accuracy >= 99% of reference");
+}
+
+/// Device times of a champion and a candidate `factor` × as slow, replayed as the runner does:
+/// `repeats` passes of 12 interleaved blocks of 16 windows, on a machine that switches between a
+/// fast and a slow state every 3 blocks (both builds in a block pair see the same state). A small
+/// LCG stands in for the clock's jitter (±1 %).
+fn head_to_head_figures(seed: u64, factor: f64, repeats: u32) -> ChampionRatio {
+    let mut state = seed;
+    let mut jitter = || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        1.0 + ((state >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 0.02
+    };
+    let (mut champion, mut candidate, mut blocks) = (Vec::new(), Vec::new(), Vec::new());
+    for repeat in 0..repeats {
+        for index in 0..12u32 {
+            let level = if ((seed as u32 + repeat * 12 + index) / 3) % 2 == 0 {
+                63.0
+            } else {
+                98.0
+            };
+            for _ in 0..16 {
+                champion.push(level * jitter());
+                candidate.push(level * factor * jitter());
+            }
+            blocks.push(gauntlet_measure::Block {
+                repeat,
+                index,
+                len: 16,
+            });
+        }
+    }
+    let opts = gauntlet_measure::RatioOptions {
+        bootstrap_resamples: 500,
+        seed,
+        ..Default::default()
+    };
+    ChampionRatio {
+        champion_variant: "champion-fp32".into(),
+        champion_sha256: "sha-fp32".into(),
+        champion_p50_us: 80.0,
+        ratio: gauntlet_measure::block_ratio(&champion, &blocks, &candidate, &blocks, &opts)
+            .unwrap(),
+    }
+}
+
+fn judged_head_to_head(h2h: ChampionRatio) -> Evaluation {
+    let g = [gate(
+        Metric::LatencyP50,
+        Comparison::AtMost,
+        Threshold::VsChampion {
+            max_regression: 0.10,
+        },
+    )];
+    let mut candidate = entry("pc", "fp32", true, metrics());
+    candidate
+        .metrics
+        .as_mut()
+        .unwrap()
+        .latency_ratio_vs_champions = vec![h2h];
+    // The champion's own build ran too: it is the yardstick, never judged itself.
+    let mut yardstick = entry("pc", "champion-fp32", false, metrics());
+    yardstick.champion = true;
+    run_with(&g, vec![candidate, yardstick], &champions(10_000.0), true)
+}
+
+#[test]
+fn head_to_head_passes_an_unchanged_build_twice_and_fails_one_20_percent_slower() {
+    for seed in [1, 2] {
+        let e = judged_head_to_head(head_to_head_figures(seed, 1.0, 2));
+        let r = only(&e);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:#?}");
+        assert!(
+            r.evidence
+                .contains("head to head with the champion fp32 of run run-1 in this run"),
+            "{}",
+            r.evidence
+        );
+        assert_eq!(r.threshold, Some(1.1));
+        assert_eq!(r.baseline.as_ref().unwrap().kind, "champion");
+        assert_eq!(e.verdicts.len(), 1, "the champion's build gets no verdict");
+    }
+    let slower = judged_head_to_head(head_to_head_figures(3, 1.2, 2));
+    let r = only(&slower);
+    assert_eq!(r.verdict, Verdict::Fail, "{r:#?}");
+    assert!((r.measured.unwrap() - 1.2).abs() < 0.01, "{r:#?}");
+    assert_eq!(slower.outcome, Outcome::GateFailed);
+}
+
+#[test]
+fn head_to_head_with_too_few_block_pairs_is_inconclusive() {
+    let mut h2h = head_to_head_figures(4, 1.0, 1);
+    h2h.ratio.ci = None;
+    h2h.ratio.pairs = 4;
+    let e = judged_head_to_head(h2h);
+    assert_eq!(only(&e).verdict, Verdict::Inconclusive);
+    assert!(
+        only(&e)
+            .evidence
+            .starts_with("too few block pairs for an honest interval: 4 < 6"),
+        "{}",
+        only(&e).evidence
+    );
+}
+
+#[test]
+fn stored_champion_figures_are_widened_by_the_builds_run_to_run_spread() {
+    let g = [gate(Metric::LatencyP99, Comparison::AtMost, VS_CHAMPION_5)];
+    let mut table = ChampionTable::default();
+    // The champion's p99 moved 9–11 ms over three runs: a 20 % spread around 10 ms.
+    table.insert(
+        SCENARIO,
+        "cnn",
+        "local",
+        Champion {
+            history: [9_000.0, 10_000.0, 11_000.0]
+                .map(|p99| with_p99(p99, p99 * 0.98, p99 * 1.02))
+                .to_vec(),
+            ..champion(10_000.0)
+        },
+    );
+    // 12 ms would FAIL against 10 ms + 5 %; within 10 ms × 1.05 × 1.2 = 12.6 ms it passes.
+    let e = run_with(
+        &g,
+        vec![entry(
+            "pc",
+            "int8",
+            false,
+            with_p99(12_000.0, 11_800.0, 12_200.0),
+        )],
+        &table,
+        true,
+    );
+    let r = only(&e);
+    assert_eq!(r.verdict, Verdict::Pass, "{r:#?}");
+    assert!((r.threshold.unwrap() - 12_600.0).abs() < 1e-6);
+    assert!(
+        r.evidence
+            .contains("stored figures, widened by this build's run-to-run spread 20% over 3 runs"),
+        "{}",
+        r.evidence
+    );
 }

@@ -259,8 +259,53 @@ fn relative_change(a: Option<f64>, b: Option<f64>) -> String {
     }
 }
 
+/// The board class `entry` was judged in: from the run's verdicts, else the board's kind.
+fn class_of(results: &Results, entry: &Entry) -> String {
+    results
+        .verdicts
+        .iter()
+        .find(|v| v.model == entry.model && v.variant == entry.variant)
+        .map(|v| v.board_class.clone())
+        .or_else(|| {
+            results
+                .boards
+                .iter()
+                .find(|b| b.board == entry.board)
+                .map(|b| b.kind.clone())
+        })
+        .unwrap_or_else(|| entry.board.clone())
+}
+
+/// How far the same build's device p50 moved between runs on the same board class: (max − min) /
+/// median over its stored runs other than `excluded`, with their count; `None` with fewer than 2.
+fn run_to_run_spread(
+    store: &Store,
+    results: &Results,
+    entry: &Entry,
+    excluded: &[&str],
+) -> Result<Option<(f64, usize)>> {
+    let history = store.build_history(
+        &results.scenario.name,
+        &entry.provenance.model_sha256,
+        &class_of(results, entry),
+    )?;
+    let mut p50s: Vec<f64> = history
+        .iter()
+        .filter(|(run, _)| !excluded.contains(&run.as_str()))
+        .filter_map(|(_, m)| m.latency_device_us.as_ref().map(|l| l.p50))
+        .collect();
+    if p50s.len() < 2 {
+        return Ok(None);
+    }
+    p50s.sort_unstable_by(f64::total_cmp);
+    let mid = gauntlet_measure::quantile_sorted(&p50s, 0.5);
+    Ok((mid > 0.0).then(|| ((p50s[p50s.len() - 1] - p50s[0]) / mid, p50s.len())))
+}
+
 /// `gauntlet compare RUN_A RUN_B`: per board and build, B's figures against A's, with intervals,
-/// and the ratio of median device latencies from the raw samples (bootstrap interval, 1 % noise).
+/// and the ratio of median device latencies from the raw samples (bootstrap interval). A change is
+/// significant only beyond the noise band: the same build's run-to-run spread on the same board
+/// class from other stored runs (at least 1 %), printed beside it.
 pub fn compare(store: &Store, run_a: &str, run_b: &str, out: &mut dyn Write) -> Result<()> {
     let (a, b) = (finished(store, run_a)?, finished(store, run_b)?);
     if a.scenario.name != b.scenario.name {
@@ -326,7 +371,27 @@ pub fn compare(store: &Store, run_a: &str, run_b: &str, out: &mut dyn Write) -> 
             writeln!(out, "  median ratio: no raw samples stored for both runs")?;
             continue;
         }
-        let r = paired_ratio(&sa, &sb, &RatioOptions::default()).with_context(|| {
+        let spread = run_to_run_spread(store, &b, eb, &[run_a, run_b])?;
+        let options = RatioOptions {
+            noise: spread.map_or(RatioOptions::default().noise, |(s, _)| {
+                s.clamp(RatioOptions::default().noise, 0.99)
+            }),
+            ..RatioOptions::default()
+        };
+        match spread {
+            Some((s, runs)) => writeln!(
+                out,
+                "  run-to-run spread of this build on {}: {:.1}% over {runs} other runs",
+                class_of(&b, eb),
+                s * 100.0
+            )?,
+            None => writeln!(
+                out,
+                "  run-to-run spread of this build on {}: unknown (fewer than 2 other runs)",
+                class_of(&b, eb)
+            )?,
+        }
+        let r = paired_ratio(&sa, &sb, &options).with_context(|| {
             format!(
                 "compare device latencies of {} {}:{}",
                 eb.board, eb.model, eb.variant
@@ -570,6 +635,25 @@ mod tests {
         let fp32 = &out[out.find("pc cnn:fp32").unwrap()..out.find("pc cnn:int8").unwrap()];
         assert!(fp32.contains("no significant difference"), "{out}");
         assert!(fp32.contains("+0.0 pp"), "{out}");
+    }
+
+    #[test]
+    fn compare_calls_a_change_within_the_builds_run_to_run_spread_noise() {
+        let (_dir, mut store) = store();
+        // The same int8 build took 200 and 250 µs in two earlier runs: a 22 % spread (50 / 224.5).
+        stored_run(&mut store, "r1", 100.0, 200.0);
+        stored_run(&mut store, "r2", 100.0, 250.0);
+        stored_run(&mut store, "a", 100.0, 200.0);
+        stored_run(&mut store, "b", 100.0, 240.0);
+        let out = text(|o| compare(&store, "a", "b", o));
+        let int8 = &out[out.find("pc cnn:int8").expect("int8 section")..];
+        assert!(
+            int8.contains("run-to-run spread of this build on local: 22.3% over 2 other runs"),
+            "{out}"
+        );
+        assert!(int8.contains("median ratio b/a: 1.20"), "{out}");
+        assert!(int8.contains("no significant difference"), "{out}");
+        assert!(int8.contains("noise band ±22%"), "{out}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod bench;
 mod exit;
+mod head_to_head;
 mod history;
 mod progress;
 mod summary;
@@ -365,12 +366,15 @@ fn run(
     out: Option<PathBuf>,
     db: Option<&Path>,
 ) -> Result<u8, Failure> {
-    let plan = load_plan(scenario, rig)?;
+    let mut plan = load_plan(scenario, rig)?;
     let infra = |error: anyhow::Error| Failure {
         code: exit::INFRA_FAILURE,
         error,
     };
     let mut store = open_store(db)?;
+    for note in head_to_head::join_champions(&mut plan, &store) {
+        eprintln!("{note}");
+    }
     let started = SystemTime::now();
     let run_id = run_id(started);
     let handle = store

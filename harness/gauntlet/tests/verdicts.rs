@@ -268,3 +268,59 @@ fn a_missing_power_sensor_is_reported_and_the_run_goes_on() {
     );
     assert!(e["metrics"]["energy"].is_null());
 }
+
+/// Issue 19: with the champion's artifact still in place, its own build joins every later run and
+/// the gate judges the candidate/champion ratio measured side by side, so an unchanged build passes
+/// run after run whatever the machine's speed in each.
+#[test]
+fn an_unchanged_build_passes_head_to_head_against_its_champion_run_after_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = Case::new(dir.path());
+    let gates = r#"
+[[gates]]
+metric = "latency.p50"
+at_most = { vs_champion = 0.25 }
+"#;
+    // Five replays: 30 block pairs per run.
+    let text = scenario("cwru_cnn_fp32.onnx", gates).replace("[run]", "[run]\nrepeats = 5");
+    let (code, first) = case.run("first", &text);
+    assert_eq!(code, Some(0));
+    let first_id = first["run_id"].as_str().unwrap().to_string();
+    let (code, _) = case.cli(&[
+        "promote",
+        &first_id,
+        "--model",
+        "cwru_cnn",
+        "--variant",
+        "candidate",
+        "--by",
+        "ci",
+        "--reason",
+        "baseline",
+    ]);
+    assert_eq!(code, Some(0));
+    for name in ["again", "and-again"] {
+        let (code, results) = case.run(name, &text);
+        let gate = &results["gates"][0];
+        assert_eq!(code, Some(0), "{gate}");
+        assert_eq!(gate["verdict"], "pass", "{gate}");
+        let evidence = gate["evidence"].as_str().unwrap();
+        assert!(
+            evidence.contains(&format!(
+                "head to head with the champion candidate of run {first_id} in this run"
+            )),
+            "{evidence}"
+        );
+        let entries = results["entries"].as_array().unwrap();
+        let champion = entries
+            .iter()
+            .find(|e| e["variant"] == "champion-candidate")
+            .expect("the champion's build joined the run");
+        assert_eq!(champion["champion"], true);
+        assert_eq!(
+            results["gates"].as_array().unwrap().len(),
+            1,
+            "the champion's own build is not judged"
+        );
+    }
+}

@@ -17,7 +17,9 @@
 //!   are alike, which errs on the honest side; with one replay it is the plain block bootstrap.
 //! - **Statistics.** A latency figure (median, p90 …) is recomputed on the resampled blocks' samples
 //!   ([`block_intervals`]). An A/B ratio is the median over block pairs of median(B block) /
-//!   median(A block), and its interval is that median's over resampled pairs ([`block_ratio`]).
+//!   median(A block), and its interval is that median's over resampled pairs ([`block_ratio`]),
+//!   widened where needed to the distribution-free order-statistic interval of the pair ratios'
+//!   median: with a handful of pairs the bootstrap of a median is coarse and runs narrow.
 //! - **Too few blocks.** Below [`min_blocks`] blocks (6 at 95 %) no distribution-free interval of a
 //!   median exists even for independent units: the interval of the extremes, [min, max], covers the
 //!   median with probability 1 − 2^(1 − n), under 95 % for n ≤ 5. Such a figure has no interval
@@ -47,6 +49,29 @@ pub fn min_blocks(confidence: f64) -> usize {
     (1..64)
         .find(|&n| 1.0 - 0.5_f64.powi(n as i32 - 1) >= confidence)
         .unwrap_or(64)
+}
+
+/// Distribution-free interval of the median of `sorted` (ascending) independent values: the order
+/// statistics [x₍ₖ₎, x₍ₙ₊₁₋ₖ₎] with the largest k for which 2·P[Binomial(n, ½) < k] ≤ 1 − confidence
+/// (e.g. [min, max] for n = 6 at 95 %). `None` below [`min_blocks`] values.
+fn median_order_interval(sorted: &[f64], confidence: f64) -> Option<ConfidenceInterval> {
+    let n = sorted.len();
+    let alpha = 1.0 - confidence;
+    // P[X ≤ j] for X ~ Binomial(n, ½), accumulated term by term.
+    let (mut term, mut below, mut k) = (0.5_f64.powi(n as i32), 0.0, 0usize);
+    for j in 0..n {
+        below += term;
+        if 2.0 * below > alpha {
+            break;
+        }
+        k = j + 1;
+        term *= (n - j) as f64 / (j + 1) as f64;
+    }
+    (k >= 1).then(|| ConfidenceInterval {
+        lo: sorted[k - 1],
+        hi: sorted[n - k],
+        confidence,
+    })
 }
 
 /// Dependence-aware intervals of one build's latency sample.
@@ -291,7 +316,20 @@ pub fn block_ratio(
                 quantile_sorted(&drawn, 0.5)
             })
             .collect();
-        percentile_interval(&mut medians, opts.confidence)
+        // With few pairs the bootstrap of a median is coarse and runs narrow; the order-statistic
+        // interval is exact for independent pairs but blind to the replay level. Their hull holds
+        // under either assumption.
+        let boot = percentile_interval(&mut medians, opts.confidence);
+        let mut sorted = ratios.clone();
+        sorted.sort_unstable_by(f64::total_cmp);
+        match median_order_interval(&sorted, opts.confidence) {
+            Some(exact) => ConfidenceInterval {
+                lo: boot.lo.min(exact.lo),
+                hi: boot.hi.max(exact.hi),
+                confidence: opts.confidence,
+            },
+            None => boot,
+        }
     });
     Ok(BlockRatio {
         ratio: median(&ratios),
@@ -312,6 +350,18 @@ mod tests {
     use crate::latency::{SummaryOptions, summarize};
     use crate::ratio::paired_ratio;
     use crate::rng::Rng;
+
+    #[test]
+    fn order_interval_matches_the_binomial_table() {
+        let xs: Vec<f64> = (1..=20).map(f64::from).collect();
+        // n = 6: [min, max] (coverage 96.9 %); n = 5 has none at 95 %.
+        let six = median_order_interval(&xs[..6], 0.95).unwrap();
+        assert_eq!((six.lo, six.hi), (1.0, 6.0));
+        assert!(median_order_interval(&xs[..5], 0.95).is_none());
+        // n = 20: k = 6, [x₍₆₎, x₍₁₅₎], coverage 95.9 %.
+        let twenty = median_order_interval(&xs, 0.95).unwrap();
+        assert_eq!((twenty.lo, twenty.hi), (6.0, 15.0));
+    }
 
     #[test]
     fn six_blocks_at_95_percent_eight_at_99() {
@@ -353,6 +403,14 @@ mod tests {
     fn opts() -> RatioOptions {
         RatioOptions {
             bootstrap_resamples: 1_000,
+            ..RatioOptions::default()
+        }
+    }
+
+    /// Fewer resamples where many runs are judged: coverage needs no fine interval edges.
+    fn few() -> RatioOptions {
+        RatioOptions {
+            bootstrap_resamples: 300,
             ..RatioOptions::default()
         }
     }
@@ -447,11 +505,11 @@ mod tests {
             .collect();
         let estimates: Vec<BlockRatio> = runs
             .iter()
-            .map(|r| block_ratio(&r.a, &r.layout, &r.b, &r.layout, &opts()).unwrap())
+            .map(|r| block_ratio(&r.a, &r.layout, &r.b, &r.layout, &few()).unwrap())
             .collect();
         let naive: Vec<_> = runs
             .iter()
-            .map(|r| paired_ratio(&r.a, &r.b, &opts()).unwrap())
+            .map(|r| paired_ratio(&r.a, &r.b, &few()).unwrap())
             .collect();
         let centre = median(&estimates.iter().map(|e| e.ratio).collect::<Vec<_>>());
         let covered = estimates

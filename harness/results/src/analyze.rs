@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 
 use gauntlet_measure::{
-    RatioOptions, SummaryOptions, TimedWindow, WindowRule, agreement, argmax, classification,
-    median_of_windows, paired_ratio, summarize,
+    Block, RatioOptions, SummaryOptions, TimedWindow, WindowRule, agreement, argmax,
+    block_intervals, block_ratio, classification, median_of_windows, paired_ratio, quantile_sorted,
+    summarize,
 };
 use gauntlet_power::{MeasuredWindow, downsample, energy_per_inference};
 use gauntlet_runner::{
@@ -222,6 +223,7 @@ fn entry(
         model: build.model.clone(),
         variant: build.variant.clone(),
         reference: build.reference,
+        champion: build.champion,
         status,
         error,
         metrics: build
@@ -240,12 +242,29 @@ fn entry(
     }
 }
 
-fn latency(samples_us: &[f64], seed: u64, source: Source) -> Option<Latency> {
+/// `blocks` lays the samples out in interleaved blocks (device times); `None` for figures taken
+/// per request, which get per-sample intervals only.
+fn latency(
+    samples_us: &[f64],
+    blocks: Option<&[Block]>,
+    seed: u64,
+    source: Source,
+) -> Option<Latency> {
     let options = SummaryOptions {
         seed,
         ..SummaryOptions::default()
     };
     let s = summarize(samples_us, &options).ok()?;
+    let by_block = blocks.and_then(|b| {
+        block_intervals(
+            samples_us,
+            b,
+            options.bootstrap_resamples,
+            options.confidence,
+            seed,
+        )
+        .ok()
+    });
     Some(Latency {
         p50: s.p50,
         p90: s.p90,
@@ -259,6 +278,7 @@ fn latency(samples_us: &[f64], seed: u64, source: Source) -> Option<Latency> {
         n: s.n,
         insufficient: s.insufficient.clone(),
         summary: s,
+        by_block,
         source,
     })
 }
@@ -314,6 +334,45 @@ fn metrics(
             };
             paired_ratio(&reference_us, &device_us, &options).ok()
         });
+    let by_block = |baseline: &BuildRecord| {
+        let baseline_us: Vec<f64> = baseline
+            .device_ns
+            .iter()
+            .map(|&ns| ns as f64 / 1e3)
+            .collect();
+        let options = RatioOptions {
+            seed,
+            ..RatioOptions::default()
+        };
+        let ratio = block_ratio(
+            &baseline_us,
+            &baseline.blocks,
+            &device_us,
+            &build.blocks,
+            &options,
+        )
+        .ok()?;
+        Some((ratio, baseline_us))
+    };
+    let latency_ratio_by_block = reference
+        .filter(|r| !build.reference && !r.device_ns.is_empty() && !build.device_ns.is_empty())
+        .and_then(|r| by_block(r).map(|(ratio, _)| ratio));
+    let latency_ratio_vs_champions = board
+        .builds
+        .iter()
+        .filter(|c| c.champion && !build.champion && c.model == build.model)
+        .filter_map(|c| {
+            let (ratio, champion_us) = by_block(c)?;
+            let mut sorted = champion_us;
+            sorted.sort_unstable_by(f64::total_cmp);
+            Some(ChampionRatio {
+                champion_variant: c.variant.clone(),
+                champion_sha256: c.sha256.clone(),
+                champion_p50_us: quantile_sorted(&sorted, 0.5),
+                ratio,
+            })
+        })
+        .collect();
     let loaded = build.loaded.as_ref();
     let energy = energy(board, build);
     let mut sources = BTreeMap::new();
@@ -323,12 +382,14 @@ fn metrics(
         accuracy_ci: scores.as_ref().map(|s| s.accuracy_ci),
         macro_f1: scores.as_ref().map(|s| s.macro_f1),
         confusion: scores.map(|s| s.confusion),
-        latency_device_us: latency(&device_us, seed, timing),
-        latency_roundtrip_us: latency(&roundtrip_us, seed, Source::Measured),
-        overhead_per_inference_us: latency(&overhead_us, seed, Source::Measured),
+        latency_device_us: latency(&device_us, Some(&build.blocks), seed, timing),
+        latency_roundtrip_us: latency(&roundtrip_us, None, seed, Source::Measured),
+        overhead_per_inference_us: latency(&overhead_us, None, seed, Source::Measured),
         windows_per_request,
         agreement,
         latency_ratio_vs_reference,
+        latency_ratio_by_block,
+        latency_ratio_vs_champions,
         model_load_ms: loaded.map(|l| l.load_time_us as f64 / 1e3),
         rss_before_load_kib: loaded.and_then(|l| l.memory_before.rss_kib),
         rss_after_load_kib: loaded.and_then(|l| l.memory_after.rss_kib),

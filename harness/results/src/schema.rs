@@ -1,6 +1,8 @@
 use std::collections::BTreeMap;
 
-use gauntlet_measure::{Agreement, ConfidenceInterval, LatencySummary, RatioEstimate};
+use gauntlet_measure::{
+    Agreement, BlockRatio, BlockSummary, ConfidenceInterval, LatencySummary, RatioEstimate,
+};
 use serde::{Deserialize, Serialize};
 
 /// Identifies the file format; readers check it before anything else.
@@ -251,6 +253,10 @@ pub struct Entry {
     pub model: String,
     pub variant: String,
     pub reference: bool,
+    /// The current champion's own build, joined to the run so candidates are measured head to head
+    /// against it under the same machine state; gates do not judge it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub champion: bool,
     pub status: EntryStatus,
     /// Why the build did not complete.
     pub error: Option<EntryError>,
@@ -290,6 +296,16 @@ pub struct Provenance {
     pub board_facts: Option<BoardFacts>,
 }
 
+/// A candidate's latency against a champion build measured in the same run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChampionRatio {
+    pub champion_variant: String,
+    pub champion_sha256: String,
+    /// The champion's device p50 in this run.
+    pub champion_p50_us: f64,
+    pub ratio: BlockRatio,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     /// Windows whose scores were compared with their labels (one pass over the dataset).
@@ -310,8 +326,18 @@ pub struct Metrics {
     /// Agreement with the reference variant's outputs on the same board.
     pub agreement: Option<AgreementFigures>,
     /// Paired A/B: median device latency of this build over the reference's on the same board
-    /// (their blocks were interleaved), with a bootstrap CI and whether it exceeds the 1 % noise band.
+    /// (their blocks were interleaved), with a per-sample bootstrap CI and whether it exceeds the
+    /// 1 % noise band. Secondary: it treats samples as independent; see `latency_ratio_by_block`.
     pub latency_ratio_vs_reference: Option<RatioEstimate>,
+    /// The same comparison over interleaved block pairs, replays as the outer level: the median
+    /// of per-pair ratios of block medians, with a two-stage block-bootstrap interval (`ci: null`
+    /// when too few blocks). What gates and reports judge by.
+    #[serde(default)]
+    pub latency_ratio_by_block: Option<BlockRatio>,
+    /// Head to head: this build's device latency over each champion build that joined the run on
+    /// the same board, by interleaved block pairs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latency_ratio_vs_champions: Vec<ChampionRatio>,
     pub model_load_ms: Option<f64>,
     pub rss_before_load_kib: Option<u64>,
     pub rss_after_load_kib: Option<u64>,
@@ -349,7 +375,13 @@ pub struct Latency {
     pub n: usize,
     /// Percentiles with fewer samples than MLPerf LoadGen requires for the claim.
     pub insufficient: Vec<String>,
+    /// Per-sample bootstrap intervals (`summary.ci`): a secondary figure that assumes independent
+    /// samples.
     pub summary: LatencySummary,
+    /// Intervals that resample whole interleaved blocks, replays first; gates use these. Absent in
+    /// results written before they existed.
+    #[serde(default)]
+    pub by_block: Option<BlockSummary>,
     pub source: Source,
 }
 

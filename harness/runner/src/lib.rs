@@ -13,6 +13,6 @@ pub mod session;
 pub mod thermal;
 
 pub use events::{Event, EventSink};
-pub use plan::{Plan, PlanError, plan};
+pub use plan::{Plan, PlanError, PlannedBuild, plan};
 pub use record::*;
 pub use session::run_plan;

@@ -57,6 +57,8 @@ pub struct PlannedBuild {
     pub prebuilt_firmware: bool,
     pub bytes: Arc<Vec<u8>>,
     pub sha256: [u8; 32],
+    /// The current champion's build, joined so candidates meet it head to head (not a candidate).
+    pub champion: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -142,6 +144,7 @@ pub fn plan(scenario: Scenario, rig: Rig) -> Result<Plan, PlanError> {
                 prebuilt_firmware: matches!(build.artifact, Artifact::Firmware(_)),
                 sha256: Sha256::digest(&bytes).into(),
                 bytes: Arc::new(bytes),
+                champion: false,
             });
         }
         models.push(PlannedModel {

@@ -87,6 +87,8 @@ pub struct BuildRecord {
     pub model: String,
     pub variant: String,
     pub reference: bool,
+    /// The champion's build, joined for a head-to-head comparison.
+    pub champion: bool,
     pub artifact: PathBuf,
     pub sha256: String,
     pub size_bytes: u64,
@@ -100,6 +102,10 @@ pub struct BuildRecord {
     /// On-device time of each measured inference, in order.
     #[serde(skip)]
     pub device_ns: Vec<u64>,
+    /// How `device_ns` divides into interleaved blocks, in order: what dependence-aware intervals
+    /// resample.
+    #[serde(skip)]
+    pub blocks: Vec<gauntlet_measure::Block>,
     /// Host view of each measured request.
     #[serde(skip)]
     pub requests: Vec<RequestTiming>,

@@ -75,6 +75,7 @@ fn not_run(build: &PlannedBuild) -> BuildRecord {
         model: build.model.clone(),
         variant: build.variant.clone(),
         reference: build.reference,
+        champion: build.champion,
         artifact: build.artifact.clone(),
         sha256: hex::encode(build.sha256),
         size_bytes: build.bytes.len() as u64,
@@ -83,6 +84,7 @@ fn not_run(build: &PlannedBuild) -> BuildRecord {
         timing: None,
         warmup: 0,
         device_ns: Vec::new(),
+        blocks: Vec::new(),
         requests: Vec::new(),
         outputs: Vec::new(),
         output_len: 0,
@@ -732,7 +734,12 @@ impl BoardSession<'_, '_> {
         for a in active.iter_mut() {
             a.record.warmup = warmup;
         }
-        let block = rules.interleave_block.max(1);
+        // At least as many blocks per pass as an honest interval needs, however short the dataset
+        // (gauntlet_measure::min_blocks): a pass of one long block could only be judged per sample.
+        let block = rules
+            .interleave_block
+            .max(1)
+            .min(n.div_ceil(gauntlet_measure::min_blocks(0.95)).max(1));
         let mut pass = 0usize;
         let started = Instant::now();
         loop {
@@ -767,8 +774,18 @@ impl BoardSession<'_, '_> {
                     } else {
                         Phase::Repeat
                     };
+                    let before = active[i].record.device_ns.len();
                     if let Err(fault) = self.run_block(active, i, range.clone(), phase) {
                         return Some(fault);
+                    }
+                    let record = &mut active[i].record;
+                    let len = (record.device_ns.len() - before) as u32;
+                    if len > 0 {
+                        record.blocks.push(gauntlet_measure::Block {
+                            repeat: pass as u32,
+                            index: block_index as u32,
+                            len,
+                        });
                     }
                 }
                 let (out, keep): (Vec<Active>, Vec<Active>) = std::mem::take(active)

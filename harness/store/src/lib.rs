@@ -803,6 +803,45 @@ impl Store {
         rows.collect::<rusqlite::Result<_>>().map_err(sql(what))
     }
 
+    /// Figures of one build (by its model's SHA-256) on a board class in every completed run of a
+    /// scenario, oldest first, one per run (its first board of the class): the build's run-to-run
+    /// history, for noise bands.
+    pub fn build_history(
+        &self,
+        scenario: &str,
+        model_sha256: &str,
+        board_class: &str,
+    ) -> Result<Vec<(String, Metrics)>> {
+        let what = || format!("read the history of build `{model_sha256}` on `{board_class}`");
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT e.run_id, e.metrics_json FROM entries e JOIN runs r ON r.id = e.run_id \
+                 WHERE r.scenario_name = ?1 AND e.model_sha256 = ?2 AND e.board_class = ?3 \
+                 AND e.status = 'completed' AND e.metrics_json IS NOT NULL \
+                 ORDER BY r.started_at, e.rowid",
+            )
+            .map_err(sql(what))?;
+        let rows = stmt
+            .query_map([scenario, model_sha256, board_class], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(sql(what))?;
+        let mut history: Vec<(String, Metrics)> = Vec::new();
+        for row in rows {
+            let (run_id, json) = row.map_err(sql(what))?;
+            if history.last().is_some_and(|(last, _)| *last == run_id) {
+                continue;
+            }
+            let metrics = serde_json::from_str(&json).map_err(|source| StoreError::Json {
+                what: what(),
+                source,
+            })?;
+            history.push((run_id, metrics));
+        }
+        Ok(history)
+    }
+
     /// The figures of the champion build: those of its first board of the class in its run.
     fn champion_figures(&self, p: &Promotion) -> Result<Option<Metrics>> {
         let what = || {
@@ -857,11 +896,18 @@ impl ChampionLookup for Store {
                     p.variant, p.run_id
                 ))
             })?;
+        let history = self
+            .build_history(scenario, &p.model_sha256, board_class)
+            .map_err(|e| fail(e.to_string()))?
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect();
         Ok(Some(Champion {
             run_id: p.run_id,
             variant: p.variant,
             model_sha256: p.model_sha256,
             metrics,
+            history,
         }))
     }
 }

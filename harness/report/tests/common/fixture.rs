@@ -91,6 +91,7 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
             n: s.n,
             insufficient: s.insufficient.clone(),
             summary: s,
+            by_block: None,
             source: timing,
         };
         let windows = 400;
@@ -113,6 +114,7 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
             model: model.into(),
             variant: variant.into(),
             reference,
+            champion: false,
             status: EntryStatus::Completed,
             error: None,
             metrics: Some(Metrics {
@@ -138,6 +140,8 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
                     source: timing,
                 }),
                 latency_ratio_vs_reference: None,
+                latency_ratio_by_block: None,
+                latency_ratio_vs_champions: Vec::new(),
                 model_load_ms: Some(12.0),
                 rss_before_load_kib: None,
                 rss_after_load_kib: None,
@@ -191,6 +195,7 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
         model: "kws".into(),
         variant: "fp32".into(),
         reference: true,
+        champion: false,
         status: EntryStatus::NotRun,
         error: Some(EntryError {
             kind: "infra".into(),

@@ -1,0 +1,94 @@
+//! Champions head to head: before a run, the current champion's own build joins it, so a
+//! `vs_champion` gate judges a ratio measured side by side, under the same machine state, instead
+//! of a figure from another run (which on a shared machine can differ by 60 %).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use gauntlet_runner::{Plan, PlannedBuild};
+use gauntlet_spec::Threshold;
+use gauntlet_store::Store;
+use sha2::{Digest, Sha256};
+
+/// Adds, for every model of a scenario with a `vs_champion` gate, the champion build of each board class in
+/// the run whose artifact is still where its run found it, with the SHA-256 the promotion
+/// ledger recorded. Returns one line per champion saying whether it joined or why not (then the
+/// gate uses the stored figures).
+pub fn join_champions(plan: &mut Plan, store: &Store) -> Vec<String> {
+    let judged = plan
+        .scenario
+        .gates
+        .iter()
+        .any(|g| matches!(g.threshold, Threshold::VsChampion { .. }));
+    if !judged {
+        return Vec::new();
+    }
+    let classes: BTreeSet<String> = plan.boards.iter().map(gauntlet_gate::board_class).collect();
+    let scenario = plan.scenario.name.clone();
+    let mut notes = Vec::new();
+    for model in &mut plan.models {
+        for class in &classes {
+            let Ok(Some(p)) = store.champion(&scenario, &model.name, class) else {
+                continue;
+            };
+            let joined = model
+                .builds
+                .iter()
+                .any(|b| b.champion && hex::encode(b.sha256) == p.model_sha256);
+            if joined {
+                continue;
+            }
+            let who = format!(
+                "champion {} {} (run {}, {class})",
+                model.name, p.variant, p.run_id
+            );
+            let path = store.run(&p.run_id).ok().and_then(|r| {
+                r.results?
+                    .entries
+                    .into_iter()
+                    .find(|e| e.model == p.model && e.variant == p.variant)
+                    .map(|e| std::path::PathBuf::from(e.provenance.model_path))
+            });
+            let Some(path) = path else {
+                notes.push(format!(
+                    "{who}: its run names no artifact; judging by stored figures"
+                ));
+                continue;
+            };
+            let bytes = match std::fs::read(&path) {
+                Ok(b) => b,
+                Err(e) => {
+                    notes.push(format!(
+                        "{who}: cannot read `{}` ({e}); judging by stored figures",
+                        path.display()
+                    ));
+                    continue;
+                }
+            };
+            let sha256: [u8; 32] = Sha256::digest(&bytes).into();
+            if hex::encode(sha256) != p.model_sha256 {
+                notes.push(format!(
+                    "{who}: `{}` has changed since it was promoted (SHA-256 differs); judging by stored figures",
+                    path.display()
+                ));
+                continue;
+            }
+            let prebuilt_firmware = path.extension().is_some_and(|x| x == "elf");
+            notes.push(format!(
+                "{who}: joins the run head to head from `{}`",
+                path.display()
+            ));
+            model.builds.push(PlannedBuild {
+                model: model.name.clone(),
+                variant: format!("champion-{}", p.variant),
+                reference: false,
+                artifact: path,
+                prebuilt_firmware,
+                bytes: Arc::new(bytes),
+                sha256,
+                champion: true,
+            });
+        }
+    }
+    notes
+}
