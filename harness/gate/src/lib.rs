@@ -663,7 +663,7 @@ fn head_to_head(
 /// Run-to-run spread of `metric` for the champion's build on its board class: (max − min) /
 /// median over the runs its history holds, with the run count; `None` without history.
 fn history_spread(spec: &GateSpec, champion: &Champion) -> Option<(f64, usize)> {
-    let mut values: Vec<f64> = champion
+    let values: Vec<f64> = champion
         .history
         .iter()
         .filter_map(|m| figure(spec.metric, m).ok().map(|f| f.value))
@@ -671,13 +671,7 @@ fn history_spread(spec: &GateSpec, champion: &Champion) -> Option<(f64, usize)> 
     if values.is_empty() {
         return None;
     }
-    values.sort_unstable_by(f64::total_cmp);
-    let mid = gauntlet_measure::quantile_sorted(&values, 0.5);
-    let spread = if mid > 0.0 {
-        (values[values.len() - 1] - values[0]) / mid
-    } else {
-        0.0
-    };
+    let spread = gauntlet_measure::run_to_run_spread(&values).unwrap_or(0.0);
     Some((spread, values.len()))
 }
 

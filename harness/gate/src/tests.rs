@@ -864,7 +864,7 @@ fn head_to_head_figures(seed: u64, factor: f64, repeats: u32) -> ChampionRatio {
     let (mut champion, mut candidate, mut blocks) = (Vec::new(), Vec::new(), Vec::new());
     for repeat in 0..repeats {
         for index in 0..12u32 {
-            let level = if ((seed as u32 + repeat * 12 + index) / 3) % 2 == 0 {
+            let level = if ((seed as u32 + repeat * 12 + index) / 3).is_multiple_of(2) {
                 63.0
             } else {
                 98.0

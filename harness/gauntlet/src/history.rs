@@ -289,7 +289,7 @@ fn run_to_run_spread(
         &entry.provenance.model_sha256,
         &class_of(results, entry),
     )?;
-    let mut p50s: Vec<f64> = history
+    let p50s: Vec<f64> = history
         .iter()
         .filter(|(run, _)| !excluded.contains(&run.as_str()))
         .filter_map(|(_, m)| m.latency_device_us.as_ref().map(|l| l.p50))
@@ -297,9 +297,7 @@ fn run_to_run_spread(
     if p50s.len() < 2 {
         return Ok(None);
     }
-    p50s.sort_unstable_by(f64::total_cmp);
-    let mid = gauntlet_measure::quantile_sorted(&p50s, 0.5);
-    Ok((mid > 0.0).then(|| ((p50s[p50s.len() - 1] - p50s[0]) / mid, p50s.len())))
+    Ok(gauntlet_measure::run_to_run_spread(&p50s).map(|s| (s, p50s.len())))
 }
 
 /// `gauntlet compare RUN_A RUN_B`: per board and build, B's figures against A's, with intervals,

@@ -74,6 +74,15 @@ fn median_order_interval(sorted: &[f64], confidence: f64) -> Option<ConfidenceIn
     })
 }
 
+/// How far one build's figure moved from run to run: (max − min) / median of its per-run values;
+/// `None` without values or with a non-positive median.
+pub fn run_to_run_spread(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable_by(f64::total_cmp);
+    let mid = quantile_sorted(&sorted, 0.5);
+    (!sorted.is_empty() && mid > 0.0).then(|| (sorted[sorted.len() - 1] - sorted[0]) / mid)
+}
+
 /// Dependence-aware intervals of one build's latency sample.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BlockSummary {
@@ -246,14 +255,7 @@ pub fn block_ratio(
     opts: &RatioOptions,
 ) -> Result<BlockRatio, MeasureError> {
     const WHAT: &str = "compare variants by block pairs";
-    check_confidence(WHAT, opts.confidence)?;
-    if !(0.0..1.0).contains(&opts.noise) {
-        return Err(MeasureError::InvalidOption {
-            what: WHAT,
-            field: "noise",
-            reason: format!("is {}, must lie in [0, 1)", opts.noise),
-        });
-    }
+    opts.check(WHAT)?;
     check_layout("compare variants by block pairs: baseline a", a, a_blocks)?;
     check_layout("compare variants by block pairs: candidate b", b, b_blocks)?;
     let ranges = |blocks: &[Block]| {

@@ -49,7 +49,9 @@ mod rng;
 mod windows;
 
 pub use agreement::{Agreement, agreement};
-pub use blocks::{Block, BlockRatio, BlockSummary, block_intervals, block_ratio, min_blocks};
+pub use blocks::{
+    Block, BlockRatio, BlockSummary, block_intervals, block_ratio, min_blocks, run_to_run_spread,
+};
 pub use chart::{Bin, ecdf_points, histogram};
 pub use classify::{ClassMetrics, Classification, argmax, classification};
 pub use error::MeasureError;

@@ -16,6 +16,21 @@ pub struct RatioOptions {
     pub noise: f64,
 }
 
+impl RatioOptions {
+    /// Rejects a confidence outside (0, 1) and a noise band outside [0, 1).
+    pub(crate) fn check(&self, what: &'static str) -> Result<(), MeasureError> {
+        check_confidence(what, self.confidence)?;
+        if !(0.0..1.0).contains(&self.noise) {
+            return Err(MeasureError::InvalidOption {
+                what,
+                field: "noise",
+                reason: format!("is {}, must lie in [0, 1)", self.noise),
+            });
+        }
+        Ok(())
+    }
+}
+
 impl Default for RatioOptions {
     fn default() -> Self {
         Self {
@@ -57,14 +72,7 @@ pub fn paired_ratio(
     opts: &RatioOptions,
 ) -> Result<RatioEstimate, MeasureError> {
     const WHAT: &str = "compare variants by median ratio";
-    check_confidence(WHAT, opts.confidence)?;
-    if !(0.0..1.0).contains(&opts.noise) {
-        return Err(MeasureError::InvalidOption {
-            what: WHAT,
-            field: "noise",
-            reason: format!("is {}, must lie in [0, 1)", opts.noise),
-        });
-    }
+    opts.check(WHAT)?;
     if opts.bootstrap_resamples == 0 {
         return Err(MeasureError::InvalidOption {
             what: WHAT,
