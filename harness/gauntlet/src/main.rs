@@ -287,7 +287,11 @@ fn load_plan(scenario: &Path, rig: Option<&Path>) -> Result<Plan, Failure> {
         })?,
         None => gauntlet_spec::default_rig(),
     };
-    gauntlet_runner::plan(scenario, rig).map_err(input_error)
+    let path = scenario.source.path.clone();
+    gauntlet_runner::plan(scenario, rig).map_err(|e| {
+        eprint!("{}", e.diagnostics());
+        input_error(anyhow::anyhow!("plan the run of `{}`", path.display()))
+    })
 }
 
 fn check(scenario: &Path, rig: Option<&Path>) -> Result<u8, Failure> {
@@ -312,8 +316,36 @@ fn run(
         error: e.into(),
     })?;
     summary::print_results(&finished.results);
-    println!("results: {}", finished.out.join("results.json").display());
-    Ok(outcome_code(&finished.results))
+    let results_json = finished.out.join("results.json");
+    let written = results_json.is_file();
+    if written {
+        println!("results: {}", results_json.display());
+    }
+    if finished.problems.is_empty() {
+        return Ok(outcome_code(&finished.results));
+    }
+    for problem in &finished.problems {
+        eprintln!("error: failed to {problem}");
+    }
+    let kept = match (written, finished.recorded) {
+        (true, true) => format!(
+            "its figures are in `{}` and in the store",
+            results_json.display()
+        ),
+        (true, false) => format!(
+            "its figures are in `{}`; the store does not hold the finished run",
+            results_json.display()
+        ),
+        (false, true) => "its figures are in the store: `gauntlet report` renders them".into(),
+        (false, false) => "nothing of it could be kept".into(),
+    };
+    Err(Failure {
+        code: exit::INFRA_FAILURE,
+        error: anyhow::anyhow!(
+            "write every output of run `{}`: {kept}",
+            finished.results.run_id
+        ),
+    })
 }
 
 fn outcome_code(results: &Results) -> u8 {

@@ -1,26 +1,21 @@
 //! One run, from a validated plan to results on disk and in the store.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 use gauntlet_gate::ChampionLookup;
 use gauntlet_report::{Format, MemorySamples, ReportError, ReportInput};
 use gauntlet_results::{Results, RunMeta};
 use gauntlet_runner::{EventSink, Plan, RunRecord};
-use gauntlet_store::{EntryKey, NewRun, Store, StoreError};
+use gauntlet_store::{EntryKey, NewRun, RunHandle, Store, StoreError};
 use thiserror::Error;
 
-use crate::output::{OutputError, write_atomically};
+use crate::output::{OutputError, RunFolder, join_file, write_atomically};
 
 #[derive(Debug, Error)]
 pub enum RunError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("create the output folder `{path}`: {source}")]
-    CreateDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
     #[error("render the {format} report: {source}")]
     Render {
         format: &'static str,
@@ -30,15 +25,21 @@ pub enum RunError {
     Output(#[from] OutputError),
 }
 
-/// What a run produced.
+/// What a run produced. `problems` lists what could not be written; each output was attempted
+/// regardless of the others, so a full store still leaves results.json, and a failed report still
+/// leaves the run in the store.
 pub struct Finished {
     pub results: Results,
     /// The run folder holding results.json and the reports.
     pub out: PathBuf,
+    /// Whether the store holds the finished run.
+    pub recorded: bool,
+    pub problems: Vec<RunError>,
 }
 
 /// Runs `plan` on its boards, judges it and records it in `store` and in `out` (by default
-/// `reports/out/<run-id>/`). `events` sees the run's progress.
+/// `reports/out/<run-id>/`). `events` sees the run's progress. Errors returned are those found
+/// before any board was touched; later failures are [`Finished::problems`].
 pub fn run(
     plan: &Plan,
     store: &mut Store,
@@ -47,6 +48,8 @@ pub fn run(
 ) -> Result<Finished, RunError> {
     let started = SystemTime::now();
     let run_id = run_id(started);
+    let folder =
+        RunFolder::prepare(out.unwrap_or_else(|| PathBuf::from("reports/out").join(&run_id)))?;
     let handle = store.begin_run(&NewRun {
         id: run_id.clone(),
         scenario_name: plan.scenario.name.clone(),
@@ -56,7 +59,6 @@ pub fn run(
         rig_sha256: plan.rig.source.sha256.clone(),
         started_at: timestamp(started),
     })?;
-    let out = out.unwrap_or_else(|| PathBuf::from("reports/out").join(&run_id));
     let record = gauntlet_runner::run_plan(plan, events);
     let meta = RunMeta {
         run_id,
@@ -70,16 +72,6 @@ pub fn run(
     results.gates = evaluation.gates;
     results.verdicts = evaluation.verdicts;
     results.outcome = evaluation.outcome;
-    for board in &record.boards {
-        for build in board.builds.iter().filter(|b| !b.device_ns.is_empty()) {
-            let key = EntryKey {
-                board: board.board.clone(),
-                model: build.model.clone(),
-                variant: build.variant.clone(),
-            };
-            store.record_samples(&handle, &key, &device_us(&build.device_ns))?;
-        }
-    }
     let mut samples = MemorySamples::new();
     for board in &record.boards {
         for build in &board.builds {
@@ -93,9 +85,43 @@ pub fn run(
     }
     let champions = champions(store, &results);
     let input = ReportInput::new(&results, &samples).with_champions(&champions);
-    write_run(&out, &input, &record)?;
-    store.finish_run(&handle, &results, &plan.boards)?;
-    Ok(Finished { results, out })
+    // Files first: they do not depend on the store, which may be what fails.
+    let mut problems = write_run(&folder, &input, &record);
+    let recorded = match record_run(store, &handle, plan, &record, &results) {
+        Ok(()) => true,
+        Err(e) => {
+            problems.push(e.into());
+            // Best effort: the store just failed, and the run is already on disk.
+            let _ = store.abandon_run(handle);
+            false
+        }
+    };
+    Ok(Finished {
+        results,
+        out: folder.root().to_path_buf(),
+        recorded,
+        problems,
+    })
+}
+
+fn record_run(
+    store: &mut Store,
+    handle: &RunHandle,
+    plan: &Plan,
+    record: &RunRecord,
+    results: &Results,
+) -> Result<(), StoreError> {
+    for board in &record.boards {
+        for build in board.builds.iter().filter(|b| !b.device_ns.is_empty()) {
+            let key = EntryKey {
+                board: board.board.clone(),
+                model: build.model.clone(),
+                variant: build.variant.clone(),
+            };
+            store.record_samples(handle, &key, &device_us(&build.device_ns))?;
+        }
+    }
+    store.finish_run(handle, results, &plan.boards)
 }
 
 fn device_us(device_ns: &[u64]) -> Vec<f64> {
@@ -164,27 +190,37 @@ fn run_id(started: SystemTime) -> String {
     )
 }
 
-/// Writes results.json, the reports and each build's raw scores.
-fn write_run(out: &Path, input: &ReportInput, record: &RunRecord) -> Result<(), RunError> {
-    let outputs = out.join("outputs");
-    std::fs::create_dir_all(&outputs).map_err(|source| RunError::CreateDir {
-        path: outputs.clone(),
-        source,
-    })?;
+/// Writes results.json, the reports and each build's raw scores, each regardless of the others;
+/// returns what failed.
+fn write_run(folder: &RunFolder, input: &ReportInput, record: &RunRecord) -> Vec<RunError> {
+    let mut problems = Vec::new();
+    for format in Format::RUN_FOLDER {
+        let reporter = format.reporter();
+        let written = reporter
+            .render(input)
+            .map_err(|source| RunError::Render {
+                format: format.name(),
+                source,
+            })
+            .and_then(|text| {
+                let path = folder.root().join(reporter.file_name());
+                Ok(write_atomically(&path, text.as_bytes())?)
+            });
+        problems.extend(written.err());
+    }
+    let outputs = folder.outputs();
     for board in &record.boards {
         for build in board.builds.iter().filter(|b| !b.outputs.is_empty()) {
             let bytes: Vec<u8> = build.outputs.iter().flat_map(|v| v.to_le_bytes()).collect();
-            let name = format!("{}__{}__{}.f32", board.board, build.model, build.variant);
-            write_atomically(&outputs.join(name), &bytes)?;
+            let parts = [
+                ("board id", board.board.as_str()),
+                ("model name", build.model.as_str()),
+                ("variant", build.variant.as_str()),
+            ];
+            let written = join_file(&outputs, &parts, ".f32")
+                .and_then(|path| write_atomically(&path, &bytes));
+            problems.extend(written.err().map(RunError::from));
         }
     }
-    for format in Format::RUN_FOLDER {
-        let reporter = format.reporter();
-        let text = reporter.render(input).map_err(|source| RunError::Render {
-            format: format.name(),
-            source,
-        })?;
-        write_atomically(&out.join(reporter.file_name()), text.as_bytes())?;
-    }
-    Ok(())
+    problems
 }
