@@ -10,6 +10,19 @@ pub(crate) fn number(cell: &[u8]) -> Option<f64> {
     text.parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
+/// A feature value as the model receives it: finite as f64 and still finite once rounded to f32
+/// (`1e300` is a number but would reach the model as +inf). `Err(value)` is out of f32 range.
+pub(crate) fn feature(cell: &[u8]) -> Option<Result<f32, f64>> {
+    let value = number(cell)?;
+    // f64 first, then f32: the reference pipeline's rounding.
+    let narrowed = value as f32;
+    Some(if narrowed.is_finite() {
+        Ok(narrowed)
+    } else {
+        Err(value)
+    })
+}
+
 /// Seconds since 1970-01-01 00:00:00 of a naive `YYYY-MM-DD HH:MM:SS[.fff]` timestamp (a `T`
 /// separator also works; no time zone is applied), or a plain number of seconds.
 pub(crate) fn timestamp(cell: &[u8]) -> Option<f64> {
@@ -79,6 +92,15 @@ mod tests {
         for junk in [&b""[..], b"abc", b"1,5", b"nan", b"inf", b"\xff"] {
             assert_eq!(number(junk), None, "{:?}", String::from_utf8_lossy(junk));
         }
+    }
+
+    #[test]
+    fn features_must_fit_an_f32() {
+        assert_eq!(feature(b"1.5"), Some(Ok(1.5)));
+        assert_eq!(feature(b"3.4e38"), Some(Ok(3.4e38)));
+        assert_eq!(feature(b"1e300"), Some(Err(1e300)));
+        assert_eq!(feature(b"-1e39"), Some(Err(-1e39)));
+        assert_eq!(feature(b"x"), None);
     }
 
     #[test]

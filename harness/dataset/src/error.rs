@@ -42,6 +42,16 @@ pub enum DatasetError {
         value: String,
     },
 
+    #[error("read `{}` line {line} column `{column}` (field {field}): `{value}` is beyond the range of a 32-bit float (±3.4e38), which the model takes", .path.display())]
+    OutOfRange {
+        path: PathBuf,
+        line: u64,
+        column: String,
+        /// 1-based position of the field in its record.
+        field: usize,
+        value: String,
+    },
+
     #[error("read `{}` line {line} column `{column}`: `{value}` is not a timestamp (`YYYY-MM-DD HH:MM:SS[.fff]` or seconds)", .path.display())]
     BadTimestamp {
         path: PathBuf,

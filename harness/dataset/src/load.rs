@@ -184,10 +184,16 @@ impl Table {
             let line = lines.at(record.position().map_or(0, |p| p.byte() as usize));
             let field = |column: &Column| record.get(column.index).unwrap_or_default();
             for column in &features {
-                let value = cell::number(field(column))
-                    .ok_or_else(|| not_a_number(path, line, column, field(column)))?;
-                // f64 first, then f32: the reference pipeline's rounding.
-                table.values.push(value as f32);
+                let value = cell::feature(field(column))
+                    .ok_or_else(|| not_a_number(path, line, column, field(column)))?
+                    .map_err(|_| DatasetError::OutOfRange {
+                        path: path.to_path_buf(),
+                        line,
+                        column: column.name.clone(),
+                        field: column.index + 1,
+                        value: String::from_utf8_lossy(field(column)).trim().to_string(),
+                    })?;
+                table.values.push(value);
             }
             if let Some(column) = &label {
                 let value = cell::number(field(column))

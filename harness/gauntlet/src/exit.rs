@@ -6,7 +6,8 @@ pub const SUCCESS: u8 = 0;
 pub const GATE_FAILED: u8 = 1;
 /// Invalid input: a scenario or rig file, a dataset, a model file, or the command line.
 pub const INVALID_INPUT: u8 = 2;
-/// Infrastructure failure: a board unreachable, an agent crash, a timeout. Never a model verdict.
+/// Infrastructure failure: a board unreachable, an agent crash, a timeout, an output folder or
+/// store that cannot take the results. Never a model verdict.
 pub const INFRA_FAILURE: u8 = 3;
 /// A gate could not decide (too few samples, an interval straddling the threshold) and the
 /// scenario treats that as failing.

@@ -10,15 +10,14 @@ mod summary;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::SystemTime;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
-use gauntlet_gate::ChampionLookup;
-use gauntlet_report::{Format, MemorySamples, ReportInput};
+use gauntlet::output::write_atomically;
+use gauntlet::pipeline::{self, champions, stored_samples};
+use gauntlet_report::{Format, ReportInput};
 use gauntlet_results::{Outcome, Results};
-use gauntlet_runner::{Plan, RunMeta, RunRecord};
-use gauntlet_store::{EntryKey, NewRun, PromoteRequest, Store};
+use gauntlet_runner::Plan;
+use gauntlet_store::{PromoteRequest, Store};
 
 #[derive(Parser)]
 #[command(
@@ -247,51 +246,6 @@ fn with_store(
     Ok(exit::SUCCESS)
 }
 
-/// The champion each judged build would replace, for the report's release-manager section.
-fn champions(store: &Store, results: &Results) -> Vec<gauntlet_report::Champion> {
-    let ledger = store.champions(&results.scenario.name).unwrap_or_default();
-    let mut seen = std::collections::BTreeSet::new();
-    results
-        .verdicts
-        .iter()
-        .filter(|v| seen.insert((v.model.clone(), v.board_class.clone())))
-        .filter_map(|v| {
-            let champion =
-                ChampionLookup::champion(store, &results.scenario.name, &v.model, &v.board_class)
-                    .ok()
-                    .flatten()?;
-            let promotion = ledger
-                .iter()
-                .rev()
-                .find(|p| p.model == v.model && p.board_class == v.board_class);
-            let m = &champion.metrics;
-            Some(gauntlet_report::Champion {
-                model: v.model.clone(),
-                board_class: v.board_class.clone(),
-                run_id: champion.run_id.clone(),
-                variant: champion.variant.clone(),
-                accuracy: m.accuracy,
-                latency_p50_us: m.latency_device_us.as_ref().map(|l| l.p50),
-                latency_p99_us: m.latency_device_us.as_ref().map(|l| l.p99),
-                energy_per_inference_j: m.energy.as_ref().map(|e| e.per_inference_j),
-                promoted_by: promotion.map(|p| p.by.clone()),
-                promoted_at: promotion.map(|p| p.promoted_at.clone()),
-            })
-        })
-        .collect()
-}
-
-/// Raw device latencies of every entry of a stored run.
-fn stored_samples(store: &Store, results: &Results) -> MemorySamples {
-    let mut samples = MemorySamples::new();
-    for e in &results.entries {
-        if let Ok(s) = store.samples(&results.run_id, &EntryKey::from(e)) {
-            samples.insert(&e.board, &e.model, &e.variant, s);
-        }
-    }
-    samples
-}
-
 fn report(run: &str, format: &str, out: Option<&Path>, db: Option<&Path>) -> Result<u8, Failure> {
     let format = Format::from_name(format).ok_or_else(|| {
         input_error(anyhow::anyhow!(
@@ -313,9 +267,9 @@ fn report(run: &str, format: &str, out: Option<&Path>, db: Option<&Path>) -> Res
         error: e.into(),
     })?;
     match out {
-        Some(path) => write_atomically(path, text.as_bytes()).map_err(|error| Failure {
+        Some(path) => write_atomically(path, text.as_bytes()).map_err(|e| Failure {
             code: exit::INFRA_FAILURE,
-            error,
+            error: e.into(),
         })?,
         None => print!("{text}"),
     }
@@ -334,30 +288,17 @@ fn load_plan(scenario: &Path, rig: Option<&Path>) -> Result<Plan, Failure> {
         })?,
         None => gauntlet_spec::default_rig(),
     };
-    gauntlet_runner::plan(scenario, rig).map_err(input_error)
+    let path = scenario.source.path.clone();
+    gauntlet_runner::plan(scenario, rig).map_err(|e| {
+        eprint!("{}", e.diagnostics());
+        input_error(anyhow::anyhow!("plan the run of `{}`", path.display()))
+    })
 }
 
 fn check(scenario: &Path, rig: Option<&Path>) -> Result<u8, Failure> {
     let plan = load_plan(scenario, rig)?;
     summary::print_plan(&plan);
     Ok(exit::SUCCESS)
-}
-
-fn timestamp(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
-}
-
-fn run_id(started: SystemTime) -> String {
-    let stamp = timestamp(started).replace([':', '-'], "");
-    let nanos = started
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{}-{:04x}",
-        stamp.trim_end_matches('Z'),
-        (nanos ^ std::process::id()) & 0xffff
-    )
 }
 
 fn run(
@@ -367,72 +308,48 @@ fn run(
     db: Option<&Path>,
 ) -> Result<u8, Failure> {
     let mut plan = load_plan(scenario, rig)?;
-    let infra = |error: anyhow::Error| Failure {
-        code: exit::INFRA_FAILURE,
-        error,
-    };
     let mut store = open_store(db)?;
     for note in head_to_head::join_champions(&mut plan, &store) {
         eprintln!("{note}");
     }
-    let started = SystemTime::now();
-    let run_id = run_id(started);
-    let handle = store
-        .begin_run(&NewRun {
-            id: run_id.clone(),
-            scenario_name: plan.scenario.name.clone(),
-            scenario_path: plan.scenario.source.path.display().to_string(),
-            scenario_sha256: plan.scenario.source.sha256.clone(),
-            rig_name: plan.rig.name.clone(),
-            rig_sha256: plan.rig.source.sha256.clone(),
-            started_at: timestamp(started),
-        })
-        .map_err(|e| infra(e.into()))?;
-    let out = out.unwrap_or_else(|| PathBuf::from("reports/out").join(&run_id));
     let progress = progress::Progress::new(&plan);
-    let record = gauntlet_runner::run_plan(&plan, &progress);
+    let finished = pipeline::run(&plan, &mut store, out, &progress);
     progress.finish();
-    let meta = RunMeta {
-        run_id,
-        started_at: timestamp(started),
-        finished_at: timestamp(SystemTime::now()),
-        harness_version: env!("CARGO_PKG_VERSION").into(),
-        git_commit: Some(env!("GAUNTLET_GIT_COMMIT").to_string()).filter(|c| !c.is_empty()),
+    let finished = finished.map_err(|e| Failure {
+        code: exit::INFRA_FAILURE,
+        error: e.into(),
+    })?;
+    summary::print_results(&finished.results);
+    let results_json = finished.out.join("results.json");
+    let written = results_json.is_file();
+    if written {
+        println!("results: {}", results_json.display());
+    }
+    if finished.problems.is_empty() {
+        return Ok(outcome_code(&finished.results));
+    }
+    for problem in &finished.problems {
+        eprintln!("error: failed to {problem}");
+    }
+    let kept = match (written, finished.recorded) {
+        (true, true) => format!(
+            "its figures are in `{}` and in the store",
+            results_json.display()
+        ),
+        (true, false) => format!(
+            "its figures are in `{}`; the store does not hold the finished run",
+            results_json.display()
+        ),
+        (false, true) => "its figures are in the store: `gauntlet report` renders them".into(),
+        (false, false) => "nothing of it could be kept".into(),
     };
-    let mut results = gauntlet_runner::analyze(&plan, &record, &meta);
-    let evaluation = gauntlet_gate::evaluate(&plan.scenario, &plan.boards, &results, &store);
-    results.gates = evaluation.gates;
-    results.verdicts = evaluation.verdicts;
-    results.outcome = evaluation.outcome;
-    for board in &record.boards {
-        for build in board.builds.iter().filter(|b| !b.device_ns.is_empty()) {
-            let key = EntryKey {
-                board: board.board.clone(),
-                model: build.model.clone(),
-                variant: build.variant.clone(),
-            };
-            let device_us: Vec<f64> = build.device_ns.iter().map(|&ns| ns as f64 / 1e3).collect();
-            store
-                .record_samples(&handle, &key, &device_us)
-                .map_err(|e| infra(e.into()))?;
-        }
-    }
-    let mut samples = MemorySamples::new();
-    for board in &record.boards {
-        for build in &board.builds {
-            let device_us = build.device_ns.iter().map(|&ns| ns as f64 / 1e3).collect();
-            samples.insert(&board.board, &build.model, &build.variant, device_us);
-        }
-    }
-    let champions = champions(&store, &results);
-    let input = ReportInput::new(&results, &samples).with_champions(&champions);
-    write_run(&out, &input, &record).map_err(infra)?;
-    store
-        .finish_run(&handle, &results, &plan.boards)
-        .map_err(|e| infra(e.into()))?;
-    summary::print_results(&results);
-    println!("results: {}", out.join("results.json").display());
-    Ok(outcome_code(&results))
+    Err(Failure {
+        code: exit::INFRA_FAILURE,
+        error: anyhow::anyhow!(
+            "write every output of run `{}`: {kept}",
+            finished.results.run_id
+        ),
+    })
 }
 
 fn outcome_code(results: &Results) -> u8 {
@@ -442,32 +359,4 @@ fn outcome_code(results: &Results) -> u8 {
         Outcome::InfraFailure => exit::INFRA_FAILURE,
         Outcome::Inconclusive => exit::INCONCLUSIVE,
     }
-}
-
-/// Writes results.json, the reports and each build's raw scores; each file appears whole or not at all.
-fn write_run(out: &Path, input: &ReportInput, record: &RunRecord) -> anyhow::Result<()> {
-    let outputs = out.join("outputs");
-    std::fs::create_dir_all(&outputs)
-        .with_context(|| format!("create the output folder `{}`", outputs.display()))?;
-    for board in &record.boards {
-        for build in board.builds.iter().filter(|b| !b.outputs.is_empty()) {
-            let bytes: Vec<u8> = build.outputs.iter().flat_map(|v| v.to_le_bytes()).collect();
-            let name = format!("{}__{}__{}.f32", board.board, build.model, build.variant);
-            write_atomically(&outputs.join(name), &bytes)?;
-        }
-    }
-    for format in Format::RUN_FOLDER {
-        let reporter = format.reporter();
-        let text = reporter
-            .render(input)
-            .with_context(|| format!("render the {} report", format.name()))?;
-        write_atomically(&out.join(reporter.file_name()), text.as_bytes())?;
-    }
-    Ok(())
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("partial");
-    std::fs::write(&tmp, bytes).with_context(|| format!("write `{}`", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("move results into `{}`", path.display()))
 }

@@ -3,7 +3,8 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use common::*;
 
@@ -177,4 +178,94 @@ fn non_numeric_cell() {
         "{err}"
     );
     assert!(err.contains("1502"), "names the line: {err}");
+}
+
+/// Every malformed file of both corpora (the spec's scenario and rig files, and the data files
+/// here) through the real binary: exit 2, a located diagnostic, no panic, nothing written. The
+/// rendered stderr is snapshotted.
+#[test]
+fn every_malformed_file_is_refused_before_anything_is_written() {
+    let repo = repo();
+    let spec = repo.join("harness/spec/tests/invalid");
+    let data = repo.join("harness/gauntlet/tests/bad_data");
+    let mut files: Vec<(PathBuf, Vec<String>)> = Vec::new();
+    for (dir, is_data) in [(&spec, false), (&data, true)] {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        names.sort();
+        for path in names {
+            let file = path.to_str().unwrap().to_string();
+            let name = path.file_name().unwrap().to_str().unwrap();
+            let args = if is_data {
+                vec![file]
+            } else if name.starts_with("rig_") {
+                let scenario = spec.join("targets_unknown_board.toml");
+                vec![scenario.to_str().unwrap().into(), "--rig".into(), file]
+            } else {
+                let lab = spec.join("support/lab.toml");
+                vec![file, "--rig".into(), lab.to_str().unwrap().into()]
+            };
+            files.push((path, args));
+        }
+    }
+    assert!(files.len() >= 150, "only {} malformed files", files.len());
+    for (path, args) in &files {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let (out, db) = (tmp.path().join("out"), tmp.path().join("db/g.db"));
+        let output = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+            .arg("run")
+            .args(args)
+            .arg("--out")
+            .arg(&out)
+            .arg("--db")
+            .arg(&db)
+            .current_dir(&repo)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr)
+            .replace(&format!("{}/", repo.display()), "")
+            .replace(&format!("{}/", tmp.path().display()), "<tmp>/");
+        assert_eq!(output.status.code(), Some(2), "{name}:\n{stderr}");
+        assert!(!stderr.contains("panicked"), "{name}:\n{stderr}");
+        assert!(
+            is_located(&stderr),
+            "{name} names no file and line:\n{stderr}"
+        );
+        assert!(!out.exists() && !db.exists(), "{name} wrote output");
+        let kind = if path.starts_with(&data) {
+            "data"
+        } else {
+            "spec"
+        };
+        if kind == "data" {
+            let csv = path.with_extension("csv");
+            let csv = csv.file_name().unwrap().to_str().unwrap();
+            assert!(
+                stderr.contains(csv),
+                "{name} does not name {csv}:\n{stderr}"
+            );
+        }
+        insta::assert_snapshot!(format!("{kind}__{name}"), stderr);
+    }
+}
+
+/// Whether a diagnostic points somewhere: `--> file.toml:LINE:COL`, or a CSV file with its line.
+fn is_located(text: &str) -> bool {
+    let digits =
+        |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    let toml = text.split("--> ").skip(1).any(|rest| {
+        let place = rest.split_whitespace().next().unwrap_or("");
+        let mut parts = place.rsplitn(3, ':');
+        let (col, line) = (parts.next(), parts.next());
+        digits(col)
+            && digits(line)
+            && parts
+                .next()
+                .is_some_and(|f| f.ends_with(".toml") || f.ends_with(".csv"))
+    });
+    toml || text.contains(".csv` line ")
 }

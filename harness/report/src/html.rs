@@ -69,6 +69,7 @@ impl HtmlReporter {
     fn build(overrides: &[(&str, String)]) -> Result<Self, ReportError> {
         let mut tera = Tera::new();
         tera.autoescape_on([".html"]);
+        tera.set_escape_fn(escape_printable_html);
         // Added together: tera resolves `{% include %}` when a template is added.
         let templates = DEFAULT_TEMPLATES.map(|(name, default)| {
             let text = overrides
@@ -556,6 +557,12 @@ fn build_view<'a>(input: &ReportInput<'a>, index: usize, e: &'a Entry) -> BuildV
         latency,
         confusion,
     }
+}
+
+/// HTML escaping of text made printable first: a browser shows no control characters, so a
+/// name holding one would look like a different name.
+fn escape_printable_html(input: &str, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    tera::escape_html(&crate::printable(input), out)
 }
 
 #[cfg(test)]

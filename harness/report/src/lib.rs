@@ -14,6 +14,7 @@ mod html;
 mod json;
 mod junit;
 mod markdown;
+mod printable;
 mod rows;
 mod svg;
 mod terminal;
@@ -30,6 +31,7 @@ pub use html::HtmlReporter;
 pub use json::JsonReporter;
 pub use junit::JunitReporter;
 pub use markdown::MarkdownReporter;
+pub use printable::printable;
 pub use terminal::TerminalReporter;
 
 #[derive(Debug, thiserror::Error)]

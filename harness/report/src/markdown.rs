@@ -138,7 +138,8 @@ fn short_hash(h: &str) -> String {
 }
 
 /// Escapes text for a Markdown table cell: HTML is entity-encoded (GitHub renders raw HTML), pipes
-/// and Markdown punctuation are backslash-escaped, and newlines become spaces.
+/// and Markdown punctuation are backslash-escaped, newlines become spaces and other control
+/// characters visible escapes.
 fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -147,6 +148,7 @@ fn esc(s: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '\n' | '\r' => out.push(' '),
+            c if c.is_control() => out.extend(c.escape_unicode()),
             '|' | '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '!' => {
                 out.push('\\');
                 out.push(c);
@@ -169,6 +171,7 @@ mod tests {
             "&lt;script&gt;alert(1)&lt;/script&gt;"
         );
         assert_eq!(esc("a|b_c\nd"), "a\\|b\\_c d");
+        assert_eq!(esc("x\x1b[31m"), "x\\u{1b}\\[31m");
     }
 
     #[test]

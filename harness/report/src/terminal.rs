@@ -94,7 +94,7 @@ impl Reporter for TerminalReporter {
         if !sources_used(r).is_empty() {
             out.push('\n');
         }
-        Ok(out)
+        Ok(crate::printable(&out).into_owned())
     }
 
     fn file_name(&self) -> &str {

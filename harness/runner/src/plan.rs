@@ -4,47 +4,103 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use gauntlet_agent::runtime::{LoadOptions, OutputSelector, Runtime, RuntimeError, TractRuntime};
+use gauntlet_agent::runtime::{
+    LoadOptions, LoadedModel, OutputSelector, Runtime, RuntimeError, TractRuntime,
+};
 use gauntlet_dataset::{DatasetError, Windows};
-use gauntlet_spec::{Artifact, Board, Diagnostics, Rig, Scenario};
+use gauntlet_spec::{Artifact, Board, Diagnostic, Diagnostics, Location, Rig, Scenario};
 use sha2::{Digest, Sha256};
 
+/// Causes are written into each message rather than chained as `source`, so that the message
+/// reads whole once (a chain printed with `{:#}` would repeat it).
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     #[error("{0}")]
     Targets(Diagnostics),
-    #[error("load dataset `{name}` of `{scenario}`: {source}")]
+    #[error("load dataset `{name}`: {cause}")]
     Dataset {
         name: String,
-        scenario: PathBuf,
         // Boxed: it carries paths and cell text, and would otherwise bloat every plan result.
-        source: Box<DatasetError>,
+        cause: Box<DatasetError>,
+        at: Option<Location>,
     },
-    #[error("read model `{model}` build `{variant}` from `{path}`: {source}")]
+    #[error("read model `{model}` build `{variant}` from `{}`: {cause}", .path.display())]
     ModelFile {
         model: String,
         variant: String,
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
+        at: Option<Location>,
     },
     #[error(
-        "fit model `{model}` to the dataset in `{scenario}`: `input_shape` {shape:?} holds {elements} values but a window of `{dataset}` has {window}"
+        "fit model `{model}` to the dataset: `input_shape` {shape:?} holds {elements} values but a window of `{dataset}` has {window}"
     )]
     WindowSize {
         model: String,
-        scenario: PathBuf,
         shape: Vec<usize>,
         elements: usize,
         dataset: String,
         window: usize,
+        at: Option<Location>,
     },
-    #[error("fit model `{model}` build `{variant}` (`{path}`) to the scenario's input: {source}")]
+    #[error("fit model `{model}` build `{variant}` (`{}`) to the scenario's input: {cause}", .path.display())]
     ModelShape {
         model: String,
         variant: String,
         path: PathBuf,
-        source: Box<RuntimeError>,
+        cause: Box<RuntimeError>,
+        at: Option<Location>,
     },
+    #[error("read model `{model}` build `{variant}` (`{}`) as ONNX: {reason}", .path.display())]
+    NotOnnx {
+        model: String,
+        variant: String,
+        path: PathBuf,
+        reason: String,
+        at: Option<Location>,
+    },
+    #[error(
+        "fit model `{model}` build `{variant}` (`{}`) to the dataset's labels: its output has {outputs} values per window but the dataset has {classes} classes", .path.display()
+    )]
+    OutputSize {
+        model: String,
+        variant: String,
+        path: PathBuf,
+        outputs: usize,
+        classes: usize,
+        at: Option<Location>,
+    },
+}
+
+impl PlanError {
+    /// The error as diagnostics pointing at the scenario line it concerns.
+    pub fn diagnostics(&self) -> Diagnostics {
+        let at = match self {
+            PlanError::Targets(d) => return d.clone(),
+            PlanError::Dataset { at, .. }
+            | PlanError::ModelFile { at, .. }
+            | PlanError::WindowSize { at, .. }
+            | PlanError::ModelShape { at, .. }
+            | PlanError::NotOnnx { at, .. }
+            | PlanError::OutputSize { at, .. } => at.clone(),
+        };
+        let label = match self {
+            PlanError::Targets(_) | PlanError::Dataset { .. } => "the data named here",
+            PlanError::WindowSize { .. } => "the shape given here",
+            _ => "the model named here",
+        };
+        let d = Diagnostic::new(format!("failed to {self}"))
+            .at(at)
+            .label(label);
+        match self {
+            PlanError::NotOnnx { .. } => d.help("is this the right file? an empty or half-copied file is refused here"),
+            PlanError::OutputSize { .. } => {
+                d.help("list one class per model output (the dataset's `classes`), or select another `output`")
+            }
+            _ => d,
+        }
+        .into()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -102,10 +158,10 @@ pub fn plan(scenario: Scenario, rig: Rig) -> Result<Plan, PlanError> {
         .cloned()
         .collect();
     let windows =
-        gauntlet_dataset::load(&scenario.dataset).map_err(|source| PlanError::Dataset {
+        gauntlet_dataset::load(&scenario.dataset).map_err(|cause| PlanError::Dataset {
             name: scenario.dataset.name.clone(),
-            scenario: scenario.source.path.clone(),
-            source: Box::new(source),
+            cause: Box::new(cause),
+            at: scenario.dataset_at.clone(),
         })?;
     let windows = match scenario.subset {
         Some(n) => windows.stratified_subset(n),
@@ -117,24 +173,25 @@ pub fn plan(scenario: Scenario, rig: Rig) -> Result<Plan, PlanError> {
         if elements != windows.window_len {
             return Err(PlanError::WindowSize {
                 model: model.name.clone(),
-                scenario: scenario.source.path.clone(),
                 shape: model.input_shape.clone(),
                 elements,
                 dataset: scenario.dataset.name.clone(),
                 window: windows.window_len,
+                at: model.input_shape_at.clone(),
             });
         }
         let mut builds = Vec::new();
         for build in &model.builds {
             let path = build.artifact.path().to_path_buf();
-            let bytes = std::fs::read(&path).map_err(|source| PlanError::ModelFile {
+            let bytes = std::fs::read(&path).map_err(|cause| PlanError::ModelFile {
                 model: model.name.clone(),
                 variant: build.variant.clone(),
                 path: path.clone(),
-                source,
+                cause,
+                at: build.artifact_at.clone(),
             })?;
             if let Artifact::Onnx(_) = build.artifact {
-                check_fits(model, &build.variant, &path, &bytes)?;
+                check_model(model, build, scenario.dataset.classes.len(), &bytes)?;
             }
             builds.push(PlannedBuild {
                 model: model.name.clone(),
@@ -165,33 +222,71 @@ pub fn plan(scenario: Scenario, rig: Rig) -> Result<Plan, PlanError> {
 }
 
 /// Loads the model on the host with the scenario's input and output so a misfit is an input error
-/// now, not a board failure later. What the host's runtime cannot run (an unsupported operator) is
-/// left for the board to report: another board's runtime may run it.
-fn check_fits(
+/// now, not a board failure later: a file that is not ONNX at all, an input that does not take the
+/// window, an output whose size is not the class count. What the host's runtime cannot run (an
+/// unsupported operator) is left for the board to report: another board's runtime may run it.
+fn check_model(
     model: &gauntlet_spec::Model,
-    variant: &str,
-    path: &std::path::Path,
+    build: &gauntlet_spec::Build,
+    classes: usize,
     bytes: &[u8],
 ) -> Result<(), PlanError> {
+    let path = build.artifact.path();
     let options = LoadOptions {
         input_name: model.input.clone(),
         window_shape: model.input_shape.clone(),
         output: runtime_selector(&model.output),
     };
+    let not_onnx = |reason: String| PlanError::NotOnnx {
+        model: model.name.clone(),
+        variant: build.variant.clone(),
+        path: path.to_path_buf(),
+        reason,
+        at: build.artifact_at.clone(),
+    };
+    onnx_graph(bytes).map_err(not_onnx)?;
     match TractRuntime.load(bytes, &options) {
+        Ok(loaded) if loaded.info().output_len != classes => Err(PlanError::OutputSize {
+            model: model.name.clone(),
+            variant: build.variant.clone(),
+            path: path.to_path_buf(),
+            outputs: loaded.info().output_len,
+            classes,
+            at: build.artifact_at.clone(),
+        }),
         Ok(_) => Ok(()),
         Err(
-            source @ (RuntimeError::ShapeMismatch { .. }
+            cause @ (RuntimeError::ShapeMismatch { .. }
             | RuntimeError::UnknownInput { .. }
             | RuntimeError::AmbiguousInput { .. }
             | RuntimeError::UnknownOutput { .. }
             | RuntimeError::WindowLength { .. }),
         ) => Err(PlanError::ModelShape {
             model: model.name.clone(),
-            variant: variant.to_string(),
+            variant: build.variant.clone(),
             path: path.to_path_buf(),
-            source: Box::new(source),
+            cause: Box::new(cause),
+            at: build.artifact_at.clone(),
         }),
         Err(_) => Ok(()),
+    }
+}
+
+/// What no runtime could load: bytes that are not an ONNX protobuf, or one with no graph to run
+/// (an empty file decodes as an empty protobuf message).
+fn onnx_graph(bytes: &[u8]) -> Result<(), String> {
+    use tract_onnx::prelude::Framework;
+    let proto = tract_onnx::onnx()
+        .proto_model_for_read(&mut &bytes[..])
+        .map_err(|e| format!("{e:#}"))?;
+    match proto.graph {
+        None => Err(format!(
+            "the file ({} bytes) holds no ONNX graph",
+            bytes.len()
+        )),
+        Some(g) if g.node.is_empty() || g.output.is_empty() => {
+            Err("its graph has no nodes or no outputs".to_string())
+        }
+        Some(_) => Ok(()),
     }
 }

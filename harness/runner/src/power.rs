@@ -6,10 +6,9 @@ use gauntlet_power::{
     ActivityLog, Ina219Config, Ina219Sensor, JetsonRails, MonotonicClock, PowerError, PowerProfile,
     PowerSensor, PowerTrace, Sampler, SamplerConfig, SharedClock, SimulatedIna219,
 };
-use gauntlet_spec::{AdcMode, Board, PowerSensorSpec};
-
-/// The common INA219 breakout's shunt, used by the simulated sensor's register model.
-const SIMULATED_SHUNT_OHMS: f64 = 0.1;
+use gauntlet_spec::{
+    AdcMode, Board, PowerSensorSpec, SIMULATED_SHUNT_OHMS, simulated_full_scale_a,
+};
 
 pub struct PowerMonitor {
     sampler: Sampler,
@@ -69,10 +68,9 @@ impl PowerMonitor {
                     bus_volts: *bus_volts,
                     shunt_ohms: SIMULATED_SHUNT_OHMS,
                 };
-                // Full scale with headroom over the active draw, so the model never overflows.
                 let config = Ina219Config {
                     shunt_ohms: SIMULATED_SHUNT_OHMS,
-                    max_current_a: (active_watts / bus_volts * 1.5).max(0.4),
+                    max_current_a: simulated_full_scale_a(*active_watts, *bus_volts),
                     ..Ina219Config::default()
                 };
                 let chip = SimulatedIna219::from_profile(

@@ -133,6 +133,32 @@ impl<'a, T> Checker<'a, T> {
         None
     }
 
+    /// A name that becomes a file name (board id, model name, variant): see [`crate::names`].
+    pub(crate) fn path_component(&mut self, v: &Sp<String>, what: &str) {
+        if let Err(problem) = crate::names::check_path_component(&v.value) {
+            let d = self
+                .at(&v.span, format!("invalid {what} {:?}", v.value))
+                .label(format!("{problem}"))
+                .help("it becomes part of file names in the run folder");
+            self.push(d);
+        }
+    }
+
+    /// A name shown in terminals and reports: control characters (an ESC starting a terminal
+    /// escape sequence, a line break) would be obeyed or break the layout there.
+    pub(crate) fn printable(&mut self, v: &Sp<String>, what: &str) {
+        if let Some(c) = v.value.chars().find(|c| c.is_control()) {
+            let d = self
+                .at(&v.span, format!("invalid {what} {:?}", v.value))
+                .label(format!(
+                    "it contains the control character {}",
+                    c.escape_unicode()
+                ))
+                .help("names are shown in terminals and reports: use printable characters");
+            self.push(d);
+        }
+    }
+
     /// Reports the second occurrence of each repeated value.
     pub(crate) fn unique<'s>(
         &mut self,

@@ -33,7 +33,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub(crate) fn new(message: impl Into<String>) -> Self {
+    pub fn new(message: impl Into<String>) -> Self {
         Diagnostic {
             message: message.into(),
             location: None,
@@ -43,27 +43,27 @@ impl Diagnostic {
         }
     }
 
-    pub(crate) fn at(mut self, location: Option<Location>) -> Self {
+    pub fn at(mut self, location: Option<Location>) -> Self {
         self.location = location;
         self
     }
 
-    pub(crate) fn label(mut self, label: impl Into<String>) -> Self {
+    pub fn label(mut self, label: impl Into<String>) -> Self {
         self.label = Some(label.into());
         self
     }
 
-    pub(crate) fn note(mut self, note: impl Into<String>) -> Self {
+    pub fn note(mut self, note: impl Into<String>) -> Self {
         self.notes.push(note.into());
         self
     }
 
-    pub(crate) fn help(mut self, help: impl Into<String>) -> Self {
+    pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
     }
 
-    pub(crate) fn help_opt(mut self, help: Option<String>) -> Self {
+    pub fn help_opt(mut self, help: Option<String>) -> Self {
         self.help = help.or(self.help);
         self
     }
@@ -138,14 +138,14 @@ impl fmt::Display for Diagnostic {
                 loc.column
             )?;
             writeln!(f, "{pad} |")?;
-            writeln!(f, "{} | {}", loc.line, loc.source_line)?;
-            let lead: String = loc
-                .source_line
+            let (shown, column, width) = excerpt(&loc.source_line, loc.column, loc.width);
+            writeln!(f, "{} | {}", loc.line, shown)?;
+            let lead: String = shown
                 .chars()
-                .take(loc.column - 1)
+                .take(column - 1)
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
-            let carets = "^".repeat(loc.width);
+            let carets = "^".repeat(width);
             match &self.label {
                 Some(label) => writeln!(f, "{pad} | {lead}{carets} {label}")?,
                 None => writeln!(f, "{pad} | {lead}{carets}")?,
@@ -162,6 +162,33 @@ impl fmt::Display for Diagnostic {
         }
         Ok(())
     }
+}
+
+/// Characters of a source line shown at most: a minified or generated file can hold megabytes on
+/// one line, which would flood the terminal.
+const MAX_SHOWN_CHARS: usize = 160;
+
+/// The part of `line` shown around `column` (1-based), with `…` where it is cut, and the column
+/// and underline width within that part.
+fn excerpt(line: &str, column: usize, width: usize) -> (String, usize, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= MAX_SHOWN_CHARS {
+        return (line.to_string(), column, width);
+    }
+    let at = (column - 1).min(chars.len());
+    let start = at.saturating_sub(MAX_SHOWN_CHARS / 3);
+    let end = (start + MAX_SHOWN_CHARS).min(chars.len());
+    let prefix = usize::from(start > 0);
+    let mut shown: String = if prefix == 1 {
+        "…".into()
+    } else {
+        String::new()
+    };
+    shown.extend(&chars[start..end]);
+    if end < chars.len() {
+        shown.push('…');
+    }
+    (shown, at - start + prefix + 1, width.min(end - at).max(1))
 }
 
 impl fmt::Display for Diagnostics {
@@ -269,6 +296,21 @@ pub(crate) fn did_you_mean(word: &str, candidates: &[&str], what: &str) -> Optio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_lines_are_cut_around_the_column() {
+        let line = format!("{}x = @{}", "a".repeat(5_000), "b".repeat(5_000));
+        let (shown, column, width) = excerpt(&line, 5_005, 1);
+        assert!(
+            shown.chars().count() <= MAX_SHOWN_CHARS + 2,
+            "{}",
+            shown.len()
+        );
+        assert!(shown.starts_with('…') && shown.ends_with('…'));
+        assert_eq!(shown.chars().nth(column - 1), Some('@'));
+        assert_eq!(width, 1);
+        assert_eq!(excerpt("short", 2, 3), ("short".to_string(), 2, 3));
+    }
 
     #[test]
     fn locate_maps_global_offsets_back_to_each_file() {

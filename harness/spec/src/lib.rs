@@ -7,6 +7,7 @@
 mod check;
 mod diagnostic;
 mod load;
+mod names;
 mod raw;
 mod rig;
 mod scenario;
@@ -14,7 +15,8 @@ mod units;
 pub mod validated;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Location};
-pub use rig::{default_rig, load_rig, select_boards};
+pub use names::{MAX_NAME_BYTES, NameProblem, check_path_component};
+pub use rig::{DEFAULT_RIG_SOURCE, default_rig, load_rig, select_boards};
 pub use scenario::load_scenario;
 pub use validated::*;
 

@@ -72,11 +72,12 @@ fn read_chain(path: &Path, what: &str, sources: &mut SourceMap) -> Result<(), Di
     let mut next = Some((path.to_path_buf(), None::<Location>));
     let mut seen: Vec<PathBuf> = Vec::new();
     while let Some((path, named_at)) = next.take() {
-        let text = std::fs::read_to_string(&path).map_err(|e| {
+        let bytes = std::fs::read(&path).map_err(|e| {
             Diagnostic::new(format!("failed to read {what} `{}`: {e}", path.display()))
                 .at(named_at.clone())
                 .label("named here")
         })?;
+        let text = String::from_utf8(bytes).map_err(|e| not_utf8(&path, what, e.as_bytes()))?;
         let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
         if let Some(first) = seen.iter().position(|p| *p == canonical) {
             let chain: Vec<String> = seen[first..]
@@ -107,6 +108,40 @@ fn read_chain(path: &Path, what: &str, sources: &mut SourceMap) -> Result<(), Di
         }
     }
     Ok(())
+}
+
+/// A file that is not UTF-8 text (TOML must be): located at the first bad byte.
+fn not_utf8(path: &Path, what: &str, bytes: &[u8]) -> Diagnostics {
+    let valid = std::str::from_utf8(bytes).map_or_else(|e| e.valid_up_to(), |_| bytes.len());
+    let line_start = bytes[..valid]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let line_end = bytes[valid..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(bytes.len(), |i| valid + i);
+    let before = String::from_utf8_lossy(&bytes[line_start..valid]);
+    let location = Location {
+        path: path.to_path_buf(),
+        line: bytes[..valid].iter().filter(|&&b| b == b'\n').count() + 1,
+        column: before.chars().count() + 1,
+        source_line: String::from_utf8_lossy(&bytes[line_start..line_end])
+            .trim_end_matches('\r')
+            .to_string(),
+        width: 1,
+    };
+    Diagnostic::new(format!(
+        "failed to read {what} `{}`: it is not UTF-8 text (byte offset {valid})",
+        path.display()
+    ))
+    .at(Some(location))
+    .label(format!(
+        "byte 0x{:02x} here",
+        bytes.get(valid).copied().unwrap_or(0)
+    ))
+    .help("TOML files are UTF-8; re-save the file as UTF-8")
+    .into()
 }
 
 fn file_name(p: &Path) -> String {

@@ -29,10 +29,16 @@ pub fn load_rig(path: &Path) -> Result<Rig, Diagnostics> {
 pub fn default_rig() -> Rig {
     const LOCAL: &str = include_str!("../../../rigs/local.toml");
     let name = Path::new("rigs/local.toml");
-    load::load_str::<RigFile>(name, LOCAL)
+    let mut rig = load::load_str::<RigFile>(name, LOCAL)
         .and_then(|l| validate(&l, name))
-        .unwrap_or_else(|d| panic!("the embedded rigs/local.toml is invalid:\n{d}"))
+        .unwrap_or_else(|d| panic!("the embedded rigs/local.toml is invalid:\n{d}"));
+    // Not a file on disk: results and the store must not name a path that may not exist.
+    rig.source.path = PathBuf::from(DEFAULT_RIG_SOURCE);
+    rig
 }
+
+/// What the built-in rig's source reads as, wherever a rig file's path would be shown.
+pub const DEFAULT_RIG_SOURCE: &str = "built in (a copy of rigs/local.toml)";
 
 fn validate(loaded: &Loaded<RigFile>, path: &Path) -> Result<Rig, Diagnostics> {
     let mut ck = Checker::new(loaded);
@@ -69,10 +75,7 @@ fn validate(loaded: &Loaded<RigFile>, path: &Path) -> Result<Rig, Diagnostics> {
 
 fn board(ck: &mut Ck, b: &Sp<BoardSection>) -> Option<Board> {
     let raw = &b.value;
-    if raw.id.value.is_empty() {
-        let d = ck.at(&raw.id.span, "a board id cannot be empty");
-        ck.push(d);
-    }
+    ck.path_component(&raw.id, "board id");
     let kind = ck.one_of(&raw.kind, "board kind", &BoardKind::ALL);
     if raw.labels.value.contains_key("kind") {
         let d = ck
@@ -529,9 +532,6 @@ const ADC_MODES: [(&str, AdcMode); 11] = [
     ("avg128", AdcMode::Avg128),
 ];
 
-/// The INA219's largest shunt voltage (PGA /8).
-const INA219_MAX_SHUNT_VOLTS: f64 = 0.32;
-
 #[derive(Clone, Copy)]
 enum SensorType {
     Ina219,
@@ -578,9 +578,16 @@ fn power(ck: &mut Ck, p: &Sp<PowerSection>) -> Option<PowerSensorSpec> {
         return None;
     }
     let sample_hz = |ck: &mut Ck, default: f64| {
-        s.sample_hz
-            .as_ref()
-            .map_or(default, |h| ck.positive(h, "sample_hz"))
+        s.sample_hz.as_ref().map_or(default, |h| {
+            let hz = ck.positive(h, "sample_hz");
+            if hz > MAX_SAMPLE_HZ {
+                let d = ck
+                    .at(&h.span, format!("`sample_hz` {hz} is beyond the power sampler's {MAX_SAMPLE_HZ:.0} samples/s"))
+                    .label("too fast to sample");
+                ck.push(d);
+            }
+            hz
+        })
     };
     Some(match ty {
         SensorType::Ina219 => {
@@ -678,13 +685,35 @@ fn power(ck: &mut Ck, p: &Sp<PowerSection>) -> Option<PowerSensorSpec> {
                     .label(format!("{active_watts} W < {idle_watts} W"));
                 ck.push(d);
             }
+            let bus_volts = s
+                .bus_volts
+                .as_ref()
+                .map_or(5.0, |v| ck.positive(v, "bus_volts"));
+            let full_scale = simulated_full_scale_a(active_watts, bus_volts);
+            let measurable = INA219_MAX_SHUNT_VOLTS / SIMULATED_SHUNT_OHMS;
+            if full_scale > measurable * (1.0 + 1e-9) {
+                let bus = if s.bus_volts.is_some() {
+                    ""
+                } else {
+                    " (the default)"
+                };
+                let d = ck
+                    .at(&active.span, format!(
+                        "{active_watts} W at {bus_volts} V{bus} draws {:.2} A; the simulated INA219 needs {full_scale:.2} A of range with headroom, but its {SIMULATED_SHUNT_OHMS} Ω shunt measures at most {measurable:.1} A",
+                        active_watts / bus_volts
+                    ))
+                    .label("more than the simulated sensor can measure")
+                    .help(format!(
+                        "raise `bus_volts` to at least {:.1} V or lower `active_watts` to at most {:.1} W",
+                        active_watts * 1.5 / measurable,
+                        measurable / 1.5 * bus_volts
+                    ));
+                ck.push(d);
+            }
             PowerSensorSpec::Simulated {
                 idle_watts,
                 active_watts,
-                bus_volts: s
-                    .bus_volts
-                    .as_ref()
-                    .map_or(5.0, |v| ck.positive(v, "bus_volts")),
+                bus_volts,
                 sample_hz: sample_hz(ck, 1000.0),
             }
         }

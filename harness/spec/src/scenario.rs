@@ -76,6 +76,11 @@ fn validate(loaded: &Loaded<ScenarioFile>, path: &Path) -> Result<Scenario, Diag
         .filter_map(|g| gate(&mut ck, g, &raw.models.value))
         .collect();
     let header = &raw.scenario.value;
+    ck.printable(&header.name, "scenario name");
+    ck.printable(&raw.dataset.value.name, "dataset name");
+    for class in &raw.dataset.value.labels.value.classes.value {
+        ck.printable(class, "class name");
+    }
     let scenario = Scenario {
         name: header.name.value.clone(),
         description: header.description.clone(),
@@ -91,6 +96,7 @@ fn validate(loaded: &Loaded<ScenarioFile>, path: &Path) -> Result<Scenario, Diag
         overrides,
         gates,
         inconclusive_fails: header.inconclusive_fails.unwrap_or(true),
+        dataset_at: loaded.locate(&raw.dataset.value.files.span),
     };
     ck.finish(scenario)
 }
@@ -357,6 +363,9 @@ fn models(ck: &mut Ck, models: &Sp<Vec<Sp<ModelSection>>>, ds: &DatasetSpec) -> 
         ck.push(d);
     }
     ck.unique(models.value.iter().map(|m| &m.value.name), "model name");
+    for m in &models.value {
+        ck.path_component(&m.value.name, "model name");
+    }
     let window_len = ds.window.rows * ds.features.len();
     models
         .value
@@ -423,6 +432,9 @@ fn model(ck: &mut Ck, m: &Sp<ModelSection>, window_len: usize, rows: usize) -> M
         ck.push(d);
     }
     ck.unique(builds_raw.value.iter().map(|b| &b.value.variant), "variant");
+    for b in &builds_raw.value {
+        ck.path_component(&b.value.variant, "variant");
+    }
     let mut builds = Vec::new();
     for b in &builds_raw.value {
         let artifact = match (&b.value.onnx, &b.value.firmware) {
@@ -443,10 +455,12 @@ fn model(ck: &mut Ck, m: &Sp<ModelSection>, window_len: usize, rows: usize) -> M
                 Artifact::Onnx(PathBuf::new())
             }
         };
+        let artifact_at = b.value.onnx.as_ref().or(b.value.firmware.as_ref());
         builds.push(Build {
             variant: b.value.variant.value.clone(),
             artifact,
             reference: b.value.reference.as_ref().is_some_and(|r| r.value),
+            artifact_at: ck.loaded.locate(artifact_at.map_or(&b.span, |a| &a.span)),
         });
     }
     let references: Vec<&Sp<bool>> = builds_raw
@@ -489,6 +503,7 @@ fn model(ck: &mut Ck, m: &Sp<ModelSection>, window_len: usize, rows: usize) -> M
         input_shape: shape,
         output,
         builds,
+        input_shape_at: ck.loaded.locate(&raw.input_shape.span),
     }
 }
 

@@ -98,14 +98,21 @@ pub(crate) fn parse(text: &str, dim: &Dimension) -> Result<f64, String> {
         .find(|(u, _)| *u == unit)
         .map(|(_, f)| *f)
         .ok_or_else(|| format!("unknown {} unit `{unit}` (units: {})", dim.name, accepted()))?;
-    if !value.is_finite() || value < 0.0 {
+    if value < 0.0 {
         return Err(format!("a {} cannot be negative", dim.name));
     }
-    Ok(value * factor)
+    let base = value * factor;
+    if !base.is_finite() {
+        return Err(format!("`{text}` is too large for a {}", dim.name));
+    }
+    Ok(base)
 }
 
 pub(crate) fn duration(text: &str) -> Result<Duration, String> {
-    parse(text, &TIME).map(Duration::from_secs_f64)
+    let seconds = parse(text, &TIME)?;
+    // A finite f64 can still exceed what a Duration holds (≈584 billion years).
+    Duration::try_from_secs_f64(seconds)
+        .map_err(|_| format!("a {} of {seconds:e} s is too long to represent", TIME.name))
 }
 
 #[cfg(test)]
@@ -132,5 +139,12 @@ mod tests {
         );
         assert!(parse("-3ms", &LATENCY).unwrap_err().contains("negative"));
         assert!(parse("fast", &LATENCY).is_err());
+    }
+
+    #[test]
+    fn refuses_durations_too_long_to_represent() {
+        let err = duration("100000000000000000000s").unwrap_err();
+        assert!(err.contains("too long"), "{err}");
+        assert!(duration("1e400s").is_err());
     }
 }

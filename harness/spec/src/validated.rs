@@ -32,6 +32,9 @@ pub struct Scenario {
     pub gates: Vec<GateSpec>,
     /// Whether an INCONCLUSIVE verdict fails CI (exit code 4) or passes.
     pub inconclusive_fails: bool,
+    /// Where `[dataset] files` is written, for errors found when the data is read.
+    #[serde(skip)]
+    pub dataset_at: Option<crate::Location>,
 }
 
 impl Scenario {
@@ -60,6 +63,9 @@ pub struct Model {
     pub input_shape: Vec<usize>,
     pub output: OutputSelector,
     pub builds: Vec<Build>,
+    /// Where `input_shape` is written, for misfits found when the model is loaded.
+    #[serde(skip)]
+    pub input_shape_at: Option<crate::Location>,
 }
 
 impl Model {
@@ -84,6 +90,9 @@ pub struct Build {
     pub variant: String,
     pub artifact: Artifact,
     pub reference: bool,
+    /// Where the artifact is named, for errors found when it is read or loaded.
+    #[serde(skip)]
+    pub artifact_at: Option<crate::Location>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -401,6 +410,21 @@ pub enum PowerSensorSpec {
         bus_volts: f64,
         sample_hz: f64,
     },
+}
+
+/// The simulated sensor is an INA219 register model on the common breakout's 0.1 Ω shunt.
+pub const SIMULATED_SHUNT_OHMS: f64 = 0.1;
+
+/// The INA219's largest shunt voltage (PGA /8).
+pub const INA219_MAX_SHUNT_VOLTS: f64 = 0.32;
+
+/// The fastest rate a power sensor is sampled at (the power sampler's limit).
+pub const MAX_SAMPLE_HZ: f64 = 1e6;
+
+/// Full scale of the simulated sensor's INA219: headroom over the active draw so the modelled
+/// current never overflows its registers.
+pub fn simulated_full_scale_a(active_watts: f64, bus_volts: f64) -> f64 {
+    (active_watts / bus_volts * 1.5).max(0.4)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

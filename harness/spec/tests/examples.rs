@@ -185,3 +185,12 @@ fn extends_merges_tables_and_overrides_apply_per_board() {
     );
     assert_eq!(s.run_for(&lab.boards[1]).warmup, 3);
 }
+
+#[test]
+fn the_built_in_rig_does_not_claim_a_file_path() {
+    let rig = gauntlet_spec::default_rig();
+    assert_eq!(
+        rig.source.path,
+        std::path::Path::new(gauntlet_spec::DEFAULT_RIG_SOURCE)
+    );
+}

@@ -1,0 +1,226 @@
+//! One run, from a validated plan to results on disk and in the store.
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use gauntlet_gate::ChampionLookup;
+use gauntlet_report::{Format, MemorySamples, ReportError, ReportInput};
+use gauntlet_results::Results;
+use gauntlet_runner::{EventSink, Plan, RunMeta, RunRecord};
+use gauntlet_store::{EntryKey, NewRun, RunHandle, Store, StoreError};
+use thiserror::Error;
+
+use crate::output::{OutputError, RunFolder, join_file, write_atomically};
+
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("render the {format} report: {source}")]
+    Render {
+        format: &'static str,
+        source: ReportError,
+    },
+    #[error(transparent)]
+    Output(#[from] OutputError),
+}
+
+/// What a run produced. `problems` lists what could not be written; each output was attempted
+/// regardless of the others, so a full store still leaves results.json, and a failed report still
+/// leaves the run in the store.
+pub struct Finished {
+    pub results: Results,
+    /// The run folder holding results.json and the reports.
+    pub out: PathBuf,
+    /// Whether the store holds the finished run.
+    pub recorded: bool,
+    pub problems: Vec<RunError>,
+}
+
+/// Runs `plan` on its boards, judges it and records it in `store` and in `out` (by default
+/// `reports/out/<run-id>/`). `events` sees the run's progress. Errors returned are those found
+/// before any board was touched; later failures are [`Finished::problems`].
+pub fn run(
+    plan: &Plan,
+    store: &mut Store,
+    out: Option<PathBuf>,
+    events: &dyn EventSink,
+) -> Result<Finished, RunError> {
+    let started = SystemTime::now();
+    let run_id = run_id(started);
+    let folder =
+        RunFolder::prepare(out.unwrap_or_else(|| PathBuf::from("reports/out").join(&run_id)))?;
+    let handle = store.begin_run(&NewRun {
+        id: run_id.clone(),
+        scenario_name: plan.scenario.name.clone(),
+        scenario_path: plan.scenario.source.path.display().to_string(),
+        scenario_sha256: plan.scenario.source.sha256.clone(),
+        rig_name: plan.rig.name.clone(),
+        rig_sha256: plan.rig.source.sha256.clone(),
+        started_at: timestamp(started),
+    })?;
+    let record = gauntlet_runner::run_plan(plan, events);
+    let meta = RunMeta {
+        run_id,
+        started_at: timestamp(started),
+        finished_at: timestamp(SystemTime::now()),
+        harness_version: env!("CARGO_PKG_VERSION").into(),
+        git_commit: Some(env!("GAUNTLET_GIT_COMMIT").to_string()).filter(|c| !c.is_empty()),
+    };
+    let mut results = gauntlet_runner::analyze(plan, &record, &meta);
+    let evaluation = gauntlet_gate::evaluate(&plan.scenario, &plan.boards, &results, &*store);
+    results.gates = evaluation.gates;
+    results.verdicts = evaluation.verdicts;
+    results.outcome = evaluation.outcome;
+    let mut samples = MemorySamples::new();
+    for board in &record.boards {
+        for build in &board.builds {
+            samples.insert(
+                &board.board,
+                &build.model,
+                &build.variant,
+                device_us(&build.device_ns),
+            );
+        }
+    }
+    let champions = champions(store, &results);
+    let input = ReportInput::new(&results, &samples).with_champions(&champions);
+    // Files first: they do not depend on the store, which may be what fails.
+    let mut problems = write_run(&folder, &input, &record);
+    let recorded = match record_run(store, &handle, plan, &record, &results) {
+        Ok(()) => true,
+        Err(e) => {
+            problems.push(e.into());
+            // Best effort: the store just failed, and the run is already on disk.
+            let _ = store.abandon_run(handle);
+            false
+        }
+    };
+    Ok(Finished {
+        results,
+        out: folder.root().to_path_buf(),
+        recorded,
+        problems,
+    })
+}
+
+fn record_run(
+    store: &mut Store,
+    handle: &RunHandle,
+    plan: &Plan,
+    record: &RunRecord,
+    results: &Results,
+) -> Result<(), StoreError> {
+    for board in &record.boards {
+        for build in board.builds.iter().filter(|b| !b.device_ns.is_empty()) {
+            let key = EntryKey {
+                board: board.board.clone(),
+                model: build.model.clone(),
+                variant: build.variant.clone(),
+            };
+            store.record_samples(handle, &key, &device_us(&build.device_ns))?;
+        }
+    }
+    store.finish_run(handle, results, &plan.boards)
+}
+
+fn device_us(device_ns: &[u64]) -> Vec<f64> {
+    device_ns.iter().map(|&ns| ns as f64 / 1e3).collect()
+}
+
+/// The champion each judged build would replace, for the report's release-manager section.
+pub fn champions(store: &Store, results: &Results) -> Vec<gauntlet_report::Champion> {
+    let ledger = store.champions(&results.scenario.name).unwrap_or_default();
+    let mut seen = std::collections::BTreeSet::new();
+    results
+        .verdicts
+        .iter()
+        .filter(|v| seen.insert((v.model.clone(), v.board_class.clone())))
+        .filter_map(|v| {
+            let champion =
+                ChampionLookup::champion(store, &results.scenario.name, &v.model, &v.board_class)
+                    .ok()
+                    .flatten()?;
+            let promotion = ledger
+                .iter()
+                .rev()
+                .find(|p| p.model == v.model && p.board_class == v.board_class);
+            let m = &champion.metrics;
+            Some(gauntlet_report::Champion {
+                model: v.model.clone(),
+                board_class: v.board_class.clone(),
+                run_id: champion.run_id.clone(),
+                variant: champion.variant.clone(),
+                accuracy: m.accuracy,
+                latency_p50_us: m.latency_device_us.as_ref().map(|l| l.p50),
+                latency_p99_us: m.latency_device_us.as_ref().map(|l| l.p99),
+                energy_per_inference_j: m.energy.as_ref().map(|e| e.per_inference_j),
+                promoted_by: promotion.map(|p| p.by.clone()),
+                promoted_at: promotion.map(|p| p.promoted_at.clone()),
+            })
+        })
+        .collect()
+}
+
+/// Raw device latencies of every entry of a stored run.
+pub fn stored_samples(store: &Store, results: &Results) -> MemorySamples {
+    let mut samples = MemorySamples::new();
+    for e in &results.entries {
+        if let Ok(s) = store.samples(&results.run_id, &EntryKey::from(e)) {
+            samples.insert(&e.board, &e.model, &e.variant, s);
+        }
+    }
+    samples
+}
+
+fn timestamp(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+fn run_id(started: SystemTime) -> String {
+    let stamp = timestamp(started).replace([':', '-'], "");
+    let nanos = started
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}-{:04x}",
+        stamp.trim_end_matches('Z'),
+        (nanos ^ std::process::id()) & 0xffff
+    )
+}
+
+/// Writes results.json, the reports and each build's raw scores, each regardless of the others;
+/// returns what failed.
+fn write_run(folder: &RunFolder, input: &ReportInput, record: &RunRecord) -> Vec<RunError> {
+    let mut problems = Vec::new();
+    for format in Format::RUN_FOLDER {
+        let reporter = format.reporter();
+        let written = reporter
+            .render(input)
+            .map_err(|source| RunError::Render {
+                format: format.name(),
+                source,
+            })
+            .and_then(|text| {
+                let path = folder.root().join(reporter.file_name());
+                Ok(write_atomically(&path, text.as_bytes())?)
+            });
+        problems.extend(written.err());
+    }
+    let outputs = folder.outputs();
+    for board in &record.boards {
+        for build in board.builds.iter().filter(|b| !b.outputs.is_empty()) {
+            let bytes: Vec<u8> = build.outputs.iter().flat_map(|v| v.to_le_bytes()).collect();
+            let parts = [
+                ("board id", board.board.as_str()),
+                ("model name", build.model.as_str()),
+                ("variant", build.variant.as_str()),
+            ];
+            let written = join_file(&outputs, &parts, ".f32")
+                .and_then(|path| write_atomically(&path, &bytes));
+            problems.extend(written.err().map(RunError::from));
+        }
+    }
+    problems
+}
