@@ -79,6 +79,14 @@ pub enum DatasetError {
         needed: usize,
     },
 
+    #[error("cut regression targets: `target.horizon` = {horizon} rows lies past the end of every file (the longest, `{}`, has {rows} rows; a window needs {window} plus the horizon)", .path.display())]
+    HorizonPastEnd {
+        horizon: usize,
+        path: PathBuf,
+        rows: usize,
+        window: usize,
+    },
+
     #[error("load dataset `{name}`: it yields no windows")]
     Empty { name: String },
 }

@@ -17,6 +17,7 @@
 //!     classes: vec!["normal".into(), "anomaly".into()],
 //!     selection: Selection::All,
 //!     timestamp: Some(ColumnRef::Name("datetime".into())),
+//!     target: None,
 //! };
 //! let windows = load(&spec).map_err(|e| format!("failed to {e}"))?;
 //! for (input, label) in windows.iter() {

@@ -9,6 +9,7 @@ use crate::cell;
 use crate::columns::{Column, resolve};
 use crate::error::DatasetError;
 use crate::spec::{ColumnRef, DatasetSpec, LabelSource, Recording, Selection};
+use crate::windows::window_count_to;
 use crate::windows::{RecordingInfo, WindowOrigin, Windows, push_window, window_count};
 
 /// Reads every recording of `spec` and cuts it into windows, in recording order, each recording's
@@ -29,6 +30,9 @@ pub fn load(spec: &DatasetSpec) -> Result<Windows, DatasetError> {
         labels: Vec::new(),
         origins: Vec::new(),
         timestamps_s: spec.timestamp.as_ref().map(|_| Vec::new()),
+        targets: spec.target.as_ref().map(|_| Vec::new()),
+        last_values: spec.target.as_ref().map(|_| Vec::new()),
+        dropped_past_end: 0,
         sha256: String::new(),
         per_recording: Vec::with_capacity(spec.recordings.len()),
         subset_of: None,
@@ -44,6 +48,7 @@ pub fn load(spec: &DatasetSpec) -> Result<Windows, DatasetError> {
         let file_class = match spec.labels {
             LabelSource::PerFile => Some(file_class(recording, spec.classes.len())?),
             LabelSource::Column(_) => None,
+            LabelSource::None => Some(0),
         };
         let table = Table::read(&bytes, spec, path)?;
         let first = spec.selection.first_row(table.rows);
@@ -55,9 +60,25 @@ pub fn load(spec: &DatasetSpec) -> Result<Windows, DatasetError> {
                 needed: rows,
             });
         }
-        windows.data.reserve(count * windows.window_len);
-        for start in (first..).step_by(spec.window.stride).take(count) {
+        // A target `horizon` rows ahead must still lie inside the file.
+        let kept = spec.target.as_ref().map_or(count, |t| {
+            window_count_to(
+                table.rows.saturating_sub(t.horizon),
+                first,
+                rows,
+                spec.window.stride,
+            )
+        });
+        windows.dropped_past_end += count - kept;
+        windows.data.reserve(kept * windows.window_len);
+        for start in (first..).step_by(spec.window.stride).take(kept) {
             let last = start + rows - 1;
+            if let (Some(t), Some(targets), Some(last_values)) =
+                (&spec.target, &mut windows.targets, &mut windows.last_values)
+            {
+                targets.push(table.targets[last + t.horizon]);
+                last_values.push(table.targets[last]);
+            }
             push_window(
                 &mut windows.data,
                 &table.values,
@@ -81,11 +102,24 @@ pub fn load(spec: &DatasetSpec) -> Result<Windows, DatasetError> {
             path: path.to_path_buf(),
             rows: table.rows,
             first_selected: first,
-            windows: count,
+            windows: kept,
             sha256: hex::encode(Sha256::digest(&bytes)),
         });
     }
     windows.sha256 = hex::encode(fingerprint.finalize());
+    if let (Some(target), true) = (&spec.target, windows.is_empty()) {
+        let longest = windows
+            .per_recording
+            .iter()
+            .max_by_key(|r| r.rows)
+            .expect("a dataset has recordings");
+        return Err(DatasetError::HorizonPastEnd {
+            horizon: target.horizon,
+            path: longest.path.clone(),
+            rows: longest.rows,
+            window: rows,
+        });
+    }
     Ok(windows)
 }
 
@@ -99,8 +133,10 @@ fn validate(spec: &DatasetSpec) -> Result<(), DatasetError> {
         "window rows and stride must be at least 1"
     } else if spec.features.is_empty() {
         "no feature columns are named"
-    } else if spec.classes.is_empty() {
+    } else if spec.classes.is_empty() && spec.labels != LabelSource::None {
         "no classes are named"
+    } else if spec.labels == LabelSource::None && spec.target.is_none() {
+        "it names neither class labels nor a regression target"
     } else if matches!(spec.selection, Selection::TailFraction(f) if !(f > 0.0 && f <= 1.0)) {
         "a tail fraction must be above 0 and at most 1"
     } else {
@@ -133,6 +169,8 @@ struct Table {
     labels: Vec<u32>,
     /// Per-row timestamp in seconds, when the spec names a timestamp column.
     timestamps: Vec<f64>,
+    /// Per-row regression target column, cast through f32.
+    targets: Vec<f64>,
     /// Per-row 1-based line number in the file.
     lines: Vec<u64>,
 }
@@ -162,8 +200,9 @@ impl Table {
             .collect::<Result<Vec<_>, _>>()?;
         let label = match &spec.labels {
             LabelSource::Column(column) => Some(find(column)?),
-            LabelSource::PerFile => None,
+            LabelSource::PerFile | LabelSource::None => None,
         };
+        let target = spec.target.as_ref().map(|t| find(&t.column)).transpose()?;
         let timestamp = spec.timestamp.as_ref().map(find).transpose()?;
 
         let mut table = Table {
@@ -171,6 +210,7 @@ impl Table {
             values: Vec::new(),
             labels: Vec::new(),
             timestamps: Vec::new(),
+            targets: Vec::new(),
             lines: Vec::new(),
         };
         let mut record = ByteRecord::new();
@@ -208,6 +248,11 @@ impl Table {
                     }
                 })?;
                 table.labels.push(class);
+            }
+            if let Some(column) = &target {
+                let value = cell::number(field(column))
+                    .ok_or_else(|| not_a_number(path, line, column, field(column)))?;
+                table.targets.push(f64::from(value as f32));
             }
             if let Some(column) = &timestamp {
                 let seconds =

@@ -50,6 +50,18 @@ pub enum LabelSource {
     PerFile,
     /// A numeric column holding the class index; the window's label is its value at the window's last row.
     Column(ColumnRef),
+    /// No class labels: a regression dataset, whose windows carry a [`TargetSpec`] value instead.
+    None,
+}
+
+/// Regression: what each window is to predict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetSpec {
+    /// A numeric column; the target is its value `horizon` rows after the window's last row.
+    pub column: ColumnRef,
+    /// Rows ahead (0 = the last row itself, a soft sensor). Windows whose target lies past the end
+    /// of their file are dropped and counted ([`crate::Windows::dropped_past_end`]).
+    pub horizon: usize,
 }
 
 /// Which part of each recording is replayed.
@@ -70,10 +82,13 @@ pub struct DatasetSpec {
     pub window: Windowing,
     pub layout: Layout,
     pub labels: LabelSource,
-    /// Class names in index order.
+    /// Class names in index order (empty with [`LabelSource::None`]).
     pub classes: Vec<String>,
     pub selection: Selection,
     /// Column with the recording's timestamps (`YYYY-MM-DD HH:MM:SS[.fff]` or seconds), for replay at
     /// the recording's own pace.
     pub timestamp: Option<ColumnRef>,
+    /// Regression target per window, when the dataset has one.
+    #[serde(default)]
+    pub target: Option<TargetSpec>,
 }

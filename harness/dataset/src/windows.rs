@@ -24,6 +24,14 @@ pub struct Windows {
     pub origins: Vec<WindowOrigin>,
     /// Timestamp (seconds) of each window's last row, when the dataset names a timestamp column.
     pub timestamps_s: Option<Vec<f64>>,
+    /// Regression datasets: each window's target ([`crate::TargetSpec`]), cast through f32 as the
+    /// features are.
+    pub targets: Option<Vec<f64>>,
+    /// Regression datasets: the target column at each window's last row, which is what a
+    /// persistence forecast ("it stays as it is") predicts.
+    pub last_values: Option<Vec<f64>>,
+    /// Regression datasets: windows dropped because their target lies past the end of their file.
+    pub dropped_past_end: usize,
     /// SHA-256 (lowercase hex) over the bytes of all recordings concatenated in order: the dataset
     /// fingerprint for provenance.
     pub sha256: String,
@@ -125,23 +133,26 @@ impl Windows {
             })
             .collect();
         picked.sort_unstable();
+        let pick = |all: &Option<Vec<f64>>| {
+            all.as_ref()
+                .map(|all| picked.iter().map(|&i| all[i]).collect())
+        };
         let mut subset = Windows {
             data: Vec::with_capacity(picked.len() * self.window_len),
             labels: Vec::with_capacity(picked.len()),
             origins: Vec::with_capacity(picked.len()),
-            timestamps_s: self.timestamps_s.as_ref().map(|_| Vec::new()),
+            timestamps_s: pick(&self.timestamps_s),
+            targets: pick(&self.targets),
+            last_values: pick(&self.last_values),
             subset_of: Some(total),
             per_recording: self.per_recording.clone(),
             sha256: self.sha256.clone(),
             ..*self
         };
-        for i in picked {
+        for &i in &picked {
             subset.data.extend_from_slice(self.window(i));
             subset.labels.push(self.labels[i]);
             subset.origins.push(self.origins[i]);
-            if let (Some(out), Some(all)) = (&mut subset.timestamps_s, &self.timestamps_s) {
-                out.push(all[i]);
-            }
         }
         subset
     }
@@ -185,6 +196,11 @@ pub fn window_count(available: usize, rows: usize, stride: usize) -> usize {
     } else {
         (available - rows) / stride + 1
     }
+}
+
+/// How many windows of `rows` rows, `stride` rows apart from row `first` on, end before row `end`.
+pub(crate) fn window_count_to(end: usize, first: usize, rows: usize, stride: usize) -> usize {
+    window_count(end.saturating_sub(first), rows, stride)
 }
 
 /// Appends one window, starting at row `start` of a row-major table of `features` columns, in
@@ -245,6 +261,9 @@ mod tests {
                 })
                 .collect(),
             timestamps_s: Some((0..labels.len()).map(|i| i as f64).collect()),
+            targets: None,
+            last_values: None,
+            dropped_past_end: 0,
             sha256: "fingerprint".into(),
             per_recording: Vec::new(),
             subset_of: None,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use gauntlet_dataset::{
     ColumnRef, CsvFormat, DatasetError, DatasetSpec, LabelSource, Layout, Recording, Selection,
-    Windowing, load,
+    TargetSpec, Windowing, load,
 };
 use tempfile::TempDir;
 
@@ -62,6 +62,7 @@ fn spec(paths: &[&Path], features: &[&str], rows: usize, stride: usize) -> Datas
         classes: vec!["zero".into(), "one".into()],
         selection: Selection::All,
         timestamp: None,
+        target: None,
     }
 }
 
@@ -336,5 +337,84 @@ fn an_empty_or_degenerate_dataset_fails() {
     assert!(
         err.to_string().contains("only 0 rows are selected"),
         "{err}"
+    );
+}
+
+#[test]
+fn regression_targets_lie_horizon_rows_ahead_and_windows_past_the_end_are_dropped() {
+    let files = Files::new();
+    let a = files.write("a.csv", &ten_rows());
+    let b = files.write("b.csv", "t,x,y,label\n0,0,5,0\n1,1,6,0\n2,2,7,0\n");
+    let mut spec = spec(&[&a, &b], &["x"], 3, 1);
+    spec.labels = LabelSource::None;
+    spec.classes = Vec::new();
+    spec.target = Some(TargetSpec {
+        column: ColumnRef::Name("y".into()),
+        horizon: 2,
+    });
+    let windows = load(&spec).unwrap();
+    // a.csv: windows end at rows 2..=9, targets need row + 2 ≤ 9, so rows 2..=7 stay (6); the
+    // one window of b.csv (ending at row 2) needs row 4, which does not exist.
+    assert_eq!(windows.len(), 6);
+    assert_eq!(windows.dropped_past_end, 2 + 1);
+    assert_eq!(
+        windows.targets,
+        Some(vec![104.0, 105.0, 106.0, 107.0, 108.0, 109.0])
+    );
+    assert_eq!(
+        windows.last_values,
+        Some(vec![102.0, 103.0, 104.0, 105.0, 106.0, 107.0])
+    );
+    assert_eq!(windows.per_recording[1].windows, 0);
+    assert!(windows.labels.iter().all(|&l| l == 0));
+    let subset = windows.stratified_subset(2);
+    assert_eq!(subset.targets.as_ref().unwrap().len(), 2);
+    assert_eq!(subset.last_values.as_ref().unwrap().len(), 2);
+
+    spec.target.as_mut().unwrap().horizon = 0;
+    let soft_sensor = load(&spec).unwrap();
+    assert_eq!(soft_sensor.dropped_past_end, 0);
+    assert_eq!(soft_sensor.targets, soft_sensor.last_values);
+}
+
+#[test]
+fn a_horizon_past_every_file_names_the_longest_file() {
+    let files = Files::new();
+    let a = files.write("a.csv", &ten_rows());
+    let mut spec = spec(&[&a], &["x"], 3, 1);
+    spec.labels = LabelSource::None;
+    spec.classes = Vec::new();
+    spec.target = Some(TargetSpec {
+        column: ColumnRef::Name("y".into()),
+        horizon: 8,
+    });
+    let err = load_err(&spec);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "cut regression targets: `target.horizon` = 8 rows lies past the end of every file (the longest, `{}`, has 10 rows; a window needs 3 plus the horizon)",
+            a.display()
+        )
+    );
+}
+
+#[test]
+fn a_non_numeric_target_names_file_line_and_column() {
+    let files = Files::new();
+    let a = files.write("a.csv", "x,y\n1,2\n2,warm\n3,4\n");
+    let mut spec = spec(&[&a], &["x"], 1, 1);
+    spec.labels = LabelSource::None;
+    spec.classes = Vec::new();
+    spec.target = Some(TargetSpec {
+        column: ColumnRef::Name("y".into()),
+        horizon: 1,
+    });
+    let err = load_err(&spec);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "read `{}` line 3 column `y`: `warm` is not a finite number",
+            a.display()
+        )
     );
 }

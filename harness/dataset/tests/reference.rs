@@ -106,6 +106,7 @@ fn cwru_held_out_windows_equal_the_reference_input() {
         classes,
         selection: Selection::TailFraction(0.3),
         timestamp: None,
+        target: None,
     };
     let (windows, one_ulp) = assert_matches_reference(&spec, "cwru_cnn");
     assert_eq!(
@@ -154,6 +155,7 @@ fn skab_held_out_windows_equal_the_reference_input() {
         classes: vec!["normal".into(), "anomaly".into()],
         selection: Selection::All,
         timestamp: Some(ColumnRef::Name("datetime".into())),
+        target: None,
     };
     let (windows, one_ulp) = assert_matches_reference(&spec, "skab_mlp");
     assert_eq!(windows.len(), 8_745);
