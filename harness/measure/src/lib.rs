@@ -42,8 +42,8 @@
 //! [`MeasureError`], never a NaN in the output, so every result type round-trips through JSON.
 
 mod agreement;
-mod blocks;
 mod anomaly;
+mod blocks;
 mod chart;
 mod classify;
 mod error;
@@ -58,10 +58,10 @@ mod rng;
 mod windows;
 
 pub use agreement::{Agreement, agreement};
+pub use anomaly::{AnomalyScores, Curve, anomaly_scores, calibrated_threshold};
 pub use blocks::{
     Block, BlockRatio, BlockSummary, block_intervals, block_ratio, min_blocks, run_to_run_spread,
 };
-pub use anomaly::{AnomalyScores, Curve, anomaly_scores, calibrated_threshold};
 pub use chart::{Bin, ecdf_points, histogram};
 pub use classify::{ClassMetrics, Classification, argmax, classification};
 pub use error::MeasureError;

@@ -337,6 +337,8 @@ fn dataset(ck: &mut Ck, ds: &DatasetSection) -> (DatasetSpec, Pacing) {
         classes,
         selection,
         timestamp,
+        // No scenario key names a regression target yet: every scenario task is classification.
+        target: None,
     };
     (spec, pacing)
 }
