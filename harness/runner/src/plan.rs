@@ -151,6 +151,9 @@ fn runtime_selector(output: &gauntlet_spec::OutputSelector) -> OutputSelector {
 }
 
 /// Builds the plan: selects boards, loads the dataset, reads every model and checks it fits.
+// A plan error is made at most once per run, on the way to exit 2: its size (it carries the scenario
+// line it points at) costs nothing worth boxing every variant for.
+#[allow(clippy::result_large_err)]
 pub fn plan(scenario: Scenario, rig: Rig) -> Result<Plan, PlanError> {
     let boards: Vec<Board> = gauntlet_spec::select_boards(&scenario, &rig)
         .map_err(PlanError::Targets)?
@@ -225,6 +228,7 @@ pub fn plan(scenario: Scenario, rig: Rig) -> Result<Plan, PlanError> {
 /// now, not a board failure later: a file that is not ONNX at all, an input that does not take the
 /// window, an output whose size is not the class count. What the host's runtime cannot run (an
 /// unsupported operator) is left for the board to report: another board's runtime may run it.
+#[allow(clippy::result_large_err)]
 fn check_model(
     model: &gauntlet_spec::Model,
     build: &gauntlet_spec::Build,
