@@ -85,6 +85,29 @@ fn same_length(what: &'static str, a: usize, b: usize) -> Result<(), MeasureErro
     }
 }
 
+/// Both per-window series (and the optional third, e.g. a baseline) are one value per window,
+/// at least one window, all finite.
+fn check_paired(
+    what: &'static str,
+    a: &[f64],
+    b: &[f64],
+    extra: Option<&[f64]>,
+) -> Result<(), MeasureError> {
+    same_length(what, a.len(), b.len())?;
+    if let Some(extra) = extra {
+        same_length(what, extra.len(), b.len())?;
+        check_finite(what, extra, 0)?;
+    }
+    if a.is_empty() {
+        return Err(MeasureError::Empty {
+            what,
+            detail: String::new(),
+        });
+    }
+    check_finite(what, a, 0)?;
+    check_finite(what, b, 0)
+}
+
 /// Error figures of `predicted` against `target`, and against `baseline`'s predictions when given.
 /// Fails on no windows, mismatched lengths or a non-finite value.
 pub fn regression_scores(
@@ -93,20 +116,7 @@ pub fn regression_scores(
     baseline: Option<&[f64]>,
     options: &BootstrapOptions,
 ) -> Result<RegressionScores, MeasureError> {
-    const WHAT: &str = "score regression";
-    same_length(WHAT, predicted.len(), target.len())?;
-    if let Some(b) = baseline {
-        same_length(WHAT, b.len(), target.len())?;
-        check_finite(WHAT, b, 0)?;
-    }
-    if target.is_empty() {
-        return Err(MeasureError::Empty {
-            what: WHAT,
-            detail: String::new(),
-        });
-    }
-    check_finite(WHAT, predicted, 0)?;
-    check_finite(WHAT, target, 0)?;
+    check_paired("score regression", predicted, target, baseline)?;
     let n = target.len();
     let mean = target.iter().sum::<f64>() / n as f64;
     let zero_target = target.iter().position(|&y| y == 0.0);
@@ -178,20 +188,12 @@ pub fn output_agreement(
     target: Option<&[f64]>,
     options: &BootstrapOptions,
 ) -> Result<OutputAgreement, MeasureError> {
-    const WHAT: &str = "compare outputs with the reference build";
-    same_length(WHAT, outputs.len(), reference.len())?;
-    if let Some(t) = target {
-        same_length(WHAT, t.len(), outputs.len())?;
-        check_finite(WHAT, t, 0)?;
-    }
-    if outputs.is_empty() {
-        return Err(MeasureError::Empty {
-            what: WHAT,
-            detail: String::new(),
-        });
-    }
-    check_finite(WHAT, outputs, 0)?;
-    check_finite(WHAT, reference, 0)?;
+    check_paired(
+        "compare outputs with the reference build",
+        outputs,
+        reference,
+        target,
+    )?;
     let n = outputs.len();
     let (ra, rb) = (ranks(outputs), ranks(reference));
     let t = target.unwrap_or(reference);
