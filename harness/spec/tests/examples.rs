@@ -63,10 +63,8 @@ fn skab_scenario_validates() {
         })
         .collect();
     let expected: Vec<PathBuf> = serde_json::from_str::<serde_json::Value>(
-        &std::fs::read_to_string(
-            repo().join("../shared/reference-models/skab_mlp/testdata/dataset.json"),
-        )
-        .unwrap(),
+        &std::fs::read_to_string(repo().join("scenarios/models/skab_mlp/testdata/dataset.json"))
+            .unwrap(),
     )
     .unwrap()["test_files"]
         .as_array()
