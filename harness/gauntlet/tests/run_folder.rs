@@ -8,18 +8,7 @@ use std::process::{Command, Output};
 
 use common::*;
 
-const RIG: &str = r#"
-[rig]
-name = "local"
-
-[[boards]]
-id = "local"
-kind = "local"
-
-[boards.connection]
-agent = "bundled"
-transport = "stdio"
-"#;
+const RIG: &str = LOCAL_RIG_WITHOUT_METER;
 
 /// A quick real run: the last 2 % of each CWRU recording on the local agent.
 fn scenario(dir: &Path) -> std::path::PathBuf {

@@ -8,18 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-const RIG: &str = r#"
-[rig]
-name = "no-meter"
-
-[[boards]]
-id = "local"
-kind = "local"
-
-[boards.connection]
-agent = "bundled"
-transport = "stdio"
-"#;
+const RIG: &str = LOCAL_RIG_WITHOUT_METER;
 
 /// The last 5 % of each CWRU recording (40 windows): enough to tell fp32 from fp16 apart, quick
 /// enough for CI.

@@ -6,6 +6,21 @@ pub mod ssh;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// This machine as the only board, with the bundled agent on stdio and no power meter (so no
+/// energy phase slows the run).
+pub const LOCAL_RIG_WITHOUT_METER: &str = r#"
+[rig]
+name = "no-meter"
+
+[[boards]]
+id = "local"
+kind = "local"
+
+[boards.connection]
+agent = "bundled"
+transport = "stdio"
+"#;
+
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
