@@ -15,8 +15,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gauntlet_gate::ChampionLookup;
 use gauntlet_report::{Format, MemorySamples, ReportInput};
-use gauntlet_results::{Outcome, Results, RunMeta};
-use gauntlet_runner::{Plan, RunRecord};
+use gauntlet_results::{Outcome, Results};
+use gauntlet_runner::{Plan, RunMeta, RunRecord};
 use gauntlet_store::{EntryKey, NewRun, PromoteRequest, Store};
 
 #[derive(Parser)]
@@ -395,7 +395,7 @@ fn run(
         harness_version: env!("CARGO_PKG_VERSION").into(),
         git_commit: Some(env!("GAUNTLET_GIT_COMMIT").to_string()).filter(|c| !c.is_empty()),
     };
-    let mut results = gauntlet_results::analyze(&plan, &record, &meta);
+    let mut results = gauntlet_runner::analyze(&plan, &record, &meta);
     let evaluation = gauntlet_gate::evaluate(&plan.scenario, &plan.boards, &results, &store);
     results.gates = evaluation.gates;
     results.verdicts = evaluation.verdicts;

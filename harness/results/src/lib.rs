@@ -1,12 +1,11 @@
-//! `results.json`: the versioned, documented record of a run, and how raw measurements become its
-//! figures. Reporters and gates read this; they never compute figures of their own.
+//! `results.json`: the versioned, documented record of a run. Plain data with no hardware
+//! dependencies, so reporters, gates and the store read it without compiling what drives boards;
+//! the runner's `analyze` makes it from raw measurements. Readers never compute figures of their own.
 //!
 //! Every figure carries where it came from ([`Source`]): `measured` on real hardware (this machine
 //! included), `emulated` when an emulator executed the model (its clock is instruction counts), or
 //! `simulated` when a model of the hardware produced it (e.g. the simulated INA219).
 
-mod analyze;
 mod schema;
 
-pub use analyze::{RunMeta, analyze};
 pub use schema::*;

@@ -1,6 +1,7 @@
 //! Runs a validated scenario on a rig: plans the work, drives one session per board, replays the
-//! dataset through each model build, and records raw measurements.
+//! dataset through each model build, records raw measurements, and analyses them into results.
 
+pub mod analyze;
 pub mod connect;
 pub mod events;
 pub mod link;
@@ -12,6 +13,7 @@ pub mod record;
 pub mod session;
 pub mod thermal;
 
+pub use analyze::{RunMeta, analyze};
 pub use events::{Event, EventSink};
 pub use plan::{Plan, PlanError, plan};
 pub use record::*;

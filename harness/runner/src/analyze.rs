@@ -1,19 +1,19 @@
-//! Raw measurements → figures.
+//! Raw measurements → figures: the runner's records become the results schema's values.
 
 use std::collections::BTreeMap;
 
+use crate::{
+    BoardOutcome, BoardRecord, BuildOutcome, BuildRecord, Plan, PowerRecord, RunRecord,
+    TemperatureRecord,
+};
 use gauntlet_measure::{
     RatioOptions, SummaryOptions, TimedWindow, WindowRule, agreement, argmax, classification,
     median_of_windows, paired_ratio, summarize,
 };
 use gauntlet_power::{MeasuredWindow, downsample, energy_per_inference};
-use gauntlet_runner::{
-    BoardOutcome, BoardRecord, BuildOutcome, BuildRecord, Plan, PowerRecord, RunRecord,
-    TemperatureRecord,
-};
 use gauntlet_wire::TimingSource;
 
-use crate::schema::*;
+use gauntlet_results::*;
 
 /// Facts about the run that the measurements do not hold.
 pub struct RunMeta {
