@@ -2,9 +2,12 @@
 //! serial line.
 
 use std::io;
-use std::net::{TcpListener, ToSocketAddrs};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread;
 use std::time::Duration;
 
 use clap::Parser;
@@ -19,7 +22,8 @@ struct Args {
     #[arg(long, conflicts_with_all = ["listen", "serial"])]
     stdio: bool,
     /// Listen on this TCP address (loopback unless `--allow-remote`); port 0 picks one. The bound
-    /// address is printed as `listening on ADDR`.
+    /// address is printed as `listening on ADDR`. Sessions are served concurrently, and the agent
+    /// runs until an authenticated host sends `Shutdown`.
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
     /// Accept a non-loopback listen address.
@@ -46,6 +50,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// Sessions a listening agent serves at once; beyond it a connection is closed at once. Each is a
+/// thread, and a stranger's one lasts at most `HELLO_DEADLINE`.
+const MAX_SESSIONS: usize = 8;
+/// How often an unauthenticated session wakes to check its hello deadline.
+const READ_WAKE: Duration = Duration::from_millis(500);
+/// Non-whitespace characters a TCP token needs, so it cannot be guessed in the time the agent's
+/// back-off allows.
+const MIN_TOKEN_CHARS: usize = 16;
+
 fn run(args: Args) -> Result<(), String> {
     let runtime = TractRuntime;
     let mut config = ServeConfig {
@@ -53,19 +66,7 @@ fn run(args: Args) -> Result<(), String> {
         facts_root: PathBuf::from("/"),
     };
     if let Some(address) = args.listen {
-        let token = std::env::var(&args.token_env).map_err(|_| {
-            format!(
-                "start a TCP listener: set the shared token in ${}",
-                args.token_env
-            )
-        })?;
-        if token.len() < 16 {
-            return Err(format!(
-                "start a TCP listener: the token in ${} must have at least 16 characters",
-                args.token_env
-            ));
-        }
-        config.token = Some(token);
+        config.token = Some(token_from_env(&args.token_env)?);
         let resolved: Vec<_> = address
             .to_socket_addrs()
             .map_err(|e| format!("resolve listen address `{address}`: {e}"))?
@@ -81,31 +82,20 @@ fn run(args: Args) -> Result<(), String> {
             .local_addr()
             .map_err(|e| format!("read the bound address: {e}"))?;
         println!("listening on {local}");
-        for stream in listener.incoming() {
-            let stream = stream.map_err(|e| format!("accept a connection: {e}"))?;
-            stream
-                .set_nodelay(true)
-                .map_err(|e| format!("set TCP_NODELAY: {e}"))?;
-            let reader = stream
-                .try_clone()
-                .map_err(|e| format!("clone the connection: {e}"))?;
-            match serve(&runtime, &config, reader, stream) {
-                Ok(SessionEnd::Shutdown) => return Ok(()),
-                Ok(SessionEnd::Closed) => continue,
-                // A broken connection ends that session only; the next client gets a fresh one.
-                Err(e) => eprintln!("gauntlet-agent: session ended: {e}"),
-            }
-        }
-        Ok(())
+        listen(listener, runtime, config)
     } else if let Some(path) = args.serial {
         let port = serialport::new(path.to_string_lossy(), args.baud)
             .timeout(Duration::from_secs(3600))
             .open()
             .map_err(|e| format!("open serial port `{}`: {e}", path.display()))?;
-        let writer = port
+        let mut writer = port
             .try_clone()
             .map_err(|e| format!("clone serial port `{}`: {e}", path.display()))?;
-        serve(&runtime, &config, port, writer).map_err(|e| format!("serve: {e}"))?;
+        let mut port = port;
+        // The line stays: a host that ends its session may start another on it.
+        while serve(&runtime, &config, &mut port, &mut writer).map_err(|e| format!("serve: {e}"))?
+            == SessionEnd::Ended
+        {}
         Ok(())
     } else if args.stdio {
         serve(&runtime, &config, io::stdin().lock(), io::stdout().lock())
@@ -114,4 +104,85 @@ fn run(args: Args) -> Result<(), String> {
     } else {
         Err("choose a transport: --stdio, --listen ADDR or --serial PATH".into())
     }
+}
+
+/// The shared secret for TCP clients, refused when it is too weak to guard a port.
+fn token_from_env(var: &str) -> Result<String, String> {
+    let token = std::env::var(var)
+        .map_err(|_| format!("start a TCP listener: set the shared token in ${var}"))?;
+    let strong = token.chars().filter(|c| !c.is_whitespace()).count();
+    if strong < MIN_TOKEN_CHARS {
+        return Err(format!(
+            "start a TCP listener: the token in ${var} has {strong} non-whitespace characters, it needs at least {MIN_TOKEN_CHARS} (e.g. `openssl rand -hex 16`)"
+        ));
+    }
+    if token.chars().any(char::is_control) {
+        return Err(format!(
+            "start a TCP listener: the token in ${var} holds control characters (a stray newline?)"
+        ));
+    }
+    Ok(token)
+}
+
+/// Serves every connection on a thread of its own, so an idle or slow client blocks nobody,
+/// until an authenticated host asks the agent to shut down.
+fn listen(listener: TcpListener, runtime: TractRuntime, config: ServeConfig) -> Result<(), String> {
+    let config = Arc::new(config);
+    let sessions = Arc::new(AtomicUsize::new(0));
+    let (stop, stopped) = mpsc::channel::<Result<(), String>>();
+    let acceptor = stop.clone();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let stream = match stream {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = acceptor.send(Err(format!("accept a connection: {e}")));
+                    return;
+                }
+            };
+            if sessions.fetch_add(1, Ordering::SeqCst) >= MAX_SESSIONS {
+                sessions.fetch_sub(1, Ordering::SeqCst);
+                eprintln!(
+                    "gauntlet-agent: refused a connection: {MAX_SESSIONS} sessions already open"
+                );
+                continue;
+            }
+            let (config, sessions, stop) =
+                (Arc::clone(&config), Arc::clone(&sessions), stop.clone());
+            thread::spawn(move || {
+                match serve_connection(runtime, &config, stream) {
+                    Ok(SessionEnd::Shutdown) => {
+                        let _ = stop.send(Ok(()));
+                    }
+                    Ok(SessionEnd::Refused) => {
+                        eprintln!("gauntlet-agent: closed a connection that did not authenticate")
+                    }
+                    Ok(SessionEnd::Ended | SessionEnd::Closed) => {}
+                    // A broken connection ends that session only.
+                    Err(e) => eprintln!("gauntlet-agent: session ended: {e}"),
+                }
+                sessions.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    stopped
+        .recv()
+        .unwrap_or_else(|_| Err("keep listening: the acceptor stopped".into()))
+}
+
+fn serve_connection(
+    runtime: TractRuntime,
+    config: &ServeConfig,
+    stream: TcpStream,
+) -> Result<SessionEnd, String> {
+    stream
+        .set_nodelay(true)
+        .map_err(|e| format!("set TCP_NODELAY: {e}"))?;
+    stream
+        .set_read_timeout(Some(READ_WAKE))
+        .map_err(|e| format!("set a read timeout: {e}"))?;
+    let reader = stream
+        .try_clone()
+        .map_err(|e| format!("clone the connection: {e}"))?;
+    serve(&runtime, config, reader, &stream).map_err(|e| e.to_string())
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use gauntlet_wire::{
     AgentHello, ErrorKind, FrameDecoder, InferRequest, InferResponse, ModelFormat, ModelHeader,
@@ -16,6 +16,17 @@ use crate::runtime::{LoadOptions, LoadedModel, OutputSelector, Runtime, RuntimeE
 
 /// A model may be large, but a request never legitimately exceeds chunk or window sizes by much.
 const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
+/// Until a hello is accepted only a hello may arrive, and it is small: a peer that has not
+/// authenticated cannot make the agent buffer more than this.
+const HELLO_FRAME_BYTES: usize = 4 * 1024;
+
+/// Hellos a connection may have refused (wrong token or protocol) before the agent closes it.
+pub const MAX_REFUSED_HELLOS: u32 = 3;
+/// Wait before answering a wrong token, so guessing costs time on every connection.
+const WRONG_TOKEN_BACKOFF: Duration = Duration::from_millis(250);
+/// On network transports (a token is required), a connection that has not authenticated within
+/// this is closed: a hello follows a connect at once, and an idle stranger holds no session.
+pub const HELLO_DEADLINE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -28,10 +39,15 @@ pub enum ServeError {
 /// How a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionEnd {
-    /// The host asked to shut down.
+    /// An authenticated host asked the agent to stop.
     Shutdown,
+    /// The host ended its session; the agent may serve others.
+    Ended,
     /// The host closed the stream.
     Closed,
+    /// The agent closed a connection that did not authenticate: too many refused hellos, or on a
+    /// network transport no accepted hello within [`HELLO_DEADLINE`].
+    Refused,
 }
 
 pub struct ServeConfig {
@@ -46,17 +62,25 @@ struct PendingLoad {
     bytes: Vec<u8>,
 }
 
+/// Where a session stands: nothing but a hello is obeyed before one is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    Awaiting { refused: u32 },
+    Granted,
+}
+
 struct Session<'r, R: Runtime> {
     runtime: &'r R,
     config: &'r ServeConfig,
-    greeted: bool,
+    auth: Auth,
     pending: Option<PendingLoad>,
     slots: HashMap<u8, R::Model>,
     epoch: Instant,
     scratch: Vec<f32>,
 }
 
-/// Serves one session: reads requests from `input` until `Shutdown` or end of stream.
+/// Serves one session: reads requests from `input` until the host ends the session, shuts the
+/// agent down, closes the stream, or fails to authenticate.
 pub fn serve<R: Runtime>(
     runtime: &R,
     config: &ServeConfig,
@@ -67,23 +91,32 @@ pub fn serve<R: Runtime>(
     let mut session = Session {
         runtime,
         config,
-        greeted: false,
+        auth: Auth::Awaiting { refused: 0 },
         pending: None,
         slots: HashMap::new(),
         epoch: Instant::now(),
         scratch: Vec::new(),
     };
-    let mut decoder = FrameDecoder::new(MAX_FRAME_BYTES);
+    let mut decoder = FrameDecoder::new(HELLO_FRAME_BYTES);
     let mut buf = vec![0u8; 64 * 1024];
     let mut frame = Vec::new();
     loop {
+        // Transports with a read timeout wake here now and then, so a silent stranger is noticed.
+        if config.token.is_some()
+            && session.auth != Auth::Granted
+            && session.epoch.elapsed() > HELLO_DEADLINE
+        {
+            return Ok(SessionEnd::Refused);
+        }
         let n = match input.read(&mut buf) {
             Ok(0) => return Ok(SessionEnd::Closed),
             Ok(n) => n,
             Err(e)
                 if matches!(
                     e.kind(),
-                    io::ErrorKind::Interrupted | io::ErrorKind::TimedOut
+                    io::ErrorKind::Interrupted
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::WouldBlock
                 ) =>
             {
                 continue;
@@ -93,19 +126,21 @@ pub fn serve<R: Runtime>(
         decoder.extend(&buf[..n]);
         while let Some(message) = decoder.next_message::<Request>() {
             let (response, end) = match message {
-                Ok(Request::Shutdown) => (Response::Goodbye, true),
-                Ok(request) => (session.handle(request), false),
+                Ok(request) => session.handle(request),
                 Err(e) => (
                     error(ErrorKind::Protocol, format!("dropped a corrupt frame: {e}")),
-                    false,
+                    None,
                 ),
             };
+            if session.auth == Auth::Granted {
+                decoder.set_limit(MAX_FRAME_BYTES);
+            }
             frame.clear();
             encode_frame(&response, &mut frame);
             output.write_all(&frame).map_err(ServeError::Write)?;
-            if end {
+            if let Some(end) = end {
                 output.flush().map_err(ServeError::Write)?;
-                return Ok(SessionEnd::Shutdown);
+                return Ok(end);
             }
         }
         output.flush().map_err(ServeError::Write)?;
@@ -140,19 +175,32 @@ fn same_secret(a: &str, b: &str) -> bool {
 }
 
 impl<R: Runtime> Session<'_, R> {
-    fn handle(&mut self, request: Request) -> Response {
-        if let Request::Hello {
-            protocol_version,
-            token,
-        } = request
-        {
-            return self.hello(protocol_version, token);
-        }
-        if !self.greeted {
-            return error(ErrorKind::Protocol, "the session must start with hello");
-        }
+    /// The response, and whether the session ends with it.
+    fn handle(&mut self, request: Request) -> (Response, Option<SessionEnd>) {
         match request {
-            Request::Hello { .. } | Request::Shutdown => unreachable!("handled above"),
+            Request::Hello {
+                protocol_version,
+                token,
+            } => self.hello(protocol_version, token),
+            _ if self.auth != Auth::Granted => (
+                error(
+                    ErrorKind::Protocol,
+                    "the session must start with an accepted hello; nothing else is obeyed before it",
+                ),
+                None,
+            ),
+            Request::Shutdown => (Response::Goodbye, Some(SessionEnd::Shutdown)),
+            Request::EndSession => (Response::Goodbye, Some(SessionEnd::Ended)),
+            request => (self.obey(request), None),
+        }
+    }
+
+    /// A request of an authenticated session.
+    fn obey(&mut self, request: Request) -> Response {
+        match request {
+            Request::Hello { .. } | Request::Shutdown | Request::EndSession => {
+                unreachable!("handled by the session's state")
+            }
             Request::LoadBegin(header) => self.load_begin(header),
             Request::LoadChunk { offset, bytes } => self.load_chunk(offset, bytes),
             Request::LoadCommit => self.load_commit(),
@@ -169,25 +217,50 @@ impl<R: Runtime> Session<'_, R> {
         }
     }
 
-    fn hello(&mut self, protocol_version: u16, token: Option<String>) -> Response {
+    /// A refused hello takes authentication away and counts towards closing the connection.
+    fn refuse(&mut self, response: Response) -> (Response, Option<SessionEnd>) {
+        let refused = match self.auth {
+            Auth::Awaiting { refused } => refused + 1,
+            Auth::Granted => 1,
+        };
+        self.auth = Auth::Awaiting { refused };
+        let end = (refused >= MAX_REFUSED_HELLOS).then_some(SessionEnd::Refused);
+        (response, end)
+    }
+
+    fn hello(
+        &mut self,
+        protocol_version: u16,
+        token: Option<String>,
+    ) -> (Response, Option<SessionEnd>) {
         if protocol_version != PROTOCOL_VERSION {
-            return error(
+            return self.refuse(error(
                 ErrorKind::VersionMismatch {
                     device: PROTOCOL_VERSION,
                 },
                 format!(
                     "host speaks protocol {protocol_version}, this agent speaks {PROTOCOL_VERSION}"
                 ),
-            );
+            ));
         }
         if let Some(expected) = &self.config.token
             && !token.is_some_and(|t| same_secret(&t, expected))
         {
-            return error(ErrorKind::Unauthorized, "missing or wrong token");
+            std::thread::sleep(WRONG_TOKEN_BACKOFF);
+            return self.refuse(error(
+                ErrorKind::Unauthorized,
+                format!(
+                    "missing or wrong token (the connection is closed after {MAX_REFUSED_HELLOS} refused hellos)"
+                ),
+            ));
         }
-        self.greeted = true;
+        self.auth = Auth::Granted;
+        (Response::Hello(self.agent_hello()), None)
+    }
+
+    fn agent_hello(&self) -> AgentHello {
         let facts = facts::board_facts(&self.config.facts_root).ok();
-        Response::Hello(AgentHello {
+        AgentHello {
             protocol_version: PROTOCOL_VERSION,
             agent: "gauntlet-agent".into(),
             agent_version: env!("CARGO_PKG_VERSION").into(),
@@ -202,7 +275,7 @@ impl<R: Runtime> Session<'_, R> {
                 clock_hz: None,
             },
             timing: TimingSource::MonotonicClock,
-        })
+        }
     }
 
     fn load_begin(&mut self, header: ModelHeader) -> Response {

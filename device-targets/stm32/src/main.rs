@@ -67,16 +67,13 @@ fn serve(uart: Usart) -> ! {
     let mut loaded: Option<Loaded> = None;
     let mut out = Vec::new();
     loop {
-        let byte = uart.read_byte();
-        decoder.extend(&[byte]);
-        // Frames end at a zero byte; between delimiters only an over-long frame needs the
-        // decoder's attention, so it is discarded before it exhausts the heap.
-        if byte != 0 && decoder.pending() <= MAX_FRAME_BYTES {
-            continue;
-        }
+        // Asked after every byte: the decoder only looks at what is new, and it answers an
+        // over-long frame the moment it drops it, before it exhausts the heap.
+        decoder.extend(&[uart.read_byte()]);
         while let Some(message) = decoder.next_message::<Request>() {
             let (response, end) = match message {
-                Ok(Request::Shutdown) => (Response::Goodbye, true),
+                // One emulator run or one power-up is one session: both end it.
+                Ok(Request::Shutdown | Request::EndSession) => (Response::Goodbye, true),
                 Ok(request) => (handle(request, &mut loaded), false),
                 Err(e) => (
                     error(
@@ -124,7 +121,7 @@ fn handle(request: Request, loaded: &mut Option<Loaded>) -> Response {
             ErrorKind::Protocol,
             format_args!("firmware holds its model in flash: use UseBuiltin, not a load"),
         ),
-        Request::Shutdown => unreachable!("serve answers Shutdown itself"),
+        Request::Shutdown | Request::EndSession => unreachable!("serve ends the session itself"),
     }
 }
 

@@ -122,13 +122,26 @@ fn cobs_decode_in_place(frame: &mut [u8]) -> Result<usize, FrameError> {
 }
 
 /// Accumulates bytes from a stream and yields whole frames. Never panics on any input.
+///
+/// Linear in its input: each byte is copied in once, searched for a delimiter once and moved at
+/// most once when the buffer is compacted (only once consumed bytes are at least half of it), and
+/// a frame is decoded where it lies. A frame still open when more than `limit` bytes have arrived
+/// is dropped at once, so between reads the decoder holds at most `limit` bytes plus the complete
+/// frames of the last [`extend`](FrameDecoder::extend) not yet taken.
 pub struct FrameDecoder {
     buf: Vec<u8>,
-    /// Bytes of `buf` already searched for a delimiter.
+    /// Bytes of `buf` before this are consumed.
+    start: usize,
+    /// Bytes of `buf` before this have been searched for a delimiter.
     scanned: usize,
+    /// Bytes at the end of `buf` after its last delimiter: the frame still arriving.
+    open: usize,
     limit: usize,
     /// Dropping an over-long frame until its delimiter arrives.
     discarding: bool,
+    /// An over-long frame was dropped and not yet reported.
+    overflowed: bool,
+    examined: u64,
 }
 
 impl FrameDecoder {
@@ -136,53 +149,104 @@ impl FrameDecoder {
     pub fn new(limit: usize) -> Self {
         FrameDecoder {
             buf: Vec::new(),
+            start: 0,
             scanned: 0,
+            open: 0,
             limit,
             discarding: false,
+            overflowed: false,
+            examined: 0,
         }
     }
 
-    pub fn extend(&mut self, bytes: &[u8]) {
-        self.buf.extend_from_slice(bytes);
+    pub fn extend(&mut self, mut bytes: &[u8]) {
+        if self.discarding {
+            let Some(end) = bytes.iter().position(|&b| b == 0) else {
+                self.examined += bytes.len() as u64;
+                return;
+            };
+            self.examined += end as u64 + 1;
+            self.discarding = false;
+            bytes = &bytes[end + 1..];
+        }
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            (self.start, self.scanned) = (0, 0);
+        } else if self.start > 0 && self.start >= self.buf.len() / 2 {
+            // Moves no more bytes than were consumed since the last move.
+            self.examined += (self.buf.len() - self.start) as u64;
+            self.buf.drain(..self.start);
+            self.scanned -= self.start;
+            self.start = 0;
+        }
+        // From the end: only the bytes after the last delimiter are examined here.
+        let last = bytes.iter().rposition(|&b| b == 0);
+        let tail = last.map_or(bytes.len(), |i| bytes.len() - i - 1);
+        self.examined += tail as u64 + u64::from(last.is_some());
+        let open = if last.is_some() {
+            tail
+        } else {
+            self.open + tail
+        };
+        if open <= self.limit {
+            self.examined += bytes.len() as u64;
+            self.buf.extend_from_slice(bytes);
+            self.open = open;
+            return;
+        }
+        // The frame still arriving is over-long: keep what precedes it, drop it to its delimiter.
+        match last {
+            Some(i) => self.buf.extend_from_slice(&bytes[..=i]),
+            None => self.buf.truncate(self.buf.len() - self.open),
+        }
+        self.examined += last.map_or(0, |i| i as u64 + 1);
+        self.scanned = self.scanned.min(self.buf.len());
+        self.open = 0;
+        self.discarding = true;
+        self.overflowed = true;
     }
 
-    /// Bytes buffered but not yet part of a complete frame.
+    /// Changes the bound on one frame from the next byte on, e.g. raised once a peer is trusted.
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit;
+    }
+
+    /// Bytes buffered and not yet taken as a frame.
     pub fn pending(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.start
+    }
+
+    /// Bytes the decoder has copied, searched, moved or decoded so far: a deterministic measure of
+    /// its work, which its property test bounds per input byte.
+    pub fn bytes_examined(&self) -> u64 {
+        self.examined
     }
 
     /// The next complete frame decoded as `T`, an error for a damaged frame (which is consumed),
     /// or `None` when more bytes are needed.
     pub fn next_message<T: DeserializeOwned>(&mut self) -> Option<Result<T, FrameError>> {
         loop {
-            let Some(end) = self.buf[self.scanned..].iter().position(|&b| b == 0) else {
+            let from = self.scanned.max(self.start);
+            let Some(found) = self.buf[from..].iter().position(|&b| b == 0) else {
+                self.examined += (self.buf.len() - from) as u64;
                 self.scanned = self.buf.len();
-                if self.scanned > self.limit {
-                    self.buf.clear();
-                    self.scanned = 0;
-                    if !self.discarding {
-                        self.discarding = true;
-                        return Some(Err(FrameError::TooLong { limit: self.limit }));
-                    }
-                }
-                return None;
+                // Reported after the complete frames that arrived before it.
+                return core::mem::take(&mut self.overflowed)
+                    .then_some(Err(FrameError::TooLong { limit: self.limit }));
             };
-            let end = self.scanned + end;
-            self.scanned = 0;
-            // Decoded where it lies, then dropped with its delimiter: no copy of the frame.
-            let outcome = if core::mem::take(&mut self.discarding) || end == 0 {
-                // The tail of an over-long frame, or consecutive delimiters (a sender may emit
-                // one to flush line noise).
-                None
-            } else if end > self.limit {
-                Some(Err(FrameError::TooLong { limit: self.limit }))
-            } else {
-                Some(decode_payload(&mut self.buf[..end]))
-            };
-            self.buf.drain(..=end);
-            if outcome.is_some() {
-                return outcome;
+            self.examined += found as u64 + 1;
+            let (begin, end) = (self.start, from + found);
+            (self.start, self.scanned) = (end + 1, end + 1);
+            // Consecutive delimiters: a sender may emit one to flush line noise.
+            if end == begin {
+                continue;
             }
+            if end - begin > self.limit {
+                return Some(Err(FrameError::TooLong { limit: self.limit }));
+            }
+            self.examined += (end - begin) as u64;
+            // Decoded where it lies: no copy of the frame.
+            return Some(decode_payload(&mut self.buf[begin..end]));
         }
     }
 }

@@ -1,9 +1,10 @@
 //! Gauntlet's wire protocol, shared by the host and every device (Linux agent, MCU firmware).
 //!
 //! A conversation is strictly request → response, host first: `Hello`, then a model load in
-//! chunks checked by SHA-256, then inference requests carrying one or more input windows. Every
-//! message travels in one frame (see [`frame`]) built to survive a noisy UART: a corrupted frame is
-//! detected by its CRC and dropped, and the decoder resynchronises on the next delimiter.
+//! chunks checked by SHA-256, then inference requests carrying one or more input windows, then
+//! `EndSession` (the device stays up) or `Shutdown` (it stops). Every message travels in one frame
+//! (see [`frame`]) built to survive a noisy UART: a corrupted frame is detected by its CRC and
+//! dropped, and the decoder resynchronises on the next delimiter.
 #![no_std]
 
 extern crate alloc;
@@ -14,8 +15,9 @@ mod message;
 pub use frame::{FrameDecoder, FrameError, encode_frame};
 pub use message::*;
 
-/// Bumped on every incompatible change to [`Request`] or [`Response`].
-pub const PROTOCOL_VERSION: u16 = 1;
+/// Bumped on every incompatible change to [`Request`] or [`Response`]. Version 2: `EndSession`
+/// ends a session without stopping the agent, and nothing is obeyed before an accepted `Hello`.
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Largest model chunk a host sends in one [`Request::LoadChunk`]; small enough for an MCU's
 /// receive buffer, large enough that a Linux agent's load is not dominated by round trips.

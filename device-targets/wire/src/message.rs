@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
     /// First message of every session; the device answers [`Response::Hello`] or a
-    /// [`ErrorKind::VersionMismatch`] / [`ErrorKind::Unauthorized`] error.
+    /// [`ErrorKind::VersionMismatch`] / [`ErrorKind::Unauthorized`] error. Until it has accepted
+    /// one, a device obeys no other request (not even `Shutdown`), and a listening agent closes
+    /// the connection after a few refused hellos.
     Hello {
         protocol_version: u16,
         /// Shared secret for transports reachable by others (TCP); `None` on private links.
@@ -31,8 +33,12 @@ pub enum Request {
     Memory,
     /// Energy-window boundary, answered with the device's own timestamp.
     Mark(Marker),
-    /// Ends the session; the device answers [`Response::Goodbye`] and may exit.
+    /// Stops the device: a listening agent answers [`Response::Goodbye`] and exits, ending every
+    /// session. Obeyed only once the session is authenticated.
     Shutdown,
+    /// Ends this session only; the device answers [`Response::Goodbye`] and closes the stream. A
+    /// listening agent goes on serving other and later sessions.
+    EndSession,
 }
 
 /// Device → host.

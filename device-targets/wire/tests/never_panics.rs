@@ -25,6 +25,7 @@ fn request_strategy() -> impl Strategy<Value = Request> {
             })),
         Just(Request::Memory),
         Just(Request::Shutdown),
+        Just(Request::EndSession),
     ]
 }
 

@@ -456,7 +456,7 @@ impl Driver<'_> {
             if let Ok(Response::Memory(m)) = conn.link.call(&Request::Memory, timeouts.batch) {
                 record.memory_end = Some(m);
             }
-            let _ = conn.link.call(&Request::Shutdown, timeouts.connect);
+            let _ = conn.link.call(&Request::EndSession, timeouts.connect);
         }
         fault
     }

@@ -393,6 +393,17 @@ fn connection(ck: &mut Ck, b: &Sp<BoardSection>, kind: BoardKind) -> Option<Conn
                     })),
                 },
             };
+            for (key, value) in [("host", &s.host), ("user", &s.user)] {
+                if let Some(v) = value
+                    && v.value.starts_with('-')
+                {
+                    let d = ck
+                        .at(&v.span, format!("`{key}` must not start with `-`"))
+                        .label("ssh would read it as an option")
+                        .help("put extra ssh options in `options`, not in the destination");
+                    ck.push(d);
+                }
+            }
             Connection::Ssh(SshConnection {
                 host: text(&s.host).unwrap_or_default(),
                 user: text(&s.user),

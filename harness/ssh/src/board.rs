@@ -1,5 +1,6 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::sync::mpsc;
@@ -81,9 +82,9 @@ impl SshBoard {
         push(format!("ConnectTimeout={}", secs(timeouts.connect)));
         push(format!("StrictHostKeyChecking={strict}"));
         if let KnownHostsPolicy::File(path) = &conn.known_hosts {
-            push(format!("UserKnownHostsFile={}", path.display()));
+            push(format!("UserKnownHostsFile={}", config_path(path)));
         }
-        push(format!("ControlPath={}", control_path.display()));
+        push(format!("ControlPath={}", config_path(&control_path)));
         // A dead link is noticed within ~3 intervals even while the agent channel is idle.
         push(format!(
             "ServerAliveInterval={}",
@@ -170,7 +171,8 @@ impl SshBoard {
             .args(["-o", "ControlMaster=yes", "-o", "ControlPersist=no"])
             .args(["-o", "PermitLocalCommand=yes"])
             .args(["-o", &format!("LocalCommand=echo {READY}")])
-            .args(["-N", &self.destination])
+            // `--`: nothing after it is an option, whatever the destination looks like.
+            .args(["-N", "--", &self.destination])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -217,6 +219,7 @@ impl SshBoard {
             "-o",
             "ControlMaster=no",
             "-T",
+            "--",
             &self.destination,
             script,
         ]);
@@ -380,6 +383,25 @@ fn wait_until(child: &mut Child, deadline: Instant) -> std::io::Result<Option<Ex
     }
 }
 
+/// A path as the value of an OpenSSH `-o` option: ssh splits such values at whitespace (a
+/// known-hosts option takes several files) and expands `%` tokens, so a path holding either is
+/// double-quoted with `"` and `\` escaped, and `%` doubled.
+fn config_path(path: &Path) -> String {
+    let text = path.display().to_string().replace('%', "%%");
+    if !text.contains(|c: char| c.is_whitespace() || c == '"' || c == '\\' || c == '\'') {
+        return text;
+    }
+    let mut quoted = String::from('"');
+    for c in text.chars() {
+        if c == '"' || c == '\\' {
+            quoted.push('\\');
+        }
+        quoted.push(c);
+    }
+    quoted.push('"');
+    quoted
+}
+
 /// Quotes `word` for a POSIX shell.
 pub(crate) fn quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
@@ -447,6 +469,24 @@ mod tests {
         assert!(pos("StrictHostKeyChecking=no") < pos("StrictHostKeyChecking=yes"));
         assert_eq!(args.last().map(String::as_str), Some("true"));
         assert_eq!(board.target, "ci@pi4.lab:2222");
+    }
+
+    #[test]
+    fn the_destination_follows_a_double_dash_and_option_paths_are_quoted() {
+        let conn = SshConnection {
+            host: "-oProxyCommand=x".into(),
+            user: None,
+            known_hosts: KnownHostsPolicy::File(PathBuf::from("/lab keys/known \"hosts\" 100%")),
+            ..connection()
+        };
+        let board = SshBoard::new("pi", &conn, &Timeouts::default());
+        let args = args(&board);
+        let dash = args.iter().position(|a| a == "--").expect("a `--`");
+        assert_eq!(args[dash + 1], "-oProxyCommand=x");
+        assert!(
+            args.contains(&r#"UserKnownHostsFile="/lab keys/known \"hosts\" 100%%""#.to_string()),
+            "{args:?}"
+        );
     }
 
     #[test]

@@ -484,3 +484,20 @@ fn disk_full_names_the_board_and_the_remote_path() {
     let left: Vec<_> = std::fs::read_dir(cache.join("sha256")).unwrap().collect();
     assert!(left.is_empty(), "partial upload left behind: {left:?}");
 }
+
+#[test]
+fn a_known_hosts_path_with_spaces_is_one_file() {
+    let Some(rig) = rig() else { return };
+    let row = &rig.boards[0];
+    let mut conn = rig.connection(row, Path::new("/tmp/unused"));
+    // Split at its spaces, this path would name files that do not exist (and `%` would be
+    // read as a token), and the strict check would find no key.
+    let dir = tempfile::tempdir().unwrap();
+    let spaced = dir.path().join("lab keys 100%").join("known hosts");
+    std::fs::create_dir_all(spaced.parent().unwrap()).unwrap();
+    std::fs::copy(rig.state.join("known_hosts"), &spaced).unwrap();
+    conn.known_hosts = KnownHostsPolicy::File(spaced);
+    SshBoard::new(&row.id, &conn, &timeouts())
+        .connect()
+        .unwrap();
+}

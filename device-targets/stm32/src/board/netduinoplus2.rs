@@ -28,7 +28,8 @@ pub fn console() -> Usart {
     unsafe { Usart::new(USART1) }
 }
 
-/// QEMU's exit status becomes the session's verdict, so the emulator ends after `Shutdown`.
+/// QEMU's exit status becomes the session's verdict, so the emulator ends with the session
+/// (`EndSession` or `Shutdown`).
 pub fn end_session() {
     debug::exit(debug::EXIT_SUCCESS);
 }
