@@ -111,20 +111,24 @@ token = "{token}"
 fn an_agent_that_stops_reading_mid_request_fails_its_board_within_the_batch_timeout() {
     let dir = tempfile::tempdir().unwrap();
     // Bytes the agent gets: the hello and the model's load (the model plus COBS and headers, at
-    // most 1/254 and 512 bytes), a warm-up and three measured batch-32 requests (32 windows of
-    // 1024 f32, COBS and headers included), then 24 KiB of the fifth: its remaining 100 KiB
+    // most 1/254 and 512 bytes), a batch-32 warm-up, then the first block of the pass: the 340
+    // windows are cut into blocks of 57 (at least six per pass), sent as batches of 32 and 25
+    // windows of 1024 f32. Then 24 KiB of the second block's first batch: its remaining 100 KiB
     // cannot fit the 64 KiB pipe, so the harness's write of it blocks.
+    let request = |windows: u64| {
+        let data = windows * 1024 * 4;
+        data + data / 254 + 64
+    };
     let model = std::fs::metadata(repo().join(MODEL)).unwrap().len();
-    let data = 32 * 1024 * 4;
-    let request = data + data / 254 + 64;
-    let cut = model + model / 254 + 512 + 4 * request + 24 * 1024;
+    let cut = model + model / 254 + 512 + 2 * request(32) + request(25) + 24 * 1024;
+    // Unbuffered, `head` passes each read straight on (else its stdio buffer holds them to exit).
     // The agent's input stops being read where `cut` falls: exactly what a SIGSTOP'd agent, a
     // stuck driver or a stalled SSH channel looks like to the harness, but at a known byte.
     let wrapper = write(
         dir.path(),
         "stalling-agent.sh",
         &format!(
-            "#!/bin/sh\n{{ head -c {cut}; exec sleep 20; }} | exec '{}' \"$@\"\n",
+            "#!/bin/sh\n{{ stdbuf -o0 head -c {cut}; exec sleep 20; }} | exec '{}' \"$@\"\n",
             agent().display()
         ),
     );
@@ -193,5 +197,5 @@ batch = "2s"
     let e = entry(&results, "fp32");
     assert_eq!(e["status"], "interrupted", "{e}");
     let n = e["metrics"]["latency_device_us"]["n"].as_u64().unwrap_or(0);
-    assert_eq!(n, 3 * 32, "the three answered batches are kept: {e}");
+    assert_eq!(n, 57, "the answered first block is kept: {e}");
 }
