@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use gauntlet_agent::runtime::TractRuntime;
+use gauntlet_agent::runtime::Runtimes;
 use gauntlet_agent::serve::{ServeConfig, SessionEnd, serve};
 
 /// Runs models for the Gauntlet harness. Speaks the Gauntlet wire protocol on exactly one transport.
@@ -33,6 +33,10 @@ struct Args {
     serial: Option<PathBuf>,
     #[arg(long, default_value_t = 115_200)]
     baud: u32,
+    /// The onnxruntime shared library to use, before `ORT_DYLIB_PATH`, the Python wheel and the
+    /// system library path are tried.
+    #[arg(long, value_name = "PATH")]
+    onnxruntime: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -47,7 +51,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), String> {
-    let runtime = TractRuntime;
+    let runtime = Runtimes::available(args.onnxruntime.clone());
     let mut config = ServeConfig {
         token: None,
         facts_root: PathBuf::from("/"),

@@ -15,8 +15,15 @@ pub use frame::{FrameDecoder, FrameError, encode_frame};
 pub use message::*;
 
 /// Bumped on every incompatible change to [`Request`] or [`Response`].
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Largest model chunk a host sends in one [`Request::LoadChunk`]; small enough for an MCU's
 /// receive buffer, large enough that a Linux agent's load is not dominated by round trips.
 pub const LOAD_CHUNK_BYTES: usize = 16 * 1024;
+
+/// Inference runtimes a build may name; the first is the default.
+pub const RUNTIME_NAMES: &[&str] = &["tract", "onnxruntime"];
+/// onnxruntime graph optimisation levels, as scenarios write them.
+pub const GRAPH_OPTIMIZATIONS: &[&str] = &["disabled", "basic", "extended", "all"];
+/// Execution providers a build may ask for, short names of onnxruntime's providers.
+pub const EXECUTION_PROVIDERS: &[&str] = &["cpu", "cuda", "tensorrt", "xnnpack", "acl"];

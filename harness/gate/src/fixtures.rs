@@ -28,6 +28,7 @@ pub fn board(id: &str, kind: BoardKind, class: Option<&str>) -> Board {
         power_switch: None,
         timeouts: Timeouts::default(),
         health: Default::default(),
+        onnxruntime: None,
     }
 }
 
@@ -110,6 +111,7 @@ pub fn entry(board: &str, variant: &str, reference: bool, m: Metrics) -> Entry {
         model: "cnn".into(),
         variant: variant.into(),
         reference,
+        runtime: None,
         status: EntryStatus::Completed,
         error: None,
         metrics: Some(m),

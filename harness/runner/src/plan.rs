@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use gauntlet_agent::runtime::{LoadOptions, OutputSelector, Runtime, RuntimeError, TractRuntime};
+use gauntlet_runtime::{LoadOptions, OutputSelector, Runtime, RuntimeError, TractRuntime};
 use gauntlet_dataset::{DatasetError, Windows};
 use gauntlet_spec::{Artifact, Board, Diagnostics, Rig, Scenario};
 use sha2::{Digest, Sha256};
@@ -57,6 +57,7 @@ pub struct PlannedBuild {
     pub prebuilt_firmware: bool,
     pub bytes: Arc<Vec<u8>>,
     pub sha256: [u8; 32],
+    pub runtime: gauntlet_spec::RuntimeSpec,
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +111,7 @@ pub fn plan(scenario: Scenario, rig: Rig) -> Result<Plan, PlanError> {
         None => windows,
     };
     let mut models = Vec::new();
+    let mut checked = std::collections::HashSet::new();
     for model in &scenario.models {
         let elements: usize = model.input_shape.iter().product();
         if elements != windows.window_len {
@@ -131,7 +133,11 @@ pub fn plan(scenario: Scenario, rig: Rig) -> Result<Plan, PlanError> {
                 path: path.clone(),
                 source,
             })?;
-            if let Artifact::Onnx(_) = build.artifact {
+            let sha256: [u8; 32] = Sha256::digest(&bytes).into();
+            // A matrix names one file once per runtime; its fit does not depend on the runtime.
+            if let Artifact::Onnx(_) = build.artifact
+                && checked.insert(sha256)
+            {
                 check_fits(model, &build.variant, &path, &bytes)?;
             }
             builds.push(PlannedBuild {
@@ -140,8 +146,9 @@ pub fn plan(scenario: Scenario, rig: Rig) -> Result<Plan, PlanError> {
                 reference: build.reference,
                 artifact: path,
                 prebuilt_firmware: matches!(build.artifact, Artifact::Firmware(_)),
-                sha256: Sha256::digest(&bytes).into(),
+                sha256,
                 bytes: Arc::new(bytes),
+                runtime: build.runtime.clone(),
             });
         }
         models.push(PlannedModel {
@@ -161,9 +168,9 @@ pub fn plan(scenario: Scenario, rig: Rig) -> Result<Plan, PlanError> {
     })
 }
 
-/// Loads the model on the host with the scenario's input and output so a misfit is an input error
-/// now, not a board failure later. What the host's runtime cannot run (an unsupported operator) is
-/// left for the board to report: another board's runtime may run it.
+/// Loads the model on the host (with tract, which every host has) with the scenario's input and
+/// output so a misfit is an input error now, not a board failure later. What tract cannot run (an
+/// unsupported operator) is left for the board to report: another runtime may run it.
 fn check_fits(
     model: &gauntlet_spec::Model,
     variant: &str,
@@ -174,6 +181,7 @@ fn check_fits(
         input_name: model.input.clone(),
         window_shape: model.input_shape.clone(),
         output: runtime_selector(&model.output),
+        ..Default::default()
     };
     match TractRuntime.load(bytes, &options) {
         Ok(_) => Ok(()),

@@ -50,6 +50,7 @@ fn schemas_accept_the_examples() {
         &[
             "scenarios/cwru-quantization.toml",
             "scenarios/skab-anomaly.toml",
+            "scenarios/cwru-runtimes.toml",
         ],
     );
     validate(

@@ -113,6 +113,7 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
             model: model.into(),
             variant: variant.into(),
             reference,
+            runtime: None,
             status: EntryStatus::Completed,
             error: None,
             metrics: Some(Metrics {
@@ -191,6 +192,7 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
         model: "kws".into(),
         variant: "fp32".into(),
         reference: true,
+        runtime: None,
         status: EntryStatus::NotRun,
         error: Some(EntryError {
             kind: "infra".into(),
