@@ -26,6 +26,22 @@ if [ "${#missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# onnxruntime's C library, which the agent loads at run time (no download at build time). Debian
+# packages none, so it comes from the `onnxruntime` wheel: into the user site, or into a virtual
+# environment this script creates when pip refuses the user site (PEP 668).
+if ! python3 -c "import importlib.util as u, sys; sys.exit(u.find_spec('onnxruntime') is None)" 2>/dev/null; then
+    if ! python3 -m pip install --user --quiet onnxruntime 2>/dev/null; then
+        dpkg-query -W -f='${Status}' python3-venv 2>/dev/null | grep -q "install ok installed" || {
+            $sudo apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-venv python3-pip
+        }
+        python3 -m venv .gauntlet-venv
+        .gauntlet-venv/bin/pip install --quiet onnxruntime
+        # The agent's discovery asks `python3`; the venv's comes first on PATH.
+        export PATH="$PWD/.gauntlet-venv/bin:$PATH"
+    fi
+fi
+
 # One feature set for everything: building binaries separately would compile tract twice.
 # `cargo test` builds each tested package's binaries too (the integration tests start the real
 # `gauntlet` and `gauntlet-agent`).

@@ -29,6 +29,7 @@ fn load(file: &str, window_shape: &[usize], output: usize) -> impl LoadedModel {
         input_name: None,
         window_shape: window_shape.to_vec(),
         output: OutputSelector::Index(output),
+        ..Default::default()
     };
     TractRuntime.load(&bytes, &opts).unwrap()
 }

@@ -11,7 +11,7 @@ use std::thread;
 use std::time::Duration;
 
 use clap::Parser;
-use gauntlet_agent::runtime::TractRuntime;
+use gauntlet_agent::runtime::Runtimes;
 use gauntlet_agent::serve::{ServeConfig, SessionEnd, serve};
 
 /// Runs models for the Gauntlet harness. Speaks the Gauntlet wire protocol on exactly one transport.
@@ -37,6 +37,10 @@ struct Args {
     serial: Option<PathBuf>,
     #[arg(long, default_value_t = 115_200)]
     baud: u32,
+    /// The onnxruntime shared library to use, before `ORT_DYLIB_PATH`, the Python wheel and the
+    /// system library path are tried.
+    #[arg(long, value_name = "PATH")]
+    onnxruntime: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -60,7 +64,7 @@ const READ_WAKE: Duration = Duration::from_millis(500);
 const MIN_TOKEN_CHARS: usize = 16;
 
 fn run(args: Args) -> Result<(), String> {
-    let runtime = TractRuntime;
+    let runtime = Runtimes::available(args.onnxruntime.clone());
     let mut config = ServeConfig {
         token: None,
         facts_root: PathBuf::from("/"),
@@ -126,8 +130,9 @@ fn token_from_env(var: &str) -> Result<String, String> {
 
 /// Serves every connection on a thread of its own, so an idle or slow client blocks nobody,
 /// until an authenticated host asks the agent to shut down.
-fn listen(listener: TcpListener, runtime: TractRuntime, config: ServeConfig) -> Result<(), String> {
+fn listen(listener: TcpListener, runtime: Runtimes, config: ServeConfig) -> Result<(), String> {
     let config = Arc::new(config);
+    let runtime = Arc::new(runtime);
     let sessions = Arc::new(AtomicUsize::new(0));
     let (stop, stopped) = mpsc::channel::<Result<(), String>>();
     let acceptor = stop.clone();
@@ -147,10 +152,14 @@ fn listen(listener: TcpListener, runtime: TractRuntime, config: ServeConfig) -> 
                 );
                 continue;
             }
-            let (config, sessions, stop) =
-                (Arc::clone(&config), Arc::clone(&sessions), stop.clone());
+            let (runtime, config, sessions, stop) = (
+                Arc::clone(&runtime),
+                Arc::clone(&config),
+                Arc::clone(&sessions),
+                stop.clone(),
+            );
             thread::spawn(move || {
-                match serve_connection(runtime, &config, stream) {
+                match serve_connection(&runtime, &config, stream) {
                     Ok(SessionEnd::Shutdown) => {
                         let _ = stop.send(Ok(()));
                     }
@@ -171,7 +180,7 @@ fn listen(listener: TcpListener, runtime: TractRuntime, config: ServeConfig) -> 
 }
 
 fn serve_connection(
-    runtime: TractRuntime,
+    runtime: &Runtimes,
     config: &ServeConfig,
     stream: TcpStream,
 ) -> Result<SessionEnd, String> {
@@ -184,5 +193,5 @@ fn serve_connection(
     let reader = stream
         .try_clone()
         .map_err(|e| format!("clone the connection: {e}"))?;
-    serve(&runtime, config, reader, &stream).map_err(|e| e.to_string())
+    serve(runtime, config, reader, &stream).map_err(|e| e.to_string())
 }

@@ -7,12 +7,16 @@ use std::time::{Duration, Instant};
 
 use gauntlet_wire::{
     AgentHello, ErrorKind, FrameDecoder, InferRequest, InferResponse, ModelFormat, ModelHeader,
-    ModelLoaded, PROTOCOL_VERSION, Request, Response, TimingSource, WireError, encode_frame,
+    ModelLoaded, PROTOCOL_VERSION, Request, Response, RuntimeDetails, RuntimeReport, TimingSource,
+    WireError, encode_frame,
 };
 use sha2::{Digest, Sha256};
 
 use crate::facts;
-use crate::runtime::{LoadOptions, LoadedModel, OutputSelector, Runtime, RuntimeError};
+use crate::runtime::{
+    GraphOptimization, LoadOptions, LoadedModel, OutputSelector, Runtime, RuntimeError,
+    RuntimeSettings,
+};
 
 /// A model may be large, but a request never legitimately exceeds chunk or window sizes by much.
 const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
@@ -69,19 +73,19 @@ enum Auth {
     Granted,
 }
 
-struct Session<'r, R: Runtime> {
+struct Session<'r, R: Runtime + ?Sized> {
     runtime: &'r R,
     config: &'r ServeConfig,
     auth: Auth,
     pending: Option<PendingLoad>,
-    slots: HashMap<u8, R::Model>,
+    slots: HashMap<u8, Box<dyn LoadedModel>>,
     epoch: Instant,
     scratch: Vec<f32>,
 }
 
 /// Serves one session: reads requests from `input` until the host ends the session, shuts the
 /// agent down, closes the stream, or fails to authenticate.
-pub fn serve<R: Runtime>(
+pub fn serve<R: Runtime + ?Sized>(
     runtime: &R,
     config: &ServeConfig,
     mut input: impl Read,
@@ -174,7 +178,25 @@ fn same_secret(a: &str, b: &str) -> bool {
             == 0
 }
 
-impl<R: Runtime> Session<'_, R> {
+/// What each runtime's check found, as the hello reports it.
+fn runtime_reports(runtime: &(impl Runtime + ?Sized)) -> Vec<RuntimeReport> {
+    runtime
+        .inventory()
+        .into_iter()
+        .map(|(name, found)| RuntimeReport {
+            name: name.into(),
+            status: found
+                .map(|info| RuntimeDetails {
+                    version: info.version,
+                    providers: info.providers,
+                    library_sha256: info.library_sha256,
+                })
+                .map_err(|e| e.to_string()),
+        })
+        .collect()
+}
+
+impl<R: Runtime + ?Sized> Session<'_, R> {
     /// The response, and whether the session ends with it.
     fn handle(&mut self, request: Request) -> (Response, Option<SessionEnd>) {
         match request {
@@ -275,6 +297,7 @@ impl<R: Runtime> Session<'_, R> {
                 clock_hz: None,
             },
             timing: TimingSource::MonotonicClock,
+            runtimes: runtime_reports(self.runtime),
         }
     }
 
@@ -346,6 +369,24 @@ impl<R: Runtime> Session<'_, R> {
             output: match &header.output {
                 gauntlet_wire::OutputSelector::Index(i) => OutputSelector::Index(*i as usize),
                 gauntlet_wire::OutputSelector::Name(n) => OutputSelector::Name(n.clone()),
+            },
+            runtime: RuntimeSettings {
+                name: header.runtime.name.clone(),
+                threads: header.runtime.intra_threads as usize,
+                optimization: match GraphOptimization::from_keyword(&header.runtime.optimization) {
+                    Some(g) => g,
+                    None => {
+                        return error(
+                            ErrorKind::ModelLoad,
+                            format!(
+                                "unknown graph optimisation level `{}` (known: {})",
+                                header.runtime.optimization,
+                                GraphOptimization::KEYWORDS.join(", ")
+                            ),
+                        );
+                    }
+                },
+                providers: header.runtime.providers.clone(),
             },
         };
         let memory_before = memory(&self.config.facts_root);
@@ -430,6 +471,12 @@ fn runtime_error(e: RuntimeError) -> Response {
         | RuntimeError::UnknownOutput { .. }
         | RuntimeError::Load { .. } => ErrorKind::ModelLoad,
         RuntimeError::Run { .. } => ErrorKind::Inference,
+        RuntimeError::RuntimeUnavailable { runtime, .. } => ErrorKind::RuntimeUnavailable {
+            runtime: runtime.clone(),
+        },
+        RuntimeError::ProviderUnavailable { provider, .. } => ErrorKind::ProviderUnavailable {
+            provider: provider.clone(),
+        },
     };
     error(kind, e.to_string())
 }

@@ -79,7 +79,7 @@ impl Reference {
         &self.meta["variants"][variant]
     }
 
-    fn load(&self, variant: &str) -> Result<<TractRuntime as Runtime>::Model, RuntimeError> {
+    fn load(&self, variant: &str) -> Result<Box<dyn LoadedModel>, RuntimeError> {
         let file = self
             .dir
             .join(self.variant(variant)["file"].as_str().unwrap());
@@ -88,6 +88,7 @@ impl Reference {
             input_name: None,
             window_shape: self.window_shape.clone(),
             output: OutputSelector::Index(self.meta["score_output"].as_u64().unwrap() as usize),
+            ..Default::default()
         };
         TractRuntime.load(&bytes, &opts)
     }

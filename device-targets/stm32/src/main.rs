@@ -139,6 +139,8 @@ fn hello() -> AgentHello {
             ..BoardFacts::default()
         },
         timing: board::TIMING,
+        // The MCU engine is built in; no runtime is chosen per build.
+        runtimes: Vec::new(),
     }
 }
 

@@ -17,8 +17,16 @@ pub use message::*;
 
 /// Bumped on every incompatible change to [`Request`] or [`Response`]. Version 2: `EndSession`
 /// ends a session without stopping the agent, and nothing is obeyed before an accepted `Hello`.
-pub const PROTOCOL_VERSION: u16 = 2;
+/// Version 3: the agent's hello lists its runtimes and what each one's check found.
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Largest model chunk a host sends in one [`Request::LoadChunk`]; small enough for an MCU's
 /// receive buffer, large enough that a Linux agent's load is not dominated by round trips.
 pub const LOAD_CHUNK_BYTES: usize = 16 * 1024;
+
+/// Inference runtimes a build may name; the first is the default.
+pub const RUNTIME_NAMES: &[&str] = &["tract", "onnxruntime"];
+/// onnxruntime graph optimisation levels, as scenarios write them.
+pub const GRAPH_OPTIMIZATIONS: &[&str] = &["disabled", "basic", "extended", "all"];
+/// Execution providers a build may ask for, short names of onnxruntime's providers.
+pub const EXECUTION_PROVIDERS: &[&str] = &["cpu", "cuda", "tensorrt", "xnnpack", "acl"];

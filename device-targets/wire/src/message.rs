@@ -62,6 +62,27 @@ pub struct AgentHello {
     pub agent_version: String,
     pub facts: BoardFacts,
     pub timing: TimingSource,
+    /// Inference runtimes the device has (and those it lacks, with why); empty on firmware,
+    /// whose engine is built in.
+    pub runtimes: Vec<RuntimeReport>,
+}
+
+/// One runtime as the device found it at start-up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeReport {
+    /// `tract`, `onnxruntime`.
+    pub name: String,
+    /// `Ok` with what the runtime is, or `Err` with why it cannot run here.
+    pub status: Result<RuntimeDetails, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeDetails {
+    pub version: String,
+    /// Execution providers it can use, short lowercase names (`cpu`, `cuda` …).
+    pub providers: Vec<String>,
+    /// SHA-256 of the shared library it runs from, when it is one.
+    pub library_sha256: Option<[u8; 32]>,
 }
 
 /// Facts the device knows about itself; `None` where it cannot read them.
@@ -102,6 +123,18 @@ pub struct ModelHeader {
     /// Shape of one inference's input, batch dimension (1) included.
     pub window_shape: Vec<u32>,
     pub output: OutputSelector,
+    pub runtime: RuntimeRequest,
+}
+
+/// Which runtime a model runs on, with the settings that matter for edge latency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeRequest {
+    pub name: String,
+    pub intra_threads: u16,
+    /// Graph optimisation keyword (`disabled`, `basic`, `extended`, `all`).
+    pub optimization: String,
+    /// Execution providers in order of preference; empty = CPU.
+    pub providers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,4 +237,12 @@ pub enum ErrorKind {
     Inference,
     OutOfMemory,
     Internal,
+    /// The runtime a build names is not on the device.
+    RuntimeUnavailable {
+        runtime: String,
+    },
+    /// The runtime lacks an execution provider the build asks for.
+    ProviderUnavailable {
+        provider: String,
+    },
 }

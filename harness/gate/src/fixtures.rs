@@ -28,6 +28,7 @@ pub fn board(id: &str, kind: BoardKind, class: Option<&str>) -> Board {
         power_switch: None,
         timeouts: Timeouts::default(),
         health: Default::default(),
+        onnxruntime: None,
     }
 }
 
@@ -114,6 +115,7 @@ pub fn entry(board: &str, variant: &str, reference: bool, m: Metrics) -> Entry {
         variant: variant.into(),
         reference,
         champion: false,
+        runtime: None,
         status: EntryStatus::Completed,
         error: None,
         metrics: Some(m),

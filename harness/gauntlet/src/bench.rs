@@ -7,9 +7,9 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use gauntlet_agent::runtime::{LoadOptions, LoadedModel, OutputSelector, Runtime, TractRuntime};
 use gauntlet_runner::events::NoEvents;
 use gauntlet_runner::{BuildRecord, Plan};
+use gauntlet_runtime::{LoadOptions, LoadedModel, OutputSelector, Runtime, TractRuntime};
 use gauntlet_spec::{Connection, LocalTransport, Pacing, Rig, Scenario};
 
 /// SKAB windows are small (128 values, ≈5 µs of compute): a request must carry many to amortise
@@ -86,6 +86,7 @@ fn in_process(plan: &Plan) -> anyhow::Result<(Vec<f64>, f64)> {
             gauntlet_spec::OutputSelector::Index(i) => OutputSelector::Index(*i),
             gauntlet_spec::OutputSelector::Name(n) => OutputSelector::Name(n.clone()),
         },
+        ..Default::default()
     };
     let mut loaded = TractRuntime.load(&build.bytes, &options)?;
     let mut out = Vec::new();

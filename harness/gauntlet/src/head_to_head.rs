@@ -5,8 +5,9 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use gauntlet_results::RuntimeUsed;
 use gauntlet_runner::{Plan, PlannedBuild};
-use gauntlet_spec::Threshold;
+use gauntlet_spec::{RuntimeSpec, Threshold};
 use gauntlet_store::Store;
 use sha2::{Digest, Sha256};
 
@@ -42,19 +43,19 @@ pub fn join_champions(plan: &mut Plan, store: &Store) -> Vec<String> {
                 "champion {} {} (run {}, {class})",
                 model.name, p.variant, p.run_id
             );
-            let path = store.run(&p.run_id).ok().and_then(|r| {
+            let promoted = store.run(&p.run_id).ok().and_then(|r| {
                 r.results?
                     .entries
                     .into_iter()
                     .find(|e| e.model == p.model && e.variant == p.variant)
-                    .map(|e| std::path::PathBuf::from(e.provenance.model_path))
             });
-            let Some(path) = path else {
+            let Some(promoted) = promoted else {
                 notes.push(format!(
                     "{who}: its run names no artifact; judging by stored figures"
                 ));
                 continue;
             };
+            let path = std::path::PathBuf::from(&promoted.provenance.model_path);
             let bytes = match std::fs::read(&path) {
                 Ok(b) => b,
                 Err(e) => {
@@ -87,8 +88,23 @@ pub fn join_champions(plan: &mut Plan, store: &Store) -> Vec<String> {
                 bytes: Arc::new(bytes),
                 sha256,
                 champion: true,
+                runtime: runtime_of(promoted.runtime.as_ref(), prebuilt_firmware),
             });
         }
     }
     notes
+}
+
+/// The champion runs on the runtime and settings it was promoted with (version 1 results, and
+/// firmware, which has its engine built in, name none).
+fn runtime_of(used: Option<&RuntimeUsed>, firmware: bool) -> RuntimeSpec {
+    match used {
+        Some(used) if !firmware => RuntimeSpec {
+            name: used.name.clone(),
+            threads: used.threads,
+            optimization: used.optimization.clone(),
+            providers: used.providers.clone(),
+        },
+        _ => RuntimeSpec::default(),
+    }
 }

@@ -20,7 +20,7 @@ fn check_model(
     assert_eq!(output.status.code(), Some(0), "run succeeds");
     let results = results(out.path());
     assert_eq!(results["schema"], "gauntlet.results");
-    assert_eq!(results["schema_version"], 1);
+    assert_eq!(results["schema_version"], 2); // version 2 added each entry's `runtime`
     for variant in exact.iter().chain(differing.iter().map(|(v, _)| v)) {
         let e = entry(&results, variant);
         assert_eq!(e["status"], "completed", "{variant}");

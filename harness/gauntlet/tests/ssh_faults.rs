@@ -23,7 +23,11 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Windows of one request, and bytes of one window on the wire (1024 f32).
 const BATCH: usize = 8;
-const WINDOW_BYTES: u64 = 1024 * 4;
+/// More than an agent writes before its first answer to a batch (its hello with its runtimes,
+/// the load's acknowledgements), with ample room: the replay lasts seconds, this is a fraction.
+const HANDSHAKE_BYTES: u64 = 64 * 1024;
+/// What an answer to a batch of `BATCH` windows takes at least: ten f32 scores and a time each.
+const RESPONSE_BYTES: u64 = BATCH as u64 * (10 * 4 + 1);
 const MODEL: &str = "scenarios/models/cwru_cnn/cwru_cnn_fp32.onnx";
 
 /// The replay lasts at least `min_duration`, so a fault can land while it runs.
@@ -125,12 +129,13 @@ impl Run {
     ///
     /// Counted from when the agent is first seen: a process's I/O counters include what sshd did
     /// in it before `exec`ing the agent (hundreds of KiB).
-    fn replaying(&mut self, cache: &Path, requests: u64) -> u32 {
-        let model = std::fs::metadata(repo().join(MODEL)).unwrap().len();
-        let enough = model + requests * BATCH as u64 * WINDOW_BYTES;
+    /// The pid of the agent under `cache` once it has answered `responses` batches or more.
+    /// Counted in bytes it wrote, since it writes nothing but answers: reads would also count
+    /// its runtimes' libraries, which it reads to hash them before its hello.
+    fn replaying(&mut self, cache: &Path, responses: u64) -> u32 {
         let prefix = format!("{}/sha256/", cache.display());
         let give_up = Instant::now() + Duration::from_secs(120);
-        let mut seen: Option<(u32, u64)> = None;
+        let mut found: Option<(u32, u64)> = None;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!(
@@ -138,10 +143,13 @@ impl Run {
                     self.log()
                 );
             }
-            match seen {
-                None => seen = agent_pid(&prefix).and_then(|pid| Some((pid, bytes_read(pid)?))),
-                Some((pid, baseline)) => {
-                    if bytes_read(pid).is_some_and(|n| n >= baseline + enough) {
+            match found {
+                // The counter still holds what the process wrote before it exec'd the agent.
+                None => found = agent_pid(&prefix).and_then(|pid| Some((pid, bytes_written(pid)?))),
+                Some((pid, before)) => {
+                    if bytes_written(pid)
+                        .is_some_and(|n| n >= before + HANDSHAKE_BYTES + responses * RESPONSE_BYTES)
+                    {
                         return pid;
                     }
                 }
@@ -162,31 +170,40 @@ impl Run {
     }
 }
 
-/// The process whose program is under `prefix` (an agent deployed there) and runs `--stdio`.
+/// The process whose program is under `prefix` (an agent deployed there) and runs `--stdio`, not
+/// a child it forked (to look for its runtimes' libraries), which has its command line until it
+/// execs.
 fn agent_pid(prefix: &str) -> Option<u32> {
     std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
         let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-        let mut args = cmdline.split(|&b| b == 0).map(String::from_utf8_lossy);
-        let program = args.next()?;
-        (program.starts_with(prefix) && args.any(|a| a == "--stdio")).then_some(pid)
+        (is_agent(pid, prefix) && !is_agent(parent(pid)?, prefix)).then_some(pid)
     })
 }
 
-fn bytes_read(pid: u32) -> Option<u64> {
+fn is_agent(pid: u32, prefix: &str) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let mut args = cmdline.split(|&b| b == 0).map(String::from_utf8_lossy);
+    args.next()
+        .is_some_and(|program| program.starts_with(prefix))
+        && args.any(|a| a == "--stdio")
+}
+
+fn bytes_written(pid: u32) -> Option<u64> {
     let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
     io.lines()
-        .find_map(|l| l.strip_prefix("rchar: "))?
+        .find_map(|l| l.strip_prefix("wchar: "))?
         .trim()
         .parse()
         .ok()
 }
 
-fn parent(pid: u32) -> u32 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+fn parent(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // `pid (comm) state ppid …`; comm may hold spaces, so count from the closing parenthesis.
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    after.split_whitespace().nth(1).unwrap().parse().unwrap()
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn signal(pid: u32, signal: &str) {
@@ -291,7 +308,7 @@ fn ssh_connection_dropped_mid_run() {
     let agent = run.replaying(&cache, 6);
     // The sshd process serving this one connection: killing it is what a board's network going
     // away looks like to the client, minus the wait for keep-alives.
-    let session = parent(agent);
+    let session = parent(agent).unwrap();
     let name = std::fs::read_to_string(format!("/proc/{session}/cmdline")).unwrap();
     assert!(
         name.starts_with("sshd"),

@@ -33,6 +33,6 @@ mod tests {
             back == results,
             "results.json does not parse back to the same results"
         );
-        assert!(text.contains("\n  \"schema_version\": 1,"));
+        assert!(text.contains("\n  \"schema_version\": 2,"));
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// Identifies the file format; readers check it before anything else.
 pub const SCHEMA: &str = "gauntlet.results";
 /// Bumped on any change a reader of the previous version would misread.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Results {
@@ -251,18 +251,37 @@ pub struct BoardFacts {
 pub struct Entry {
     pub board: String,
     pub model: String,
+    /// The build id: the variant tag, with `@RUNTIME` when the scenario names the runtime.
     pub variant: String,
     pub reference: bool,
     /// The current champion's own build, joined to the run so candidates are measured head to head
     /// against it under the same machine state; gates do not judge it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub champion: bool,
+    /// What ran the build (version 2); absent in version 1 files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<RuntimeUsed>,
     pub status: EntryStatus,
     /// Why the build did not complete.
     pub error: Option<EntryError>,
     /// Figures from whatever was measured, also for an interrupted build.
     pub metrics: Option<Metrics>,
     pub provenance: Provenance,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeUsed {
+    /// `tract`, `onnxruntime`, or the firmware's name on MCU boards.
+    pub name: String,
+    /// As the board reported it; `None` when the board does not have the runtime.
+    pub version: Option<String>,
+    /// Execution providers the build ran with, in order.
+    pub providers: Vec<String>,
+    pub threads: usize,
+    /// Graph optimisation level (onnxruntime).
+    pub optimization: String,
+    /// SHA-256 of the runtime's shared library on the board, when it is one.
+    pub library_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -224,6 +224,7 @@ fn entry(
         variant: build.variant.clone(),
         reference: build.reference,
         champion: build.champion,
+        runtime: Some(runtime_used(board, build)),
         status,
         error,
         metrics: build
@@ -239,6 +240,32 @@ fn entry(
             harness_version: meta.harness_version.clone(),
             board_facts: board_result.facts.clone(),
         },
+    }
+}
+
+/// The build's runtime settings with what the board said about that runtime; firmware boards run
+/// their built-in engine, named by the firmware.
+fn runtime_used(board: &BoardRecord, build: &BuildRecord) -> RuntimeUsed {
+    let hello = board.hello.as_ref();
+    let spec = &build.runtime;
+    let firmware = hello.filter(|h| h.runtimes.is_empty());
+    let found = hello
+        .and_then(|h| h.runtimes.iter().find(|r| r.name == spec.name))
+        .and_then(|r| r.status.as_ref().ok());
+    RuntimeUsed {
+        name: firmware.map_or_else(|| spec.name.clone(), |h| h.agent.clone()),
+        version: match firmware {
+            Some(h) => Some(h.agent_version.clone()),
+            None => found.map(|f| f.version.clone()),
+        },
+        providers: if spec.providers.is_empty() {
+            vec!["cpu".into()]
+        } else {
+            spec.providers.clone()
+        },
+        threads: spec.threads,
+        optimization: spec.optimization.clone(),
+        library_sha256: found.and_then(|f| f.library_sha256.map(hex::encode)),
     }
 }
 

@@ -304,6 +304,9 @@ fn connect_local(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    if let Some(library) = &board.onnxruntime {
+        command.arg("--onnxruntime").arg(library);
+    }
     let token = match transport {
         LocalTransport::Stdio => {
             command.arg("--stdio");

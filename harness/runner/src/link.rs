@@ -62,7 +62,8 @@ impl LinkError {
 }
 
 enum Incoming {
-    Message(Response),
+    /// Boxed: a hello with its runtimes is far larger than the other variants.
+    Message(Box<Response>),
     Corrupt(FrameError),
     Closed(Option<io::Error>),
     /// From the writer: a request could not be sent.
@@ -134,7 +135,7 @@ impl Link {
 
     pub fn recv(&mut self, timeout: Duration) -> Result<Response, LinkError> {
         match self.incoming.recv_timeout(timeout) {
-            Ok(Incoming::Message(response)) => Ok(response),
+            Ok(Incoming::Message(response)) => Ok(*response),
             Ok(Incoming::Corrupt(e)) => Err(LinkError::Corrupt(e)),
             Ok(Incoming::Closed(e)) => Err(LinkError::Closed {
                 detail: e.map(|e| e.to_string()),
@@ -207,7 +208,7 @@ fn pump(mut reader: impl Read, tx: mpsc::Sender<Incoming>) {
         decoder.extend(&buf[..n]);
         while let Some(message) = decoder.next_message::<Response>() {
             let item = match message {
-                Ok(m) => Incoming::Message(m),
+                Ok(m) => Incoming::Message(Box::new(m)),
                 Err(e) => Incoming::Corrupt(e),
             };
             if tx.send(item).is_err() {

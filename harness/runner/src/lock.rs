@@ -154,6 +154,7 @@ mod tests {
             power_switch: None,
             timeouts: Timeouts::default(),
             health: Default::default(),
+            onnxruntime: None,
         }
     }
 

@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use gauntlet_agent::runtime::{
+use gauntlet_dataset::{DatasetError, Windows};
+use gauntlet_runtime::{
     LoadOptions, LoadedModel, OutputSelector, Runtime, RuntimeError, TractRuntime,
 };
-use gauntlet_dataset::{DatasetError, Windows};
 use gauntlet_spec::{Artifact, Board, Diagnostic, Diagnostics, Location, Rig, Scenario};
 use sha2::{Digest, Sha256};
 
@@ -115,6 +115,7 @@ pub struct PlannedBuild {
     pub sha256: [u8; 32],
     /// The current champion's build, joined so candidates meet it head to head (not a candidate).
     pub champion: bool,
+    pub runtime: gauntlet_spec::RuntimeSpec,
 }
 
 #[derive(Debug, Clone)]
@@ -171,6 +172,7 @@ pub fn plan(scenario: Scenario, rig: Rig) -> Result<Plan, PlanError> {
         None => windows,
     };
     let mut models = Vec::new();
+    let mut checked = std::collections::HashSet::new();
     for model in &scenario.models {
         let elements: usize = model.input_shape.iter().product();
         if elements != windows.window_len {
@@ -193,7 +195,11 @@ pub fn plan(scenario: Scenario, rig: Rig) -> Result<Plan, PlanError> {
                 cause,
                 at: build.artifact_at.clone(),
             })?;
-            if let Artifact::Onnx(_) = build.artifact {
+            let sha256: [u8; 32] = Sha256::digest(&bytes).into();
+            // A matrix names one file once per runtime; its fit does not depend on the runtime.
+            if let Artifact::Onnx(_) = build.artifact
+                && checked.insert(sha256)
+            {
                 check_model(model, build, scenario.dataset.classes.len(), &bytes)?;
             }
             builds.push(PlannedBuild {
@@ -202,9 +208,10 @@ pub fn plan(scenario: Scenario, rig: Rig) -> Result<Plan, PlanError> {
                 reference: build.reference,
                 artifact: path,
                 prebuilt_firmware: matches!(build.artifact, Artifact::Firmware(_)),
-                sha256: Sha256::digest(&bytes).into(),
+                sha256,
                 bytes: Arc::new(bytes),
                 champion: false,
+                runtime: build.runtime.clone(),
             });
         }
         models.push(PlannedModel {
@@ -224,7 +231,7 @@ pub fn plan(scenario: Scenario, rig: Rig) -> Result<Plan, PlanError> {
     })
 }
 
-/// Loads the model on the host with the scenario's input and output so a misfit is an input error
+/// Loads the model on the host (with tract, which every host has) with the scenario's input and output so a misfit is an input error
 /// now, not a board failure later: a file that is not ONNX at all, an input that does not take the
 /// window, an output whose size is not the class count. What the host's runtime cannot run (an
 /// unsupported operator) is left for the board to report: another board's runtime may run it.
@@ -240,6 +247,7 @@ fn check_model(
         input_name: model.input.clone(),
         window_shape: model.input_shape.clone(),
         output: runtime_selector(&model.output),
+        ..Default::default()
     };
     let not_onnx = |reason: String| PlanError::NotOnnx {
         model: model.name.clone(),

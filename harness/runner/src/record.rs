@@ -92,6 +92,8 @@ pub struct BuildRecord {
     pub artifact: PathBuf,
     pub sha256: String,
     pub size_bytes: u64,
+    /// The runtime and settings the build asked for; what the board ran it with is in its hello.
+    pub runtime: gauntlet_spec::RuntimeSpec,
     pub outcome: BuildOutcome,
     #[serde(skip)]
     pub loaded: Option<ModelLoaded>,

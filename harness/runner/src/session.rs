@@ -79,6 +79,7 @@ fn not_run(build: &PlannedBuild) -> BuildRecord {
         artifact: build.artifact.clone(),
         sha256: hex::encode(build.sha256),
         size_bytes: build.bytes.len() as u64,
+        runtime: build.runtime.clone(),
         outcome: BuildOutcome::NotRun,
         loaded: None,
         timing: None,
@@ -409,7 +410,7 @@ impl Driver<'_> {
                     });
                     record.hello = Some(hello.clone());
                 }
-                return self.run_session(conn, hello.timing, models, record);
+                return self.run_session(conn, &hello, models, record);
             }
             Ok(other) => format!(
                 "complete the handshake: the device answered {}",
@@ -429,7 +430,7 @@ impl Driver<'_> {
     fn run_session(
         &mut self,
         conn: &mut Connected,
-        timing: gauntlet_wire::TimingSource,
+        hello: &gauntlet_wire::AgentHello,
         models: &[PlannedModel],
         record: &mut BoardRecord,
     ) -> Option<BoardFault> {
@@ -437,7 +438,8 @@ impl Driver<'_> {
         let mut session = BoardSession {
             driver: self,
             conn,
-            timing,
+            timing: hello.timing,
+            runtimes: hello.runtimes.clone(),
             firmware,
             seq: 0,
         };
@@ -479,6 +481,8 @@ struct BoardSession<'d, 'a> {
     driver: &'d mut Driver<'a>,
     conn: &'d mut Connected,
     timing: gauntlet_wire::TimingSource,
+    /// The runtimes the agent reported in its hello.
+    runtimes: Vec<gauntlet_wire::RuntimeReport>,
     firmware: bool,
     seq: u32,
 }
@@ -678,6 +682,9 @@ impl BoardSession<'_, '_> {
                     .into(),
             });
         }
+        if let Some(refusal) = missing_runtime(&self.driver.board.id, &self.runtimes, build) {
+            return Ok(refusal);
+        }
         let header = ModelHeader {
             slot,
             name: format!("{}:{}", build.model, build.variant),
@@ -693,6 +700,12 @@ impl BoardSession<'_, '_> {
                 gauntlet_spec::OutputSelector::Name(n) => {
                     gauntlet_wire::OutputSelector::Name(n.clone())
                 }
+            },
+            runtime: gauntlet_wire::RuntimeRequest {
+                name: build.runtime.name.clone(),
+                intra_threads: build.runtime.threads.min(u16::MAX as usize) as u16,
+                optimization: build.runtime.optimization.clone(),
+                providers: build.runtime.providers.clone(),
             },
         };
         let mut requests = vec![Request::LoadBegin(header)];
@@ -973,6 +986,58 @@ impl BoardSession<'_, '_> {
             });
         }
     }
+}
+
+/// A build whose runtime the board lacks is refused before its bytes are sent, naming the board,
+/// the runtime and how to install it; the board's other builds go on.
+fn missing_runtime(
+    board: &str,
+    runtimes: &[gauntlet_wire::RuntimeReport],
+    build: &PlannedBuild,
+) -> Option<Step<gauntlet_wire::ModelLoaded>> {
+    let wanted = &build.runtime.name;
+    let message = match runtimes.iter().find(|r| &r.name == wanted) {
+        Some(gauntlet_wire::RuntimeReport {
+            status: Ok(found), ..
+        }) => {
+            let missing = build
+                .runtime
+                .providers
+                .iter()
+                .find(|p| !found.providers.contains(p))?;
+            return Some(Step::Rejected {
+                kind: "ProviderUnavailable".into(),
+                message: format!(
+                    "board `{board}` cannot run `{}`: {wanted} {} has no execution provider `{missing}` (it has: {})",
+                    build.variant,
+                    found.version,
+                    found.providers.join(", ")
+                ),
+            });
+        }
+        Some(gauntlet_wire::RuntimeReport {
+            status: Err(why), ..
+        }) => {
+            format!(
+                "board `{board}` has no {wanted} for `{}`: {why}",
+                build.variant
+            )
+        }
+        None => format!(
+            "board `{board}` has no runtime `{wanted}` for `{}` (its agent has: {}); {}",
+            build.variant,
+            runtimes
+                .iter()
+                .map(|r| r.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            gauntlet_runtime::onnxruntime::INSTALL_HINT
+        ),
+    };
+    Some(Step::Rejected {
+        kind: "RuntimeUnavailable".into(),
+        message,
+    })
 }
 
 /// The device's last answer to a load: the model, or why the build is out.

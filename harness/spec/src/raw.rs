@@ -316,6 +316,20 @@ pub(crate) struct ModelSection {
     pub input_shape: Sp<Vec<Sp<i64>>>,
     /// Output holding the scores, by name or index (default 0).
     pub output: Option<Sp<NameOrIndex>>,
+    /// Runtime for every build of this model: "tract" (default) or "onnxruntime". A build that
+    /// names a runtime (here or on the build) gets the variant id `VARIANT@RUNTIME`.
+    pub runtime: Option<Sp<String>>,
+    /// A matrix: every build runs on each of these runtimes, e.g. ["tract", "onnxruntime"]; the
+    /// reference build on the first one is the model's reference.
+    pub runtimes: Option<Sp<Vec<Sp<String>>>>,
+    /// Intra-op threads (default 1: one window at a time gains nothing from more, and extra
+    /// threads share the board's cores with its OS and samplers); onnxruntime only.
+    pub threads: Option<Sp<i64>>,
+    /// onnxruntime graph optimisation: "disabled", "basic", "extended" or "all" (default).
+    pub optimization: Option<Sp<String>>,
+    /// onnxruntime execution providers in order of preference, e.g. ["tensorrt", "cuda", "cpu"]
+    /// (default: CPU). A provider the board's library lacks rejects the build.
+    pub providers: Option<Sp<Vec<Sp<String>>>>,
     pub builds: Sp<Vec<Sp<BuildSection>>>,
 }
 
@@ -330,6 +344,14 @@ pub(crate) struct BuildSection {
     pub firmware: Option<Sp<String>>,
     /// Exactly one build per model is the reference the others are compared with.
     pub reference: Option<Sp<bool>>,
+    /// This build's runtime, over the model's `runtime`/`runtimes`.
+    pub runtime: Option<Sp<String>>,
+    /// Over the model's `threads`.
+    pub threads: Option<Sp<i64>>,
+    /// Over the model's `optimization`.
+    pub optimization: Option<Sp<String>>,
+    /// Over the model's `providers`.
+    pub providers: Option<Sp<Vec<Sp<String>>>>,
 }
 
 /// Boards to run on: ids and/or label selectors. Omitted or empty = every board of the rig.
@@ -436,6 +458,9 @@ pub(crate) struct BoardSection {
     /// linux-ssh, jetson: what in the pre-run health check takes the board out of the run
     /// (anything else found is recorded as a warning).
     pub health: Option<Sp<HealthSection>>,
+    /// Linux boards: a libonnxruntime.so on this host for the agent's onnxruntime, tried before
+    /// ORT_DYLIB_PATH, the Python wheel and the system library path (relative to this file).
+    pub onnxruntime: Option<Sp<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

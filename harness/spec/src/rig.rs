@@ -120,6 +120,21 @@ fn board(ck: &mut Ck, b: &Sp<BoardSection>) -> Option<Board> {
             .as_ref()
             .map(|h| health(ck, h, kind))
             .unwrap_or_default(),
+        onnxruntime: raw.onnxruntime.as_ref().map(|p| {
+            if !matches!(kind, BoardKind::Local | BoardKind::LinuxSsh | BoardKind::Jetson) {
+                let d = ck
+                    .at(
+                        &p.span,
+                        format!(
+                            "`onnxruntime` applies to boards the harness starts the agent on, not `{}`",
+                            kind.name()
+                        ),
+                    )
+                    .help("local, linux-ssh and jetson boards take it");
+                ck.push(d);
+            }
+            ck.readable_file(p, "onnxruntime library")
+        }),
     })
 }
 

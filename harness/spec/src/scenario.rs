@@ -73,7 +73,7 @@ fn validate(loaded: &Loaded<ScenarioFile>, path: &Path) -> Result<Scenario, Diag
     let gates = raw
         .gates
         .iter()
-        .filter_map(|g| gate(&mut ck, g, &raw.models.value))
+        .filter_map(|g| gate(&mut ck, g, &models))
         .collect();
     let header = &raw.scenario.value;
     ck.printable(&header.name, "scenario name");
@@ -433,10 +433,29 @@ fn model(ck: &mut Ck, m: &Sp<ModelSection>, window_len: usize, rows: usize) -> M
         );
         ck.push(d);
     }
-    ck.unique(builds_raw.value.iter().map(|b| &b.value.variant), "variant");
+    // A variant may appear once per runtime it names (`fp32` on tract and `fp32` on onnxruntime).
+    let mut runtimes_named: Vec<Option<&str>> = builds_raw
+        .value
+        .iter()
+        .map(|b| b.value.runtime.as_ref().map(|r| r.value.as_str()))
+        .collect();
+    runtimes_named.dedup();
+    runtimes_named.sort();
+    runtimes_named.dedup();
+    for named in runtimes_named {
+        ck.unique(
+            builds_raw
+                .value
+                .iter()
+                .filter(|b| b.value.runtime.as_ref().map(|r| r.value.as_str()) == named)
+                .map(|b| &b.value.variant),
+            "variant",
+        );
+    }
     for b in &builds_raw.value {
         ck.path_component(&b.value.variant, "variant");
     }
+    let model_runtime = model_runtimes(ck, raw);
     let mut builds = Vec::new();
     for b in &builds_raw.value {
         let artifact = match (&b.value.onnx, &b.value.firmware) {
@@ -458,12 +477,36 @@ fn model(ck: &mut Ck, m: &Sp<ModelSection>, window_len: usize, rows: usize) -> M
             }
         };
         let artifact_at = b.value.onnx.as_ref().or(b.value.firmware.as_ref());
-        builds.push(Build {
-            variant: b.value.variant.value.clone(),
-            artifact,
-            reference: b.value.reference.as_ref().is_some_and(|r| r.value),
-            artifact_at: ck.loaded.locate(artifact_at.map_or(&b.span, |a| &a.span)),
-        });
+        let reference = b.value.reference.as_ref().is_some_and(|r| r.value);
+        let variant = &b.value.variant.value;
+        let names: Vec<Option<String>> = match &b.value.runtime {
+            Some(r) => vec![runtime_name(ck, r)],
+            None => model_runtime.clone(),
+        };
+        let settings = RuntimeKeys {
+            threads: b.value.threads.as_ref().or(raw.threads.as_ref()),
+            optimization: b.value.optimization.as_ref().or(raw.optimization.as_ref()),
+            providers: b.value.providers.as_ref().or(raw.providers.as_ref()),
+        }
+        .validate(ck);
+        for (i, name) in names.iter().enumerate() {
+            let runtime = RuntimeSpec {
+                name: name.clone().unwrap_or_else(|| RuntimeSpec::default().name),
+                ..settings.clone()
+            };
+            builds.push(Build {
+                variant: match name {
+                    Some(n) => format!("{variant}@{n}"),
+                    None => variant.clone(),
+                },
+                base_variant: variant.clone(),
+                artifact: artifact.clone(),
+                // In a matrix, the reference build on the first runtime is the model's reference.
+                reference: reference && i == 0,
+                runtime,
+                artifact_at: ck.loaded.locate(artifact_at.map_or(&b.span, |a| &a.span)),
+            });
+        }
     }
     let references: Vec<&Sp<bool>> = builds_raw
         .value
@@ -506,6 +549,86 @@ fn model(ck: &mut Ck, m: &Sp<ModelSection>, window_len: usize, rows: usize) -> M
         output,
         builds,
         input_shape_at: ck.loaded.locate(&raw.input_shape.span),
+    }
+}
+
+/// The runtimes a model's builds run on by default: `None` when the scenario names none (the
+/// default runtime, and the variant id stays as written).
+fn model_runtimes(ck: &mut Ck, raw: &ModelSection) -> Vec<Option<String>> {
+    match (&raw.runtime, &raw.runtimes) {
+        (Some(r), None) => vec![runtime_name(ck, r)],
+        (None, Some(list)) => {
+            if list.value.is_empty() {
+                let d = ck
+                    .at(&list.span, "`runtimes` is empty")
+                    .help("e.g. runtimes = [\"tract\", \"onnxruntime\"]");
+                ck.push(d);
+            }
+            ck.unique(list.value.iter(), "runtime");
+            list.value.iter().map(|r| runtime_name(ck, r)).collect()
+        }
+        (Some(r), Some(_)) => {
+            let d = ck
+                .at(&r.span, "a model takes `runtime` or `runtimes`, not both")
+                .help("`runtimes` runs every build on each runtime listed");
+            ck.push(d);
+            vec![None]
+        }
+        (None, None) => vec![None],
+    }
+}
+
+fn runtime_name(ck: &mut Ck, r: &Sp<String>) -> Option<String> {
+    keyword(ck, r, &r.value, gauntlet_wire::RUNTIME_NAMES, "runtime");
+    Some(r.value.clone())
+}
+
+/// Runtime settings of one build, each from the build or else its model.
+struct RuntimeKeys<'a> {
+    threads: Option<&'a Sp<i64>>,
+    optimization: Option<&'a Sp<String>>,
+    providers: Option<&'a Sp<Vec<Sp<String>>>>,
+}
+
+impl RuntimeKeys<'_> {
+    /// Everything but the runtime's name.
+    fn validate(&self, ck: &mut Ck) -> RuntimeSpec {
+        let defaults = RuntimeSpec::default();
+        let threads = self
+            .threads
+            .map_or(defaults.threads, |t| ck.at_least(t, 1, "threads"));
+        let optimization = self.optimization.map_or(defaults.optimization, |o| {
+            keyword(
+                ck,
+                o,
+                &o.value,
+                gauntlet_wire::GRAPH_OPTIMIZATIONS,
+                "graph optimisation level",
+            );
+            o.value.clone()
+        });
+        let providers = self.providers.map_or_else(Vec::new, |list| {
+            ck.unique(list.value.iter(), "execution provider");
+            list.value
+                .iter()
+                .map(|p| {
+                    keyword(
+                        ck,
+                        p,
+                        &p.value,
+                        gauntlet_wire::EXECUTION_PROVIDERS,
+                        "execution provider",
+                    );
+                    p.value.clone()
+                })
+                .collect()
+        });
+        RuntimeSpec {
+            threads,
+            optimization,
+            providers,
+            ..defaults
+        }
     }
 }
 
@@ -589,7 +712,7 @@ fn dimension(metric: Metric) -> Option<&'static units::Dimension> {
     }
 }
 
-fn gate(ck: &mut Ck, g: &Sp<GateSection>, models: &[Sp<ModelSection>]) -> Option<GateSpec> {
+fn gate(ck: &mut Ck, g: &Sp<GateSection>, models: &[Model]) -> Option<GateSpec> {
     let raw = &g.value;
     let metric = ck.one_of(&raw.metric, "metric", &Metric::ALL);
     let (comparison, value) = match (&raw.at_least, &raw.at_most) {
@@ -610,16 +733,13 @@ fn gate(ck: &mut Ck, g: &Sp<GateSection>, models: &[Sp<ModelSection>]) -> Option
             return None;
         }
     };
-    let variants: Vec<&str> = models
-        .iter()
-        .flat_map(|m| {
-            m.value
-                .builds
-                .value
-                .iter()
-                .map(|b| b.value.variant.value.as_str())
-        })
+    // A gate names a build id (`fp32@onnxruntime`) or a variant tag, which selects it on
+    // every runtime.
+    let builds = || models.iter().flat_map(|m| &m.builds);
+    let mut variants: Vec<&str> = builds()
+        .flat_map(|b| [b.base_variant.as_str(), b.variant.as_str()])
         .collect();
+    variants.dedup();
     for v in &raw.variants {
         if !variants.contains(&v.value.as_str()) {
             let d = ck
@@ -639,7 +759,20 @@ fn gate(ck: &mut Ck, g: &Sp<GateSection>, models: &[Sp<ModelSection>]) -> Option
         comparison,
         threshold,
         board_selector: raw.boards.clone().unwrap_or_default(),
-        variants: raw.variants.iter().map(|v| v.value.clone()).collect(),
+        variants: raw
+            .variants
+            .iter()
+            .flat_map(|v| {
+                builds()
+                    .filter(|b| b.variant == v.value || b.base_variant == v.value)
+                    .map(|b| b.variant.clone())
+            })
+            .fold(Vec::new(), |mut all, v| {
+                if !all.contains(&v) {
+                    all.push(v);
+                }
+                all
+            }),
     })
 }
 

@@ -86,13 +86,40 @@ pub enum OutputSelector {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Build {
-    /// Variant tag such as `fp32`, `fp16`, `int8_qdq`.
+    /// The build's id within its model: the variant tag (`fp32`, `int8_qdq` …), followed by
+    /// `@RUNTIME` when the scenario names the runtime (`fp32@onnxruntime`).
     pub variant: String,
+    /// The variant tag as written, without the runtime.
+    pub base_variant: String,
     pub artifact: Artifact,
     pub reference: bool,
     /// Where the artifact is named, for errors found when it is read or loaded.
     #[serde(skip)]
     pub artifact_at: Option<crate::Location>,
+    pub runtime: RuntimeSpec,
+}
+
+/// The runtime a build runs on and its settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuntimeSpec {
+    /// One of [`gauntlet_wire::RUNTIME_NAMES`].
+    pub name: String,
+    pub threads: usize,
+    /// One of [`gauntlet_wire::GRAPH_OPTIMIZATIONS`].
+    pub optimization: String,
+    /// Execution providers in order; empty = CPU.
+    pub providers: Vec<String>,
+}
+
+impl Default for RuntimeSpec {
+    fn default() -> Self {
+        RuntimeSpec {
+            name: gauntlet_wire::RUNTIME_NAMES[0].into(),
+            threads: 1,
+            optimization: "all".into(),
+            providers: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -241,6 +268,8 @@ pub struct Board {
     pub timeouts: Timeouts,
     /// SSH boards: which health findings take the board out of the run.
     pub health: HealthPolicy,
+    /// Linux boards: the host's libonnxruntime.so the rig names for this board.
+    pub onnxruntime: Option<PathBuf>,
 }
 
 /// What in a board's pre-run health check refuses it; by default nothing does, and every

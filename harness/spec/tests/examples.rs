@@ -192,3 +192,52 @@ fn the_built_in_rig_does_not_claim_a_file_path() {
         std::path::Path::new(gauntlet_spec::DEFAULT_RIG_SOURCE)
     );
 }
+
+#[test]
+fn runtime_matrix_expands_every_build_on_each_runtime() {
+    let s = ok(load_scenario(&repo().join("scenarios/cwru-runtimes.toml")));
+    let model = &s.models[0];
+    let ids: Vec<&str> = model.builds.iter().map(|b| b.variant.as_str()).collect();
+    assert_eq!(ids.len(), 12, "{ids:?}");
+    assert!(ids.contains(&"int8_qop@onnxruntime") && ids.contains(&"fp32@tract"));
+    // The reference build on the matrix's first runtime is the only reference.
+    assert_eq!(model.reference().variant, "fp32@tract");
+    assert_eq!(model.builds.iter().filter(|b| b.reference).count(), 1);
+    let ort = model
+        .builds
+        .iter()
+        .find(|b| b.variant == "fp16@onnxruntime")
+        .unwrap();
+    assert_eq!(
+        (
+            ort.base_variant.as_str(),
+            ort.runtime.name.as_str(),
+            ort.runtime.threads
+        ),
+        ("fp16", "onnxruntime", 1)
+    );
+    assert_eq!(ort.runtime.providers, ["cpu"]);
+    // A gate naming a variant tag selects it on both runtimes; a build id only that build.
+    let accuracy = &s.gates[0];
+    assert!(accuracy.variants.contains(&"fp32@tract".to_string()));
+    assert!(accuracy.variants.contains(&"fp32@onnxruntime".to_string()));
+    assert!(
+        accuracy
+            .variants
+            .contains(&"int8_qop@onnxruntime".to_string())
+    );
+    assert!(!accuracy.variants.contains(&"int8_qop@tract".to_string()));
+}
+
+#[test]
+fn builds_without_a_runtime_keep_their_variant_as_id() {
+    let s = ok(load_scenario(&repo().join("scenarios/skab-anomaly.toml")));
+    let ids: Vec<&str> = s.models[0]
+        .builds
+        .iter()
+        .map(|b| b.variant.as_str())
+        .collect();
+    assert_eq!(&ids[..2], ["fp32", "fp16"]);
+    assert!(ids.contains(&"int8_qop@onnxruntime"));
+    assert_eq!(s.models[0].builds[0].runtime.name, "tract");
+}

@@ -115,6 +115,7 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
             variant: variant.into(),
             reference,
             champion: false,
+            runtime: None,
             status: EntryStatus::Completed,
             error: None,
             metrics: Some(Metrics {
@@ -196,6 +197,7 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
         variant: "fp32".into(),
         reference: true,
         champion: false,
+        runtime: None,
         status: EntryStatus::NotRun,
         error: Some(EntryError {
             kind: "infra".into(),

@@ -1,0 +1,145 @@
+//! Issue 14 acceptance: the real `gauntlet`, the real agent and the real onnxruntime library
+//! (installed by scripts/test.sh) reproduce the reference pipeline's batch-1 figures window by
+//! window, beside tract in the same run; a board without the library rejects only those builds.
+
+mod common;
+
+use common::*;
+
+const VARIANTS: [&str; 6] = [
+    "fp32",
+    "fp16",
+    "int8_dynamic",
+    "int8_qdq",
+    "int8_qop",
+    "int8_qop_std",
+];
+
+fn meta(model: &str) -> serde_json::Value {
+    let path = repo().join(format!("scenarios/models/{model}/testdata/meta.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Every onnxruntime entry: accuracy equals `accuracy_b1` to 4 decimals and the raw scores equal
+/// `ort_b1_<variant>.f32` bit for bit; the entry names the runtime that produced them.
+fn check_onnxruntime_parity(scenario: &str, model: &str) -> serde_json::Value {
+    let out = tempfile::tempdir().unwrap();
+    let output = run(&["run", scenario, "--out", out.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "run succeeds");
+    let results = results(out.path());
+    assert_eq!(results["schema_version"], 2);
+    let meta = meta(model);
+    for variant in VARIANTS {
+        let id = format!("{variant}@onnxruntime");
+        let e = entry(&results, &id);
+        assert_eq!(e["status"], "completed", "{id}: {}", e["error"]);
+        let runtime = &e["runtime"];
+        assert_eq!(runtime["name"], "onnxruntime", "{id}");
+        assert!(
+            runtime["version"].as_str().unwrap().starts_with("1."),
+            "{id}: {runtime}"
+        );
+        assert_eq!(runtime["threads"], 1);
+        assert_eq!(runtime["providers"], serde_json::json!(["cpu"]));
+        assert_eq!(runtime["library_sha256"].as_str().unwrap().len(), 64);
+
+        let accuracy = e["metrics"]["accuracy"].as_f64().unwrap();
+        let expected = meta["variants"][variant]["accuracy_b1"].as_f64().unwrap();
+        assert_eq!(
+            format!("{accuracy:.4}"),
+            format!("{expected:.4}"),
+            "{model} {id}: accuracy vs onnxruntime's batch-1 reference"
+        );
+        let ours =
+            std::fs::read(out.path().join(format!("outputs/local__{model}__{id}.f32"))).unwrap();
+        let reference = std::fs::read(repo().join(format!(
+            "scenarios/models/{model}/testdata/ort_b1_{variant}.f32"
+        )))
+        .unwrap();
+        assert_eq!(
+            ours.len(),
+            reference.len(),
+            "{id}: one score row per window"
+        );
+        let first_diff = ours
+            .chunks_exact(4)
+            .zip(reference.chunks_exact(4))
+            .position(|(a, b)| a != b);
+        assert_eq!(
+            first_diff, None,
+            "{id}: scores equal ort_b1_{variant}.f32 bit for bit"
+        );
+    }
+    results
+}
+
+#[test]
+fn cwru_runtimes_match_onnxruntime_batch1_and_run_beside_tract() {
+    let results = check_onnxruntime_parity("scenarios/cwru-runtimes.toml", "cwru_cnn");
+    // tract's side of the matrix in the same run: int8_qop is the contrib-op refusal.
+    let tract_qop = entry(&results, "int8_qop@tract");
+    assert_eq!(tract_qop["status"], "rejected");
+    assert_eq!(tract_qop["runtime"]["name"], "tract");
+    for variant in ["fp32", "int8_qdq", "int8_qop_std"] {
+        let e = entry(&results, &format!("{variant}@tract"));
+        assert_eq!(e["status"], "completed", "{variant}@tract");
+    }
+    // The reference is tract's fp32; onnxruntime's fp32 gets a paired latency ratio against it.
+    assert_eq!(entry(&results, "fp32@tract")["reference"], true);
+    let ratio = &entry(&results, "fp32@onnxruntime")["metrics"]["latency_ratio_vs_reference"];
+    assert!(ratio["ratio"].as_f64().unwrap() > 0.0, "{ratio}");
+}
+
+#[test]
+fn skab_onnxruntime_builds_match_batch1_reference() {
+    check_onnxruntime_parity("scenarios/skab-anomaly.toml", "skab_mlp");
+}
+
+#[test]
+fn board_without_onnxruntime_rejects_only_those_builds() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(
+        dir.path(),
+        "small.toml",
+        r#"
+extends = "{repo}/scenarios/cwru-runtimes.toml"
+[scenario]
+name = "cwru-runtimes-small"
+[dataset]
+subset = 20
+"#,
+    );
+    let output = gauntlet()
+        .args(["run", scenario.to_str().unwrap(), "--out"])
+        .arg(dir.path().join("out"))
+        .env(
+            "ORT_DYLIB_PATH",
+            dir.path().join("no-such-libonnxruntime.so"),
+        )
+        .output()
+        .unwrap();
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    // Rejected builds fail their gates (a model finding), not the infrastructure.
+    assert_eq!(output.status.code(), Some(1));
+    let results = results(&dir.path().join("out"));
+    for variant in VARIANTS {
+        let e = entry(&results, &format!("{variant}@onnxruntime"));
+        assert_eq!(e["status"], "rejected", "{variant}");
+        let message = e["error"]["message"].as_str().unwrap();
+        assert_eq!(e["error"]["kind"], "RuntimeUnavailable");
+        assert!(
+            message.contains("board `local`")
+                && message.contains("onnxruntime")
+                && message.contains("pip install onnxruntime")
+                && message.contains("no-such-libonnxruntime.so"),
+            "{message}"
+        );
+    }
+    for variant in ["fp32", "fp16", "int8_dynamic", "int8_qdq", "int8_qop_std"] {
+        assert_eq!(
+            entry(&results, &format!("{variant}@tract"))["status"],
+            "completed",
+            "{variant}@tract"
+        );
+    }
+}
