@@ -123,6 +123,10 @@ struct View<'a> {
     boards: Vec<BoardView<'a>>,
     legend: Vec<LegendItem>,
     dataset_windows: String,
+    /// Anomaly and regression builds: (title, inline SVG charts).
+    tasks: Vec<(String, Vec<String>)>,
+    /// "Worse than persistence" and the like.
+    findings: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -293,6 +297,8 @@ fn view<'a>(input: &ReportInput<'a>) -> View<'a> {
     View {
         results: r,
         dataset_windows: fmt::dataset_windows(&r.dataset),
+        tasks: crate::task::charts(r),
+        findings: crate::task::findings(r),
         outcome: fmt::outcome(r.outcome),
         outcome_class,
         banners,

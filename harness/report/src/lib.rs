@@ -16,6 +16,7 @@ mod junit;
 mod markdown;
 mod rows;
 mod svg;
+mod task;
 mod terminal;
 
 use std::collections::BTreeMap;

@@ -7,6 +7,9 @@
 
 mod analyze;
 mod schema;
+mod task;
+mod task_analysis;
 
 pub use analyze::{RunMeta, analyze};
 pub use schema::*;
+pub use task::*;

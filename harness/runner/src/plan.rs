@@ -4,9 +4,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use gauntlet_agent::runtime::{LoadOptions, OutputSelector, Runtime, RuntimeError, TractRuntime};
+use gauntlet_agent::runtime::{
+    LoadOptions, LoadedModel, OutputSelector, Runtime, RuntimeError, TractRuntime,
+};
 use gauntlet_dataset::{DatasetError, Windows};
-use gauntlet_spec::{Artifact, Board, Diagnostics, Rig, Scenario};
+use gauntlet_spec::{
+    AnomalyScore, AnomalyThreshold, Artifact, Board, Diagnostics, Rig, Scenario, Task,
+};
 use sha2::{Digest, Sha256};
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +41,25 @@ pub enum PlanError {
         elements: usize,
         dataset: String,
         window: usize,
+    },
+    #[error(
+        "fit model `{model}` build `{variant}` (`{path}`) to its {task} task: the selected output holds {found} values per window where {expected}"
+    )]
+    OutputWidth {
+        model: String,
+        variant: String,
+        path: PathBuf,
+        task: &'static str,
+        found: usize,
+        expected: String,
+    },
+    #[error(
+        "calibrate the threshold of model `{model}` (`anomaly.calibrate.files` in `{scenario}`): {files} hold no normal window (label 0) to calibrate on"
+    )]
+    NoNormalWindow {
+        model: String,
+        scenario: PathBuf,
+        files: String,
     },
     #[error("fit model `{model}` build `{variant}` (`{path}`) to the scenario's input: {source}")]
     ModelShape {
@@ -131,8 +154,10 @@ pub fn plan(scenario: Scenario, rig: Rig) -> Result<Plan, PlanError> {
                 path: path.clone(),
                 source,
             })?;
-            if let Artifact::Onnx(_) = build.artifact {
-                check_fits(model, &build.variant, &path, &bytes)?;
+            if let Artifact::Onnx(_) = build.artifact
+                && let Some(width) = check_fits(model, &build.variant, &path, &bytes)?
+            {
+                check_output_width(model, &build.variant, &path, width, windows.window_len)?;
             }
             builds.push(PlannedBuild {
                 model: model.name.clone(),
@@ -144,6 +169,7 @@ pub fn plan(scenario: Scenario, rig: Rig) -> Result<Plan, PlanError> {
                 bytes: Arc::new(bytes),
             });
         }
+        check_calibration_set(&scenario, model, &windows)?;
         models.push(PlannedModel {
             name: model.name.clone(),
             input: model.input.clone(),
@@ -161,22 +187,85 @@ pub fn plan(scenario: Scenario, rig: Rig) -> Result<Plan, PlanError> {
     })
 }
 
+/// Anomaly scores and regression predictions are one value per window; a reconstruction is one per
+/// input value.
+fn check_output_width(
+    model: &gauntlet_spec::Model,
+    variant: &str,
+    path: &std::path::Path,
+    width: usize,
+    window_len: usize,
+) -> Result<(), PlanError> {
+    let expected = match &model.task {
+        Task::Classification => return Ok(()),
+        Task::Anomaly(a) if a.score != AnomalyScore::Output => window_len,
+        Task::Anomaly(_) | Task::Regression => 1,
+    };
+    if width == expected {
+        return Ok(());
+    }
+    Err(PlanError::OutputWidth {
+        model: model.name.clone(),
+        variant: variant.to_string(),
+        path: path.to_path_buf(),
+        task: model.task.name(),
+        found: width,
+        expected: if expected == 1 {
+            "the task reads one (`output` names the score or prediction)".into()
+        } else {
+            format!("a reconstruction (`anomaly.score`) must match the input's {expected}")
+        },
+    })
+}
+
+/// A calibrated threshold needs normal windows in its calibration recordings.
+fn check_calibration_set(
+    scenario: &Scenario,
+    model: &gauntlet_spec::Model,
+    windows: &Windows,
+) -> Result<(), PlanError> {
+    let Task::Anomaly(task) = &model.task else {
+        return Ok(());
+    };
+    let AnomalyThreshold::Calibrated {
+        recordings, files, ..
+    } = &task.threshold
+    else {
+        return Ok(());
+    };
+    let normal = windows
+        .labels
+        .iter()
+        .zip(&windows.origins)
+        .any(|(&l, o)| l == 0 && recordings.contains(&o.recording));
+    if normal {
+        return Ok(());
+    }
+    let names: Vec<String> = files.iter().map(|f| format!("`{}`", f.display())).collect();
+    Err(PlanError::NoNormalWindow {
+        model: model.name.clone(),
+        scenario: scenario.source.path.clone(),
+        files: names.join(", "),
+    })
+}
+
 /// Loads the model on the host with the scenario's input and output so a misfit is an input error
-/// now, not a board failure later. What the host's runtime cannot run (an unsupported operator) is
-/// left for the board to report: another board's runtime may run it.
+/// now, not a board failure later, and returns the selected output's values per window. What the
+/// host's runtime cannot run (an unsupported operator) is left for the board to report: another
+/// board's runtime may run it.
 fn check_fits(
     model: &gauntlet_spec::Model,
     variant: &str,
     path: &std::path::Path,
     bytes: &[u8],
-) -> Result<(), PlanError> {
+) -> Result<Option<usize>, PlanError> {
     let options = LoadOptions {
         input_name: model.input.clone(),
         window_shape: model.input_shape.clone(),
         output: runtime_selector(&model.output),
     };
     match TractRuntime.load(bytes, &options) {
-        Ok(_) => Ok(()),
+        Ok(loaded) => Ok(Some(loaded.info().output_len)),
         Err(
             source @ (RuntimeError::ShapeMismatch { .. }
             | RuntimeError::UnknownInput { .. }
@@ -189,6 +278,6 @@ fn check_fits(
             path: path.to_path_buf(),
             source: Box::new(source),
         }),
-        Err(_) => Ok(()),
+        Err(_) => Ok(None),
     }
 }
