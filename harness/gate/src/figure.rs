@@ -79,6 +79,7 @@ pub(crate) fn figure(metric: Metric, m: &Metrics) -> Result<Figure, String> {
         Metric::Flash => Some(Figure::point(
             m.flash_bytes.unwrap_or(m.model_size_bytes) as f64
         )),
+        task => return task_figure(task, m).ok_or_else(missing),
     }
     .ok_or_else(missing)
 }
@@ -99,6 +100,39 @@ fn latency_intervals(l: &Latency) -> (Option<&LatencyIntervals>, Option<String>)
         ),
         None => (l.summary.ci.as_ref(), None),
     }
+}
+
+/// The anomaly, regression and output-agreement metrics, each with its bootstrap interval.
+fn task_figure(metric: Metric, m: &Metrics) -> Option<Figure> {
+    let t = m.task.as_ref()?;
+    let a = t.anomaly.as_ref();
+    let r = t.regression.as_ref().map(|r| &r.scores);
+    let g = t.agreement.as_ref().map(|g| &g.agreement);
+    let e = match metric {
+        Metric::RocAuc => a?.scores.roc_auc,
+        Metric::PrAuc => a?.scores.pr_auc,
+        Metric::F1AtThreshold => a?.scores.f1,
+        Metric::PrecisionAtThreshold => a?.scores.precision,
+        Metric::RecallAtThreshold => a?.scores.recall,
+        Metric::FalseAlarmsPerHour => a?.events.false_alarms_per_hour?,
+        Metric::EventsDetected => a?.events.detected_share?,
+        Metric::DetectionDelay => a?.events.mean_delay_s?,
+        Metric::Rmse => r?.rmse,
+        Metric::Mae => r?.mae,
+        Metric::R2 => r?.r2,
+        Metric::Mape => r?.mape?,
+        Metric::MaxAbsError => r?.max_abs_error,
+        Metric::Skill => r?.skill?,
+        Metric::AgreementSpearman => g?.spearman,
+        Metric::AgreementDecisions => g?.same_decisions?,
+        Metric::AgreementRmseChange => g?.rmse_change?,
+        _ => return None,
+    };
+    Some(Figure {
+        value: e.value,
+        ci: e.ci,
+        too_few_samples: None,
+    })
 }
 
 fn latency(m: &Metrics, name: &str, p: f64) -> Option<Figure> {
@@ -158,6 +192,24 @@ fn scale(metric: Metric, magnitude: f64) -> Scale {
                 s(1.0, " J")
             }
         }
+        Metric::RocAuc
+        | Metric::PrAuc
+        | Metric::F1AtThreshold
+        | Metric::PrecisionAtThreshold
+        | Metric::RecallAtThreshold
+        | Metric::EventsDetected
+        | Metric::Mape
+        | Metric::AgreementDecisions
+        | Metric::AgreementRmseChange => s(100.0, "%"),
+        Metric::DetectionDelay => s(1.0, " s"),
+        Metric::FalseAlarmsPerHour => s(1.0, "/h"),
+        // In the target's or the score's own unit.
+        Metric::Rmse
+        | Metric::Mae
+        | Metric::R2
+        | Metric::MaxAbsError
+        | Metric::Skill
+        | Metric::AgreementSpearman => s(1.0, ""),
         Metric::PeakRam | Metric::Flash => {
             if m < 1024.0 {
                 s(1.0, " B")

@@ -104,6 +104,7 @@ pub fn metrics() -> Metrics {
         heap_after_load_bytes: None,
         stack_high_water_bytes: None,
         sources: BTreeMap::new(),
+        task: None,
     }
 }
 

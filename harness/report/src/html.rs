@@ -124,6 +124,16 @@ struct View<'a> {
     boards: Vec<BoardView<'a>>,
     legend: Vec<LegendItem>,
     dataset_windows: String,
+    /// Anomaly and regression builds with their inline SVG charts.
+    tasks: Vec<TaskView>,
+    /// "Worse than persistence" and the like.
+    findings: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct TaskView {
+    title: String,
+    charts: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -294,6 +304,11 @@ fn view<'a>(input: &ReportInput<'a>) -> View<'a> {
     View {
         results: r,
         dataset_windows: fmt::dataset_windows(&r.dataset),
+        tasks: crate::task::charts(r)
+            .into_iter()
+            .map(|(title, charts)| TaskView { title, charts })
+            .collect(),
+        findings: crate::task::findings(r),
         outcome: fmt::outcome(r.outcome),
         outcome_class,
         banners,

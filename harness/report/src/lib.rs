@@ -17,6 +17,7 @@ mod markdown;
 mod printable;
 mod rows;
 mod svg;
+mod task;
 mod terminal;
 
 use std::collections::BTreeMap;

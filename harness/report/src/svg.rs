@@ -167,13 +167,24 @@ pub(crate) fn histogram(title: &str, x_label: &str, bins: &[Bin], markers: &[Mar
 pub(crate) fn cdf(title: &str, x_label: &str, points: &[(f64, f64)], markers: &[Marker]) -> String {
     let lo = points.first().map_or(0.0, |p| p.0);
     let hi = points.last().map_or(1.0, |p| p.0);
-    let mut f = Frame::new(
+    line(
         title,
-        x_label,
-        "fraction of inferences ≤ x",
-        (lo, hi),
-        (0.0, 1.0),
-    );
+        (x_label, "fraction of inferences ≤ x"),
+        points,
+        ((lo, hi), (0.0, 1.0)),
+        markers,
+    )
+}
+
+/// A polyline through `points` on the given axes: `labels` = (x, y), `ranges` = (x, y).
+pub(crate) fn line(
+    title: &str,
+    labels: (&str, &str),
+    points: &[(f64, f64)],
+    ranges: ((f64, f64), (f64, f64)),
+    markers: &[Marker],
+) -> String {
+    let mut f = Frame::new(title, labels.0, labels.1, ranges.0, ranges.1);
     let mut path = String::new();
     for (i, &(x, p)) in points.iter().enumerate() {
         let _ = write!(
@@ -186,6 +197,38 @@ pub(crate) fn cdf(title: &str, x_label: &str, points: &[(f64, f64)], markers: &[
     }
     let mut body = format!(r#"<path class="line" d="{path}"/>"#);
     markers_into(&f, &mut body, markers);
+    f.body = body;
+    f.finish()
+}
+
+/// Dots at `points` with the y = x diagonal drawn: predicted against actual.
+pub(crate) fn scatter_vs_diagonal(
+    title: &str,
+    labels: (&str, &str),
+    points: &[(f64, f64)],
+) -> String {
+    let (lo, hi) = points
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(x, y)| {
+            (lo.min(x).min(y), hi.max(x).max(y))
+        });
+    let (lo, hi) = if lo < hi { (lo, hi) } else { (0.0, 1.0) };
+    let mut f = Frame::new(title, labels.0, labels.1, (lo, hi), (lo, hi));
+    let mut body = format!(
+        r#"<line class="marker" x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}"/>"#,
+        f.x(lo),
+        f.y(lo),
+        f.x(hi),
+        f.y(hi)
+    );
+    for &(x, y) in points {
+        let _ = write!(
+            body,
+            r#"<circle class="dot" cx="{:.1}" cy="{:.1}" r="1.5"/>"#,
+            f.x(x),
+            f.y(y)
+        );
+    }
     f.body = body;
     f.finish()
 }

@@ -7,5 +7,7 @@
 //! `simulated` when a model of the hardware produced it (e.g. the simulated INA219).
 
 mod schema;
+mod task;
 
 pub use schema::*;
+pub use task::*;

@@ -378,6 +378,9 @@ pub struct Metrics {
     pub stack_high_water_bytes: Option<u64>,
     /// Where each scalar figure above came from; object figures carry their own `source`.
     pub sources: BTreeMap<String, Source>,
+    /// Anomaly-detection and regression models: their task's figures.
+    #[serde(default)]
+    pub task: Option<crate::task::TaskFigures>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

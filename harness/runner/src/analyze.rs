@@ -437,6 +437,7 @@ fn metrics(
             .and_then(|m| m.stack_high_water_bytes)
             .map(u64::from),
         sources: BTreeMap::new(),
+        task: crate::task_analysis::task_figures(plan, build, reference, execution),
     };
     for (name, present, source) in [
         ("accuracy", metrics.accuracy.is_some(), execution),

@@ -11,6 +11,7 @@ pub mod plan;
 pub mod power;
 pub mod record;
 pub mod session;
+mod task_analysis;
 pub mod thermal;
 
 pub use analyze::{RunMeta, analyze};

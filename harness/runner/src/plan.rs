@@ -8,7 +8,10 @@ use gauntlet_dataset::{DatasetError, Windows};
 use gauntlet_runtime::{
     LoadOptions, LoadedModel, OutputSelector, Runtime, RuntimeError, TractRuntime,
 };
-use gauntlet_spec::{Artifact, Board, Diagnostic, Diagnostics, Location, Rig, Scenario};
+use gauntlet_spec::{
+    AnomalyScore, AnomalyThreshold, Artifact, Board, Diagnostic, Diagnostics, Location, Rig,
+    Scenario, Task,
+};
 use sha2::{Digest, Sha256};
 
 /// Causes are written into each message rather than chained as `source`, so that the message
@@ -41,6 +44,27 @@ pub enum PlanError {
         elements: usize,
         dataset: String,
         window: usize,
+        at: Option<Location>,
+    },
+    #[error(
+        "fit model `{model}` build `{variant}` (`{path}`) to its {task} task: the selected output holds {found} values per window where {expected}"
+    )]
+    OutputWidth {
+        model: String,
+        variant: String,
+        path: PathBuf,
+        task: &'static str,
+        found: usize,
+        expected: String,
+        at: Option<Location>,
+    },
+    #[error(
+        "calibrate the threshold of model `{model}` (`anomaly.calibrate.files` in `{scenario}`): {files} hold no normal window (label 0) to calibrate on"
+    )]
+    NoNormalWindow {
+        model: String,
+        scenario: PathBuf,
+        files: String,
         at: Option<Location>,
     },
     #[error("fit model `{model}` build `{variant}` (`{}`) to the scenario's input: {cause}", .path.display())]
@@ -82,7 +106,9 @@ impl PlanError {
             | PlanError::WindowSize { at, .. }
             | PlanError::ModelShape { at, .. }
             | PlanError::NotOnnx { at, .. }
-            | PlanError::OutputSize { at, .. } => at.clone(),
+            | PlanError::OutputSize { at, .. }
+            | PlanError::OutputWidth { at, .. }
+            | PlanError::NoNormalWindow { at, .. } => at.clone(),
         };
         let label = match self {
             PlanError::Targets(_) | PlanError::Dataset { .. } => "the data named here",
@@ -199,8 +225,10 @@ pub fn plan(scenario: Scenario, rig: Rig) -> Result<Plan, PlanError> {
             // A matrix names one file once per runtime; its fit does not depend on the runtime.
             if let Artifact::Onnx(_) = build.artifact
                 && checked.insert(sha256)
+                && let Some(width) =
+                    check_model(model, build, scenario.dataset.classes.len(), &bytes)?
             {
-                check_model(model, build, scenario.dataset.classes.len(), &bytes)?;
+                check_output_width(model, build, &path, width, windows.window_len)?;
             }
             builds.push(PlannedBuild {
                 model: model.name.clone(),
@@ -214,6 +242,7 @@ pub fn plan(scenario: Scenario, rig: Rig) -> Result<Plan, PlanError> {
                 runtime: build.runtime.clone(),
             });
         }
+        check_calibration_set(&scenario, model, &windows)?;
         models.push(PlannedModel {
             name: model.name.clone(),
             input: model.input.clone(),
@@ -231,9 +260,76 @@ pub fn plan(scenario: Scenario, rig: Rig) -> Result<Plan, PlanError> {
     })
 }
 
-/// Loads the model on the host (with tract, which every host has) with the scenario's input and output so a misfit is an input error
-/// now, not a board failure later: a file that is not ONNX at all, an input that does not take the
-/// window, an output whose size is not the class count. What the host's runtime cannot run (an
+/// Anomaly scores and regression predictions are one value per window; a reconstruction is one per
+/// input value.
+#[allow(clippy::result_large_err)]
+fn check_output_width(
+    model: &gauntlet_spec::Model,
+    build: &gauntlet_spec::Build,
+    path: &std::path::Path,
+    width: usize,
+    window_len: usize,
+) -> Result<(), PlanError> {
+    let expected = match &model.task {
+        Task::Classification => return Ok(()),
+        Task::Anomaly(a) if a.score != AnomalyScore::Output => window_len,
+        Task::Anomaly(_) | Task::Regression => 1,
+    };
+    if width == expected {
+        return Ok(());
+    }
+    Err(PlanError::OutputWidth {
+        model: model.name.clone(),
+        variant: build.variant.clone(),
+        path: path.to_path_buf(),
+        task: model.task.name(),
+        found: width,
+        expected: if expected == 1 {
+            "the task reads one (`output` names the score or prediction)".into()
+        } else {
+            format!("a reconstruction (`anomaly.score`) must match the input's {expected}")
+        },
+        at: build.artifact_at.clone(),
+    })
+}
+
+/// A calibrated threshold needs normal windows in its calibration recordings.
+#[allow(clippy::result_large_err)]
+fn check_calibration_set(
+    scenario: &Scenario,
+    model: &gauntlet_spec::Model,
+    windows: &Windows,
+) -> Result<(), PlanError> {
+    let Task::Anomaly(task) = &model.task else {
+        return Ok(());
+    };
+    let AnomalyThreshold::Calibrated {
+        recordings, files, ..
+    } = &task.threshold
+    else {
+        return Ok(());
+    };
+    let normal = windows
+        .labels
+        .iter()
+        .zip(&windows.origins)
+        .any(|(&l, o)| l == 0 && recordings.contains(&o.recording));
+    if normal {
+        return Ok(());
+    }
+    let names: Vec<String> = files.iter().map(|f| format!("`{}`", f.display())).collect();
+    Err(PlanError::NoNormalWindow {
+        model: model.name.clone(),
+        scenario: scenario.source.path.clone(),
+        files: names.join(", "),
+        at: None,
+    })
+}
+
+/// Loads the model on the host (with tract, which every host has) with the scenario's input and
+/// output so a misfit is an input error now, not a board failure later: a file that is not ONNX at
+/// all, an input that does not take the window, a classifier's output whose size is not the class
+/// count. Returns the selected output's values per window. What the host's runtime cannot run (an
 /// unsupported operator) is left for the board to report: another board's runtime may run it.
 #[allow(clippy::result_large_err)]
 fn check_model(
@@ -241,7 +337,7 @@ fn check_model(
     build: &gauntlet_spec::Build,
     classes: usize,
     bytes: &[u8],
-) -> Result<(), PlanError> {
+) -> Result<Option<usize>, PlanError> {
     let path = build.artifact.path();
     let options = LoadOptions {
         input_name: model.input.clone(),
@@ -258,15 +354,20 @@ fn check_model(
     };
     onnx_graph(bytes).map_err(not_onnx)?;
     match TractRuntime.load(bytes, &options) {
-        Ok(loaded) if loaded.info().output_len != classes => Err(PlanError::OutputSize {
-            model: model.name.clone(),
-            variant: build.variant.clone(),
-            path: path.to_path_buf(),
-            outputs: loaded.info().output_len,
-            classes,
-            at: build.artifact_at.clone(),
-        }),
-        Ok(_) => Ok(()),
+        Ok(loaded)
+            if matches!(model.task, Task::Classification)
+                && loaded.info().output_len != classes =>
+        {
+            Err(PlanError::OutputSize {
+                model: model.name.clone(),
+                variant: build.variant.clone(),
+                path: path.to_path_buf(),
+                outputs: loaded.info().output_len,
+                classes,
+                at: build.artifact_at.clone(),
+            })
+        }
+        Ok(loaded) => Ok(Some(loaded.info().output_len)),
         Err(
             cause @ (RuntimeError::ShapeMismatch { .. }
             | RuntimeError::UnknownInput { .. }
@@ -280,7 +381,7 @@ fn check_model(
             cause: Box::new(cause),
             at: build.artifact_at.clone(),
         }),
-        Err(_) => Ok(()),
+        Err(_) => Ok(None),
     }
 }
 

@@ -241,7 +241,13 @@ pub(crate) struct DatasetSection {
     pub window: Sp<WindowSection>,
     /// How a window's rows × columns become the model's tensor (default "row-major").
     pub layout: Option<LayoutRaw>,
-    pub labels: Sp<LabelsSection>,
+    /// Class labels (classification; anomaly detection with classes `[normal, anomaly]`). A
+    /// regression dataset names a `target` instead.
+    pub labels: Option<Sp<LabelsSection>>,
+    /// Regression: `{ column = "Temperature", horizon = 10 }`, the column's value `horizon` rows
+    /// after each window's last row (default 0). Windows whose target lies past the end of their
+    /// file are dropped.
+    pub target: Option<Sp<TargetSection>>,
     /// Held-out part of each recording: "all" or `{ tail = 0.3 }` (default "all").
     pub select: Option<Sp<KeywordOr<SelectTable>>>,
     /// Timestamp column, needed for `pacing = { recorded = … }`.
@@ -279,6 +285,13 @@ pub(crate) struct LabelsSection {
     pub column: Option<Sp<NameOrIndex>>,
     /// Class names in index order.
     pub classes: Sp<Vec<Sp<String>>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TargetSection {
+    pub column: Sp<NameOrIndex>,
+    pub horizon: Option<Sp<i64>>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -330,7 +343,34 @@ pub(crate) struct ModelSection {
     /// onnxruntime execution providers in order of preference, e.g. ["tensorrt", "cuda", "cpu"]
     /// (default: CPU). A provider the board's library lacks rejects the build.
     pub providers: Option<Sp<Vec<Sp<String>>>>,
+    /// "classification", "anomaly" or "regression". Default: "anomaly" with an `anomaly` table,
+    /// "regression" when the dataset has a `target` and no `labels`, else "classification".
+    pub task: Option<Sp<String>>,
+    /// Anomaly detection: how a window's score is read and where its alarm threshold comes from.
+    pub anomaly: Option<Sp<AnomalySection>>,
     pub builds: Sp<Vec<Sp<BuildSection>>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AnomalySection {
+    /// "output" (default: the selected output is the score, one value per window), or "mse" /
+    /// "mae": the selected output is a reconstruction of the input, and the score is its mean
+    /// squared / absolute error against the window, in the model's input layout.
+    pub score: Option<Sp<String>>,
+    /// An alarm is a score strictly above this.
+    pub threshold: Option<Sp<f64>>,
+    /// Or: each build's threshold is this quantile of its own scores on the normal windows of
+    /// these recordings (some of `[dataset] files`).
+    pub calibrate: Option<Sp<CalibrateSection>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CalibrateSection {
+    /// In (0, 1), e.g. 0.99 for a 1 % false-alarm budget on normal data.
+    pub quantile: Sp<f64>,
+    pub files: Sp<Vec<Sp<String>>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -4,15 +4,16 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gauntlet_dataset::{
-    ColumnRef, CsvFormat, DatasetSpec, LabelSource, Layout, Recording, Selection, Windowing,
+    ColumnRef, CsvFormat, DatasetSpec, LabelSource, Layout, Recording, Selection, TargetSpec,
+    Windowing,
 };
 
 use crate::check::Checker;
 use crate::diagnostic::{Diagnostics, did_you_mean};
 use crate::load::{self, Loaded};
 use crate::raw::{
-    DatasetSection, GateSection, KeywordOr, LayoutRaw, ModelSection, NameOrIndex, RunSection,
-    ScenarioFile, Sp, ThresholdRaw,
+    DatasetSection, GateSection, KeywordOr, LabelsSection, LayoutRaw, ModelSection, NameOrIndex,
+    RunSection, ScenarioFile, Sp, ThresholdRaw,
 };
 use crate::units;
 use crate::validated::*;
@@ -78,8 +79,10 @@ fn validate(loaded: &Loaded<ScenarioFile>, path: &Path) -> Result<Scenario, Diag
     let header = &raw.scenario.value;
     ck.printable(&header.name, "scenario name");
     ck.printable(&raw.dataset.value.name, "dataset name");
-    for class in &raw.dataset.value.labels.value.classes.value {
-        ck.printable(class, "class name");
+    if let Some(labels) = &raw.dataset.value.labels {
+        for class in &labels.value.classes.value {
+            ck.printable(class, "class name");
+        }
     }
     let scenario = Scenario {
         name: header.name.value.clone(),
@@ -206,52 +209,22 @@ fn dataset(ck: &mut Ck, ds: &DatasetSection) -> (DatasetSpec, Pacing) {
         rows: ck.at_least(&ds.window.value.rows, 1, "window.rows"),
         stride: ck.at_least(&ds.window.value.stride, 1, "window.stride"),
     };
-    let labels_raw = &ds.labels.value;
-    let classes: Vec<String> = labels_raw
-        .classes
-        .value
-        .iter()
-        .map(|c| c.value.clone())
-        .collect();
-    if classes.is_empty() {
-        let d = ck.at(&labels_raw.classes.span, "`classes` is empty");
-        ck.push(d);
-    }
-    ck.unique(&labels_raw.classes.value, "class");
-    let labels = match (&labels_raw.from, &labels_raw.column) {
-        (Some(from), None) => {
-            if from.value != "file" {
+    let (labels, classes) = match &ds.labels {
+        Some(l) => labels(ck, l, ds, paths.len()),
+        None => {
+            if ds.target.is_none() {
                 let d = ck
-                    .at(&from.span, format!("unknown label source `{}`", from.value))
-                    .label("expected \"file\"")
-                    .help("use `from = \"file\"` (one class per file) or `column = \"name\"`");
-                ck.push(d);
-            } else if paths.len() != classes.len() && !paths.is_empty() {
-                let d = ck
-                    .at(
-                        &ds.labels.span,
-                        format!(
-                            "`files` names {} recording(s) but `classes` has {}",
-                            paths.len(),
-                            classes.len()
-                        ),
-                    )
-                    .label("with `from = \"file\"`, file i is class i")
-                    .note(format!("`files` is at {}", ck.place(&ds.files.span)));
+                    .at(&ds.name.span, "the dataset has neither `labels` nor `target`")
+                    .help("classes: labels = { column = \"anomaly\", classes = [...] }; regression: target = { column = \"Temperature\", horizon = 10 }");
                 ck.push(d);
             }
-            LabelSource::PerFile
-        }
-        (None, Some(c)) => LabelSource::Column(column(ck, c, "labels.column")),
-        (from, column) => {
-            let d = ck
-                .at(&ds.labels.span, "`labels` needs exactly one of `from` and `column`")
-                .label(if from.is_some() && column.is_some() { "both given" } else { "neither given" })
-                .help("`{ from = \"file\", classes = [...] }` or `{ column = \"anomaly\", classes = [...] }`");
-            ck.push(d);
-            LabelSource::PerFile
+            (LabelSource::None, Vec::new())
         }
     };
+    let target = ds.target.as_ref().map(|t| TargetSpec {
+        column: column(ck, &t.value.column, "target.column"),
+        horizon: ck.opt_at_least(&t.value.horizon, 0, "target.horizon", 0),
+    });
     let per_file = matches!(labels, LabelSource::PerFile);
     let recordings = paths
         .into_iter()
@@ -337,10 +310,64 @@ fn dataset(ck: &mut Ck, ds: &DatasetSection) -> (DatasetSpec, Pacing) {
         classes,
         selection,
         timestamp,
-        // No scenario key names a regression target yet: every scenario task is classification.
-        target: None,
+        target,
     };
     (spec, pacing)
+}
+
+fn labels(
+    ck: &mut Ck,
+    l: &Sp<LabelsSection>,
+    ds: &DatasetSection,
+    files: usize,
+) -> (LabelSource, Vec<String>) {
+    let labels_raw = &l.value;
+    let classes: Vec<String> = labels_raw
+        .classes
+        .value
+        .iter()
+        .map(|c| c.value.clone())
+        .collect();
+    if classes.is_empty() {
+        let d = ck.at(&labels_raw.classes.span, "`classes` is empty");
+        ck.push(d);
+    }
+    ck.unique(&labels_raw.classes.value, "class");
+    let labels = match (&labels_raw.from, &labels_raw.column) {
+        (Some(from), None) => {
+            if from.value != "file" {
+                let d = ck
+                    .at(&from.span, format!("unknown label source `{}`", from.value))
+                    .label("expected \"file\"")
+                    .help("use `from = \"file\"` (one class per file) or `column = \"name\"`");
+                ck.push(d);
+            } else if files != classes.len() && files > 0 {
+                let d = ck
+                    .at(
+                        &l.span,
+                        format!(
+                            "`files` names {} recording(s) but `classes` has {}",
+                            files,
+                            classes.len()
+                        ),
+                    )
+                    .label("with `from = \"file\"`, file i is class i")
+                    .note(format!("`files` is at {}", ck.place(&ds.files.span)));
+                ck.push(d);
+            }
+            LabelSource::PerFile
+        }
+        (None, Some(c)) => LabelSource::Column(column(ck, c, "labels.column")),
+        (from, column) => {
+            let d = ck
+                .at(&l.span, "`labels` needs exactly one of `from` and `column`")
+                .label(if from.is_some() && column.is_some() { "both given" } else { "neither given" })
+                .help("`{ from = \"file\", classes = [...] }` or `{ column = \"anomaly\", classes = [...] }`");
+            ck.push(d);
+            LabelSource::PerFile
+        }
+    };
+    (labels, classes)
 }
 
 fn keyword<T>(ck: &mut Ck, at: &Sp<T>, word: &str, accepted: &[&str], what: &str) {
@@ -368,15 +395,12 @@ fn models(ck: &mut Ck, models: &Sp<Vec<Sp<ModelSection>>>, ds: &DatasetSpec) -> 
     for m in &models.value {
         ck.path_component(&m.value.name, "model name");
     }
-    let window_len = ds.window.rows * ds.features.len();
-    models
-        .value
-        .iter()
-        .map(|m| model(ck, m, window_len, ds.window.rows))
-        .collect()
+    models.value.iter().map(|m| model(ck, m, ds)).collect()
 }
 
-fn model(ck: &mut Ck, m: &Sp<ModelSection>, window_len: usize, rows: usize) -> Model {
+fn model(ck: &mut Ck, m: &Sp<ModelSection>, ds: &DatasetSpec) -> Model {
+    let rows = ds.window.rows;
+    let window_len = rows * ds.features.len();
     let raw = &m.value;
     let shape: Vec<usize> = raw
         .input_shape
@@ -547,6 +571,7 @@ fn model(ck: &mut Ck, m: &Sp<ModelSection>, window_len: usize, rows: usize) -> M
         input: raw.input.clone(),
         input_shape: shape,
         output,
+        task: task(ck, m, ds),
         builds,
         input_shape_at: ck.loaded.locate(&raw.input_shape.span),
     }
@@ -632,6 +657,172 @@ impl RuntimeKeys<'_> {
     }
 }
 
+const TASKS: [(&str, &str); 3] = [
+    ("classification", "classification"),
+    ("anomaly", "anomaly"),
+    ("regression", "regression"),
+];
+
+/// The model's task, stated or derived, checked against what the dataset provides.
+fn task(ck: &mut Ck, m: &Sp<ModelSection>, ds: &DatasetSpec) -> Task {
+    let raw = &m.value;
+    let has_labels = ds.labels != LabelSource::None;
+    let stated = raw.task.as_ref().and_then(|t| ck.one_of(t, "task", &TASKS));
+    let name = stated.unwrap_or(if raw.anomaly.is_some() {
+        "anomaly"
+    } else if ds.target.is_some() && !has_labels {
+        "regression"
+    } else {
+        "classification"
+    });
+    let at = raw.task.as_ref().map_or(&m.span, |t| &t.span);
+    let model = &raw.name.value;
+    if name != "anomaly"
+        && let Some(a) = &raw.anomaly
+    {
+        let d = ck
+            .at(&a.span, format!("an `anomaly` table on a {name} model"))
+            .label("only anomaly models have a score threshold")
+            .help("remove it, or set task = \"anomaly\"");
+        ck.push(d);
+    }
+    match name {
+        "regression" => {
+            if ds.target.is_none() {
+                let d = ck
+                    .at(at, format!("model `{model}` is a regression model but the dataset names no `target`"))
+                    .help("add e.g. target = { column = \"Temperature\", horizon = 10 } to [dataset]");
+                ck.push(d);
+            }
+            Task::Regression
+        }
+        "anomaly" => {
+            if !matches!(ds.labels, LabelSource::Column(_)) || ds.classes.len() != 2 {
+                let d = ck
+                    .at(at, format!("model `{model}` detects anomalies but the dataset has no 0/1 label column"))
+                    .help("anomaly labels are a column: labels = { column = \"anomaly\", classes = [\"normal\", \"anomaly\"] }");
+                ck.push(d);
+            }
+            Task::Anomaly(anomaly(ck, m, ds))
+        }
+        _ => {
+            if !has_labels {
+                let d = ck
+                    .at(
+                        at,
+                        format!("model `{model}` is a classifier but the dataset has no `labels`"),
+                    )
+                    .help(
+                        "set task = \"regression\" for a model predicting the dataset's `target`",
+                    );
+                ck.push(d);
+            }
+            Task::Classification
+        }
+    }
+}
+
+fn anomaly(ck: &mut Ck, m: &Sp<ModelSection>, ds: &DatasetSpec) -> AnomalyTask {
+    let Some(a) = &m.value.anomaly else {
+        let d = ck
+            .at(&m.span, format!("anomaly model `{}` has no `anomaly` table", m.value.name.value))
+            .help("add e.g. anomaly = { threshold = 0.36 } or anomaly = { calibrate = { quantile = 0.99, files = [...] } }");
+        ck.push(d);
+        return AnomalyTask {
+            score: AnomalyScore::Output,
+            threshold: AnomalyThreshold::Given(0.0),
+        };
+    };
+    let raw = &a.value;
+    let score = match &raw.score {
+        None => AnomalyScore::Output,
+        Some(s) => ck
+            .one_of(
+                s,
+                "anomaly score",
+                &[
+                    ("output", AnomalyScore::Output),
+                    ("mse", AnomalyScore::ReconstructionMse),
+                    ("mae", AnomalyScore::ReconstructionMae),
+                ],
+            )
+            .unwrap_or(AnomalyScore::Output),
+    };
+    let threshold = match (&raw.threshold, &raw.calibrate) {
+        (Some(t), None) if t.value.is_finite() => AnomalyThreshold::Given(t.value),
+        (None, Some(c)) => calibration(ck, c, ds),
+        (t, c) => {
+            let d = ck
+                .at(
+                    &a.span,
+                    "`anomaly` needs exactly one of `threshold` and `calibrate`",
+                )
+                .label(match (t, c) {
+                    (Some(_), Some(_)) => "both given",
+                    (Some(_), None) => "the threshold is not a finite number",
+                    _ => "neither given",
+                });
+            ck.push(d);
+            AnomalyThreshold::Given(0.0)
+        }
+    };
+    AnomalyTask { score, threshold }
+}
+
+fn calibration(
+    ck: &mut Ck,
+    c: &Sp<crate::raw::CalibrateSection>,
+    ds: &DatasetSpec,
+) -> AnomalyThreshold {
+    let quantile = c.value.quantile.value;
+    if !(quantile > 0.0 && quantile < 1.0) {
+        let d = ck
+            .at(
+                &c.value.quantile.span,
+                "`quantile` must lie strictly between 0 and 1",
+            )
+            .label(format!("found {quantile}"))
+            .help("e.g. quantile = 0.99 leaves 1 % of normal windows above the threshold");
+        ck.push(d);
+    }
+    if c.value.files.value.is_empty() {
+        let d = ck
+            .at(&c.value.files.span, "`calibrate.files` is empty")
+            .label("name the recordings whose normal windows set the threshold");
+        ck.push(d);
+    }
+    let same = |a: &std::path::Path, b: &std::path::Path| {
+        a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+    };
+    let mut recordings = Vec::new();
+    let mut files = Vec::new();
+    for f in &c.value.files.value {
+        let path = ck.path(f);
+        match ds.recordings.iter().position(|r| same(&r.path, &path)) {
+            Some(i) => recordings.push(i),
+            None => {
+                let d = ck
+                    .at(
+                        &f.span,
+                        format!(
+                            "calibration file `{}` is not one of the dataset's `files`",
+                            f.value
+                        ),
+                    )
+                    .label("not replayed")
+                    .note(format!("resolved to `{}`", path.display()));
+                ck.push(d);
+            }
+        }
+        files.push(path);
+    }
+    AnomalyThreshold::Calibrated {
+        quantile,
+        recordings,
+        files,
+    }
+}
+
 fn run_rules(
     ck: &mut Ck,
     base: Option<&RunRules>,
@@ -702,7 +893,14 @@ fn run_rules(
 
 /// The unit a metric's absolute thresholds are written in.
 fn dimension(metric: Metric) -> Option<&'static units::Dimension> {
+    use Metric::*;
     match metric {
+        RocAuc | PrAuc | F1AtThreshold | PrecisionAtThreshold | RecallAtThreshold
+        | EventsDetected | Mape | AgreementDecisions => None,
+        // Plain numbers in the target's or the score's own unit (R², skill and Spearman may be
+        // negative): see `unbounded`.
+        FalseAlarmsPerHour | DetectionDelay | Rmse | Mae | R2 | MaxAbsError | Skill
+        | AgreementSpearman | AgreementRmseChange => None,
         Metric::Accuracy | Metric::MacroF1 | Metric::AgreementLabel => None,
         Metric::LatencyP50 | Metric::LatencyP90 | Metric::LatencyP99 | Metric::LatencyMean => {
             Some(&units::LATENCY)
@@ -753,6 +951,39 @@ fn gate(ck: &mut Ck, g: &Sp<GateSection>, models: &[Model]) -> Option<GateSpec> 
             ck.push(d);
         }
     }
+    if let (Some(m), Some(higher)) = (metric, metric.and_then(Metric::higher_is_better))
+        && higher != (comparison == Comparison::AtLeast)
+    {
+        let (better, key) = if higher {
+            ("higher", "at_least")
+        } else {
+            ("lower", "at_most")
+        };
+        let d = ck
+            .at(
+                &g.span,
+                format!("`{}` is better {better}, so its gate is `{key}`", m.name()),
+            )
+            .label("this gate would pass a worse build");
+        ck.push(d);
+    }
+    if let Some(m) = metric
+        && let Some(task) = m.task()
+        && !models.iter().any(|m| m.task.name() == task)
+    {
+        let d = ck
+            .at(
+                &raw.metric.span,
+                format!(
+                    "`{}` scores {task} models, and this scenario has none",
+                    m.name()
+                ),
+            )
+            .help_opt(
+                (task == "anomaly").then(|| "an anomaly model has an `anomaly` table".to_string()),
+            );
+        ck.push(d);
+    }
     let threshold = threshold(ck, value, metric?)?;
     Some(GateSpec {
         metric: metric?,
@@ -776,6 +1007,23 @@ fn gate(ck: &mut Ck, g: &Sp<GateSection>, models: &[Model]) -> Option<GateSpec> 
     })
 }
 
+/// Metrics whose absolute thresholds are any finite number, in the metric's own unit.
+fn unbounded(metric: Metric) -> bool {
+    use Metric::*;
+    matches!(
+        metric,
+        FalseAlarmsPerHour
+            | DetectionDelay
+            | Rmse
+            | Mae
+            | R2
+            | MaxAbsError
+            | Skill
+            | AgreementSpearman
+            | AgreementRmseChange
+    )
+}
+
 fn threshold(ck: &mut Ck, v: &Sp<ThresholdRaw>, metric: Metric) -> Option<Threshold> {
     let name = metric.name();
     let fail = |ck: &mut Ck, msg: String, label: String, help: Option<String>| {
@@ -784,6 +1032,9 @@ fn threshold(ck: &mut Ck, v: &Sp<ThresholdRaw>, metric: Metric) -> Option<Thresh
         None
     };
     match (&v.value, dimension(metric)) {
+        (ThresholdRaw::Number(x), None) if unbounded(metric) && x.is_finite() => {
+            Some(Threshold::Absolute(*x))
+        }
         (ThresholdRaw::Number(x), None) if (0.0..=1.0).contains(x) => Some(Threshold::Absolute(*x)),
         (ThresholdRaw::Number(x), None) => fail(
             ck,

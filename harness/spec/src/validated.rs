@@ -62,10 +62,60 @@ pub struct Model {
     /// Per-inference input shape including the batch dimension of 1, e.g. `[1, 1, 1024]`.
     pub input_shape: Vec<usize>,
     pub output: OutputSelector,
+    pub task: Task,
     pub builds: Vec<Build>,
     /// Where `input_shape` is written, for misfits found when the model is loaded.
     #[serde(skip)]
     pub input_shape_at: Option<crate::Location>,
+}
+
+/// What a model's output means, and so which metrics score it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Task {
+    /// Class scores against class labels (accuracy, macro F1).
+    Classification,
+    /// A score per window against 0/1 labels (class 1 = anomalous).
+    Anomaly(AnomalyTask),
+    /// A value per window against the dataset's `target`.
+    Regression,
+}
+
+impl Task {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Task::Classification => "classification",
+            Task::Anomaly(_) => "anomaly",
+            Task::Regression => "regression",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AnomalyTask {
+    pub score: AnomalyScore,
+    pub threshold: AnomalyThreshold,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum AnomalyScore {
+    /// The selected output is the score.
+    Output,
+    /// Mean squared error of the selected output (a reconstruction) against the input window.
+    ReconstructionMse,
+    /// Mean absolute error of the reconstruction.
+    ReconstructionMae,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum AnomalyThreshold {
+    Given(f64),
+    /// Per build: the `quantile` of its scores on the normal windows of these recordings
+    /// (indices into the dataset's recordings, with their paths for messages).
+    Calibrated {
+        quantile: f64,
+        recordings: Vec<usize>,
+        files: Vec<PathBuf>,
+    },
 }
 
 impl Model {
@@ -204,11 +254,28 @@ pub enum Metric {
     EnergyPerInference,
     PeakRam,
     Flash,
+    RocAuc,
+    PrAuc,
+    F1AtThreshold,
+    PrecisionAtThreshold,
+    RecallAtThreshold,
+    FalseAlarmsPerHour,
+    EventsDetected,
+    DetectionDelay,
+    Rmse,
+    Mae,
+    R2,
+    Mape,
+    MaxAbsError,
+    Skill,
+    AgreementSpearman,
+    AgreementDecisions,
+    AgreementRmseChange,
 }
 
 impl Metric {
     /// Spelling used in scenario files and reports.
-    pub const ALL: [(&'static str, Metric); 10] = [
+    pub const ALL: [(&'static str, Metric); 27] = [
         ("accuracy", Metric::Accuracy),
         ("macro_f1", Metric::MacroF1),
         ("latency.p50", Metric::LatencyP50),
@@ -219,7 +286,52 @@ impl Metric {
         ("energy_per_inference", Metric::EnergyPerInference),
         ("peak_ram", Metric::PeakRam),
         ("flash", Metric::Flash),
+        ("roc_auc", Metric::RocAuc),
+        ("pr_auc", Metric::PrAuc),
+        ("f1_at_threshold", Metric::F1AtThreshold),
+        ("precision_at_threshold", Metric::PrecisionAtThreshold),
+        ("recall_at_threshold", Metric::RecallAtThreshold),
+        ("false_alarms_per_hour", Metric::FalseAlarmsPerHour),
+        ("events_detected", Metric::EventsDetected),
+        ("detection_delay_s", Metric::DetectionDelay),
+        ("rmse", Metric::Rmse),
+        ("mae", Metric::Mae),
+        ("r2", Metric::R2),
+        ("mape", Metric::Mape),
+        ("max_abs_error", Metric::MaxAbsError),
+        ("skill", Metric::Skill),
+        ("agreement.spearman", Metric::AgreementSpearman),
+        ("agreement.decisions", Metric::AgreementDecisions),
+        ("agreement.rmse_change", Metric::AgreementRmseChange),
     ];
+
+    /// Which way is better for the task metrics: `Some(true)` when higher is, `Some(false)` when
+    /// lower is; `None` for the older metrics, whose gates have always said so themselves.
+    pub fn higher_is_better(self) -> Option<bool> {
+        use Metric::*;
+        match self {
+            RocAuc | PrAuc | F1AtThreshold | PrecisionAtThreshold | RecallAtThreshold
+            | EventsDetected | R2 | Skill | AgreementSpearman | AgreementDecisions => Some(true),
+            FalseAlarmsPerHour | DetectionDelay | Rmse | Mae | Mape | MaxAbsError
+            | AgreementRmseChange => Some(false),
+            _ => None,
+        }
+    }
+
+    /// The task whose figures the metric reads, for the task metrics.
+    pub fn task(self) -> Option<&'static str> {
+        use Metric::*;
+        match self {
+            RocAuc | PrAuc | F1AtThreshold | PrecisionAtThreshold | RecallAtThreshold
+            | FalseAlarmsPerHour | EventsDetected | DetectionDelay | AgreementDecisions => {
+                Some("anomaly")
+            }
+            Rmse | Mae | R2 | Mape | MaxAbsError | Skill | AgreementRmseChange => {
+                Some("regression")
+            }
+            _ => None,
+        }
+    }
 
     pub fn name(self) -> &'static str {
         Self::ALL

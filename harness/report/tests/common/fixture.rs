@@ -179,6 +179,7 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
                 heap_after_load_bytes: mcu.then_some(12_032),
                 stack_high_water_bytes: mcu.then_some(7_712),
                 sources,
+                task: None,
             }),
             provenance: Provenance {
                 model_path: format!("models/{variant}.onnx"),
