@@ -6,8 +6,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use gauntlet_wire::{
-    AgentHello, ErrorKind, FrameDecoder, InferRequest, InferResponse, ModelFormat, ModelHeader,
-    ModelLoaded, PROTOCOL_VERSION, Request, Response, TimingSource, WireError, encode_frame,
+    AgentHello, Capabilities, ErrorKind, FrameDecoder, InferRequest, InferResponse, ModelFormat,
+    ModelHeader, ModelLoaded, ModelSource, PROTOCOL_VERSION, Request, Response, TimingSource,
+    WireError, encode_frame,
 };
 use sha2::{Digest, Sha256};
 
@@ -16,6 +17,13 @@ use crate::runtime::{LoadOptions, LoadedModel, OutputSelector, Runtime, RuntimeE
 
 /// A model may be large, but a request never legitimately exceeds chunk or window sizes by much.
 const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
+
+/// The stream buffers requests while one runs, so the host may keep several in flight.
+const CAPABILITIES: Capabilities = Capabilities {
+    max_request_bytes: MAX_FRAME_BYTES as u32,
+    pipeline_depth: 16,
+    models: ModelSource::Upload,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -202,6 +210,7 @@ impl<R: Runtime> Session<'_, R> {
                 clock_hz: None,
             },
             timing: TimingSource::MonotonicClock,
+            capabilities: CAPABILITIES,
         })
     }
 

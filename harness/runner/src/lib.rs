@@ -2,6 +2,7 @@
 //! dataset through each model build, and records raw measurements.
 
 pub mod connect;
+pub mod driver;
 pub mod events;
 pub mod link;
 pub mod lock;
@@ -10,9 +11,11 @@ pub mod plan;
 pub mod power;
 pub mod record;
 pub mod session;
+pub mod testing;
 pub mod thermal;
 
+pub use driver::{BoardDriver, DRIVERS, DeviceSession};
 pub use events::{Event, EventSink};
 pub use plan::{Plan, PlanError, plan};
 pub use record::*;
-pub use session::run_plan;
+pub use session::{run_plan, run_plan_with};
