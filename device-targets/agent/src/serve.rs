@@ -6,9 +6,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use gauntlet_wire::{
-    AgentHello, ErrorKind, FrameDecoder, InferRequest, InferResponse, ModelFormat, ModelHeader,
-    ModelLoaded, PROTOCOL_VERSION, Request, Response, RuntimeDetails, RuntimeReport, TimingSource,
-    WireError, encode_frame,
+    AgentHello, Capabilities, ErrorKind, FrameDecoder, InferRequest, InferResponse, ModelFormat,
+    ModelHeader, ModelLoaded, ModelSource, PROTOCOL_VERSION, Request, Response, RuntimeDetails,
+    RuntimeReport, TimingSource, WireError, encode_frame,
 };
 use sha2::{Digest, Sha256};
 
@@ -31,6 +31,13 @@ const WRONG_TOKEN_BACKOFF: Duration = Duration::from_millis(250);
 /// On network transports (a token is required), a connection that has not authenticated within
 /// this is closed: a hello follows a connect at once, and an idle stranger holds no session.
 pub const HELLO_DEADLINE: Duration = Duration::from_secs(5);
+
+/// The stream buffers requests while one runs, so the host may keep several in flight.
+const CAPABILITIES: Capabilities = Capabilities {
+    max_request_bytes: MAX_FRAME_BYTES as u32,
+    pipeline_depth: 16,
+    models: ModelSource::Upload,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -298,6 +305,7 @@ impl<R: Runtime + ?Sized> Session<'_, R> {
             },
             timing: TimingSource::MonotonicClock,
             runtimes: runtime_reports(self.runtime),
+            capabilities: CAPABILITIES,
         }
     }
 

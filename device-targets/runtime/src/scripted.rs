@@ -22,6 +22,9 @@ pub struct ScriptedRuntime {
     pub compute: Duration,
     /// When set, `load` fails with this unsupported operator (as tract would for e.g. QGemm).
     pub unsupported_op: Option<String>,
+    /// The runtime name it answers to ([`SCRIPTED`] unless it stands in for a real one, so a
+    /// host asking for `tract` gets it).
+    pub name: &'static str,
 }
 
 impl ScriptedRuntime {
@@ -30,7 +33,13 @@ impl ScriptedRuntime {
             classes,
             compute: Duration::ZERO,
             unsupported_op: None,
+            name: SCRIPTED,
         }
+    }
+
+    /// The double answering to the runtime name `name`.
+    pub fn standing_in_for(self, name: &'static str) -> ScriptedRuntime {
+        ScriptedRuntime { name, ..self }
     }
 
     /// The scores [`FakeModel`] returns for `window`.
@@ -52,12 +61,12 @@ pub struct FakeModel {
 
 impl Runtime for ScriptedRuntime {
     fn name(&self) -> &'static str {
-        SCRIPTED
+        self.name
     }
 
     fn check(&self) -> Result<RuntimeInfo, RuntimeError> {
         Ok(RuntimeInfo {
-            name: SCRIPTED.into(),
+            name: self.name.into(),
             version: env!("CARGO_PKG_VERSION").into(),
             providers: vec!["cpu".into()],
             library: None,

@@ -28,9 +28,8 @@ use gauntlet_wire::{
 use crate::timing::Stopwatch;
 use crate::usart::Usart;
 
-/// Largest encoded request accepted: four 1024-float windows plus framing. The host reads
-/// the same figure from `gauntlet_mcu::FIRMWARE_MAX_FRAME_BYTES`.
-const MAX_FRAME_BYTES: usize = 16 * 1024 + 256;
+/// Largest encoded request accepted; the host learns it from the hello's capabilities.
+const MAX_FRAME_BYTES: usize = gauntlet_wire::FIRMWARE_MAX_REQUEST_BYTES;
 
 #[global_allocator]
 static HEAP: Heap = Heap::empty();
@@ -141,6 +140,7 @@ fn hello() -> AgentHello {
         timing: board::TIMING,
         // The MCU engine is built in; no runtime is chosen per build.
         runtimes: Vec::new(),
+        capabilities: gauntlet_wire::FIRMWARE_CAPABILITIES,
     }
 }
 

@@ -17,8 +17,22 @@ pub use message::*;
 
 /// Bumped on every incompatible change to [`Request`] or [`Response`]. Version 2: `EndSession`
 /// ends a session without stopping the agent, and nothing is obeyed before an accepted `Hello`.
-/// Version 3: the agent's hello lists its runtimes and what each one's check found.
-pub const PROTOCOL_VERSION: u16 = 3;
+/// Version 3: the agent's hello lists its runtimes and what each one's check found. Version 4:
+/// the hello declares the device's capabilities.
+pub const PROTOCOL_VERSION: u16 = 4;
+
+/// Largest encoded request frame the STM32 firmware accepts: four 1024-float windows plus
+/// framing. The firmware sizes its receive buffer with it and declares it in its hello.
+pub const FIRMWARE_MAX_REQUEST_BYTES: usize = 16 * 1024 + 256;
+
+/// What the STM32 firmware declares in its hello.
+pub const FIRMWARE_CAPABILITIES: Capabilities = Capabilities {
+    max_request_bytes: FIRMWARE_MAX_REQUEST_BYTES as u32,
+    // The UART is read only between requests: a second one sent during an inference would
+    // overrun a real USART's one-byte receive register.
+    pipeline_depth: 1,
+    models: ModelSource::BuiltIn,
+};
 
 /// Largest model chunk a host sends in one [`Request::LoadChunk`]; small enough for an MCU's
 /// receive buffer, large enough that a Linux agent's load is not dominated by round trips.

@@ -65,6 +65,8 @@ pub struct AgentHello {
     /// Inference runtimes the device has (and those it lacks, with why); empty on firmware,
     /// whose engine is built in.
     pub runtimes: Vec<RuntimeReport>,
+    /// What the host may ask of this device; the device is the one owner of its limits.
+    pub capabilities: Capabilities,
 }
 
 /// One runtime as the device found it at start-up.
@@ -83,6 +85,37 @@ pub struct RuntimeDetails {
     pub providers: Vec<String>,
     /// SHA-256 of the shared library it runs from, when it is one.
     pub library_sha256: Option<[u8; 32]>,
+}
+
+/// The device's limits and how it gets its models, declared in its hello so the host sizes
+/// requests from what the device says rather than from a copy of its constants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    /// Largest encoded request frame the device accepts, bytes.
+    pub max_request_bytes: u32,
+    /// Requests the device accepts before it answers the first (1: it reads its link only
+    /// between requests, as firmware on a UART with a one-byte receive register must).
+    pub pipeline_depth: u8,
+    pub models: ModelSource,
+}
+
+/// How a device comes to hold the model it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ModelSource {
+    /// Sent by the host in chunks ([`Request::LoadBegin`] …).
+    Upload,
+    /// Built into the firmware image ([`Request::UseBuiltin`]).
+    BuiltIn,
+}
+
+impl Capabilities {
+    /// Windows of `window_len` floats that fit in one [`Request::Infer`] (at least 1).
+    pub fn windows_per_request(&self, window_len: usize) -> usize {
+        // COBS adds one byte in 254, postcard at most 5 bytes per length and the CRC 4; 64 bytes
+        // covers the fixed fields with room to spare.
+        let payload = u64::from(self.max_request_bytes).saturating_sub(64) * 254 / 255;
+        (payload / (window_len as u64 * 4).max(1)).max(1) as usize
+    }
 }
 
 /// Facts the device knows about itself; `None` where it cannot read them.

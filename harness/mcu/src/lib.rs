@@ -22,16 +22,14 @@ pub use probe::{DebugProbe, FakeProbe, ProbeCall, ProbeRsProbe, open_probe};
 pub use qemu::{QEMU_SYSTEM_ARM, QemuSession};
 pub use uart::{open_uart, wait_for_ready};
 
-/// Largest encoded request frame the firmware accepts (its `MAX_FRAME_BYTES`): size Infer
-/// batches so that one request stays below it.
-pub const FIRMWARE_MAX_FRAME_BYTES: usize = 16 * 1024 + 256;
+/// Largest encoded request frame the firmware accepts; owned by the wire crate, which the
+/// firmware reads it from.
+pub use gauntlet_wire::FIRMWARE_MAX_REQUEST_BYTES as FIRMWARE_MAX_FRAME_BYTES;
 
-/// Windows of `input_len` floats that fit in one Infer request to the firmware (at least 1).
+/// Windows of `input_len` floats that fit in one Infer request to the firmware (at least 1):
+/// what the firmware's hello declares, for tests that talk to it without a session.
 pub fn windows_per_request(input_len: usize) -> usize {
-    // COBS adds one byte in 254, postcard at most 5 bytes per length and the CRC 4; 64 bytes
-    // covers the fixed fields with room to spare.
-    let payload = (FIRMWARE_MAX_FRAME_BYTES - 64) * 254 / 255;
-    (payload / (input_len * 4).max(1)).max(1)
+    gauntlet_wire::FIRMWARE_CAPABILITIES.windows_per_request(input_len)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,6 +1,7 @@
-//! Opening a link to a board: starting a local agent, or reaching one that already runs.
+//! The board drivers: starting a local agent, reaching one that already runs (TCP, serial, SSH),
+//! or booting firmware (QEMU, a debug probe), each ending in a [`DeviceSession`].
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, Stdio};
@@ -8,9 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use gauntlet_spec::{AgentBinary, Board, Connection, LocalTransport, SerialPort};
+use gauntlet_mcu::{DebugProbe, Firmware, McuBoard, McuError};
+use gauntlet_spec::{AgentBinary, Board, BoardKind, Connection, LocalTransport, SerialPort};
 
-use crate::link::Link;
+use crate::driver::{BoardDriver, DeviceSession};
+use crate::link::{Link, LinkError};
+use crate::thermal::{TEMPERATURE_INTERVAL, TemperatureSampler};
 
 /// Environment variable naming the agent program, overriding the one beside `gauntlet`.
 pub const AGENT_ENV: &str = "GAUNTLET_AGENT";
@@ -47,10 +51,16 @@ pub enum ConnectError {
         /// Kept for the results: why the board was refused is part of the record.
         health: Box<gauntlet_ssh::Health>,
     },
-    #[error("reach board `{0}`: an MCU board is booted with a firmware image per build")]
-    FirmwareNeeded(String),
-    #[error("boot board `{0}` on firmware: it runs the agent, not firmware")]
-    NotMcu(String),
+    #[error("open a socket pair for an in-process device: {0}")]
+    InProcess(std::io::Error),
+    #[error("open board `{board}`: no driver for board kind `{kind}`")]
+    NoDriver { board: String, kind: &'static str },
+    #[error("open board `{board}`: the `{kind}` driver cannot use its connection ({why})")]
+    Mismatch {
+        board: String,
+        kind: &'static str,
+        why: &'static str,
+    },
     #[error(
         "find the agent built for `{arch}`: no `{path}`; cross-build it (see the README) or set ${AGENT_ENV}_{env}"
     )]
@@ -59,69 +69,6 @@ pub enum ConnectError {
         path: PathBuf,
         env: String,
     },
-}
-
-/// A link plus whatever keeps it alive; dropping it stops a local agent.
-pub struct Connected {
-    pub link: Link,
-    /// Present for TCP agents, which must prove the shared secret in `Hello`.
-    pub token: Option<String>,
-    /// SSH boards: the health check taken before any work, and what the deployment sent.
-    pub health: Option<gauntlet_ssh::Health>,
-    pub deployment: Option<gauntlet_ssh::Deployment>,
-    agent: Option<AgentProcess>,
-    /// QEMU boards: the emulator, whose exit status ends the session.
-    qemu: Option<gauntlet_mcu::QemuSession>,
-    // Dropped after the agent, so the SSH channel's master outlives the agent's shutdown.
-    ssh: Option<Arc<gauntlet_ssh::SshBoard>>,
-}
-
-impl Connected {
-    /// The last lines the local agent wrote to stderr, to explain a crash.
-    pub fn agent_stderr(&self) -> Option<String> {
-        self.agent.as_ref().map(|a| a.stderr_tail())
-    }
-
-    /// Waits for an emulated board to exit after `Shutdown` and checks its status; other boards
-    /// have nothing to wait for.
-    pub fn finish(&mut self, timeout: Duration) -> Result<(), ConnectError> {
-        match self.qemu.take() {
-            Some(qemu) => qemu.finish(timeout).map(drop).map_err(ConnectError::Mcu),
-            None => Ok(()),
-        }
-    }
-
-    /// Whether a local agent process has exited, and how.
-    pub fn agent_exit(&mut self) -> Option<String> {
-        let agent = self.agent.as_mut()?;
-        match agent.child.try_wait() {
-            Ok(Some(status)) => Some(status.to_string()),
-            _ => None,
-        }
-    }
-
-    /// SSH boards: the board's connection, shared with samplers running beside the session.
-    pub fn ssh(&self) -> Option<Arc<gauntlet_ssh::SshBoard>> {
-        self.ssh.clone()
-    }
-
-    /// SSH boards whose agent channel ended with OpenSSH's own status 255: whether the connection
-    /// dropped or the agent died. Waits a moment for `ssh` to exit, since the link notices first.
-    pub fn ssh_channel_loss(&mut self) -> Option<gauntlet_ssh::SshError> {
-        let ssh = self.ssh.as_ref()?;
-        let agent = self.agent.as_mut()?;
-        let deadline = std::time::Instant::now() + Duration::from_secs(1);
-        let status = loop {
-            match agent.child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if std::time::Instant::now() < deadline => {
-                    thread::sleep(Duration::from_millis(10))
-                }
-                _ => return None,
-            }
-        };
-        (status.code() == Some(255)).then(|| ssh.channel_lost(&agent.stderr_tail()))
-    }
 }
 
 struct AgentProcess {
@@ -239,54 +186,84 @@ fn tcp_link(address: &str, timeout: Duration) -> Result<Link, ConnectError> {
     Ok(Link::new(reader, stream))
 }
 
-/// Opens a link to `board`.
-pub fn connect(board: &Board) -> Result<Connected, ConnectError> {
-    match &board.connection {
-        Connection::Local { agent, transport } => connect_local(board, agent, transport),
-        Connection::Tcp { address, token } => Ok(Connected::plain(
-            tcp_link(address, board.timeouts.connect)?,
-            Some(token.0.clone()),
-        )),
-        Connection::Serial(port) => Ok(Connected::plain(serial_link(port)?, None)),
-        Connection::Ssh(ssh) => connect_ssh(board, ssh),
-        Connection::Probe { .. } | Connection::Qemu { .. } => {
-            Err(ConnectError::FirmwareNeeded(board.id.clone()))
-        }
+fn mismatch(board: &Board, why: &'static str) -> ConnectError {
+    ConnectError::Mismatch {
+        board: board.id.clone(),
+        kind: board.kind.name(),
+        why,
     }
 }
 
-/// Boots an MCU board on `firmware`: QEMU starts it; a real board is flashed through its debug
-/// probe (verified), reset, and heard on its UART. Either way the session begins after READY.
-pub fn connect_firmware(
-    board: &Board,
-    firmware: &gauntlet_mcu::Firmware,
-) -> Result<Connected, ConnectError> {
-    let timeout = board.timeouts.connect;
-    match &board.connection {
-        Connection::Qemu { machine, qemu } => {
-            let session = gauntlet_mcu::QemuSession::launch(qemu, machine, &firmware.elf, timeout)?;
-            let (reader, writer) = session.stream()?;
-            Ok(Connected {
-                qemu: Some(session),
-                ..Connected::plain(Link::new(reader, writer), None)
-            })
+/// A link and nothing else to look after: agents already running behind TCP or a serial line,
+/// and flashed boards once their probe has let go.
+struct LinkSession {
+    link: Link,
+    token: Option<String>,
+}
+
+impl DeviceSession for LinkSession {
+    fn link(&mut self) -> &mut Link {
+        &mut self.link
+    }
+
+    fn token(&self) -> Option<String> {
+        self.token.clone()
+    }
+}
+
+/// An agent the run started as a child process; dropping the session stops it.
+struct AgentSession {
+    link: Link,
+    token: Option<String>,
+    agent: AgentProcess,
+}
+
+impl DeviceSession for AgentSession {
+    fn link(&mut self) -> &mut Link {
+        &mut self.link
+    }
+
+    fn token(&self) -> Option<String> {
+        self.token.clone()
+    }
+
+    fn diagnose(&mut self, board: &str, error: &LinkError) -> String {
+        self.agent.explain(error.reason(board))
+    }
+}
+
+impl AgentProcess {
+    /// `reason` with how the agent exited, if it has, and the last lines of its stderr.
+    fn explain(&mut self, mut reason: String) -> String {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            reason.push_str(&format!("; the agent exited with {status}"));
         }
-        Connection::Probe { probe, chip, uart } => {
-            let mut target =
-                gauntlet_mcu::open_probe(probe.vid, probe.pid, probe.serial.as_deref(), chip)?;
-            // The UART opens before the reset: READY is printed once, right after it.
-            let mut port =
-                gauntlet_mcu::open_uart(&uart.path.to_string_lossy(), uart.baud, timeout)?;
-            gauntlet_mcu::DebugProbe::flash(&mut target, &firmware.elf, true)?;
-            gauntlet_mcu::DebugProbe::reset(&mut target)?;
-            gauntlet_mcu::wait_for_ready(&mut port, timeout)?;
-            let writer = port.try_clone().map_err(|source| ConnectError::Serial {
-                path: uart.path.clone(),
-                source,
-            })?;
-            Ok(Connected::plain(Link::new(port, writer), None))
+        let tail = self.stderr_tail();
+        if !tail.is_empty() {
+            reason.push_str(&format!("; agent stderr: {tail}"));
         }
-        _ => Err(ConnectError::NotMcu(board.id.clone())),
+        reason
+    }
+}
+
+/// This machine: the bundled (or named) agent as a child, over stdio, loopback TCP or a serial
+/// pair.
+pub struct LocalDriver;
+
+impl BoardDriver for LocalDriver {
+    fn kind(&self) -> BoardKind {
+        BoardKind::Local
+    }
+
+    fn open(
+        &self,
+        board: &Board,
+        _image: Option<&Firmware>,
+    ) -> Result<Box<dyn DeviceSession>, ConnectError> {
+        let Connection::Local { agent, transport } = &board.connection else {
+            return Err(mismatch(board, "not a local agent"));
+        };
+        Ok(Box::new(connect_local(board, agent, transport)?))
     }
 }
 
@@ -294,7 +271,7 @@ fn connect_local(
     board: &Board,
     agent: &AgentBinary,
     transport: &LocalTransport,
-) -> Result<Connected, ConnectError> {
+) -> Result<AgentSession, ConnectError> {
     let program = match agent {
         AgentBinary::Bundled => bundled_agent()?,
         AgentBinary::Path(p) => p.clone(),
@@ -362,23 +339,70 @@ fn connect_local(
             serial_link(host_side)?
         }
     };
-    Ok(Connected {
-        agent: Some(process),
-        ..Connected::plain(link, token)
+    Ok(AgentSession {
+        link,
+        token,
+        agent: process,
     })
 }
 
-impl Connected {
-    fn plain(link: Link, token: Option<String>) -> Connected {
-        Connected {
-            link,
-            token,
-            health: None,
-            deployment: None,
-            agent: None,
-            qemu: None,
-            ssh: None,
+/// An agent already listening on TCP; the rig's token authenticates the host.
+pub struct TcpDriver;
+
+impl BoardDriver for TcpDriver {
+    fn kind(&self) -> BoardKind {
+        BoardKind::LinuxTcp
+    }
+
+    fn lock_key(&self, board: &Board) -> Option<String> {
+        match &board.connection {
+            Connection::Tcp { address, .. } => Some(format!("tcp://{address}")),
+            _ => None,
         }
+    }
+
+    fn open(
+        &self,
+        board: &Board,
+        _image: Option<&Firmware>,
+    ) -> Result<Box<dyn DeviceSession>, ConnectError> {
+        let Connection::Tcp { address, token } = &board.connection else {
+            return Err(mismatch(board, "not a TCP address"));
+        };
+        Ok(Box::new(LinkSession {
+            link: tcp_link(address, board.timeouts.connect)?,
+            token: Some(token.0.clone()),
+        }))
+    }
+}
+
+/// An agent already attached to a serial line.
+pub struct SerialDriver;
+
+impl BoardDriver for SerialDriver {
+    fn kind(&self) -> BoardKind {
+        BoardKind::LinuxSerial
+    }
+
+    fn lock_key(&self, board: &Board) -> Option<String> {
+        match &board.connection {
+            Connection::Serial(port) => Some(format!("serial://{}", port.path.display())),
+            _ => None,
+        }
+    }
+
+    fn open(
+        &self,
+        board: &Board,
+        _image: Option<&Firmware>,
+    ) -> Result<Box<dyn DeviceSession>, ConnectError> {
+        let Connection::Serial(port) = &board.connection else {
+            return Err(mismatch(board, "not a serial port"));
+        };
+        Ok(Box::new(LinkSession {
+            link: serial_link(port)?,
+            token: None,
+        }))
     }
 }
 
@@ -407,33 +431,281 @@ fn agent_for(arch: &str) -> Result<PathBuf, ConnectError> {
     }
 }
 
-/// Deploys the agent (cached on the board by SHA-256), checks the board's health, and starts the
-/// agent on the SSH channel's stdio: no port is opened on the board.
-fn connect_ssh(
-    board: &Board,
-    conn: &gauntlet_spec::SshConnection,
-) -> Result<Connected, ConnectError> {
-    let agent = agent_for(&conn.arch)?;
-    let ssh = gauntlet_ssh::SshBoard::new(&board.id, conn, &board.timeouts);
-    let deployment = ssh.deploy(&agent, &[])?;
-    let health = ssh.health_check(&deployment.agent_remote)?;
-    let refusals = health.refusals(&board.health);
-    if !refusals.is_empty() {
-        return Err(ConnectError::Unhealthy {
-            board: board.id.clone(),
-            reasons: refusals.join("; "),
-            health: Box::new(health),
-        });
+/// Linux boards over SSH (a Raspberry Pi, a Jetson): the agent is deployed (cached on the board
+/// by SHA-256), the board's health checked, and the agent started on the SSH channel's stdio, so
+/// no port is opened on the board.
+pub struct SshDriver(pub BoardKind);
+
+impl BoardDriver for SshDriver {
+    fn kind(&self) -> BoardKind {
+        self.0
     }
-    let mut child = ssh.spawn_agent(&deployment.agent_remote)?;
-    let stderr = collect_stderr(child.stderr.take().expect("stderr is piped"));
-    let stdin = child.stdin.take().expect("stdin is piped");
-    let stdout = child.stdout.take().expect("stdout is piped");
-    Ok(Connected {
-        health: Some(health),
-        deployment: Some(deployment),
-        agent: Some(AgentProcess { child, stderr }),
-        ssh: Some(Arc::new(ssh)),
-        ..Connected::plain(Link::new(stdout, stdin), None)
-    })
+
+    fn lock_key(&self, board: &Board) -> Option<String> {
+        let Connection::Ssh(ssh) = &board.connection else {
+            return None;
+        };
+        Some(format!(
+            "ssh://{}{}:{}",
+            ssh.user
+                .as_deref()
+                .map(|u| format!("{u}@"))
+                .unwrap_or_default(),
+            ssh.host,
+            ssh.port.unwrap_or(22)
+        ))
+    }
+
+    fn open(
+        &self,
+        board: &Board,
+        _image: Option<&Firmware>,
+    ) -> Result<Box<dyn DeviceSession>, ConnectError> {
+        let Connection::Ssh(conn) = &board.connection else {
+            return Err(mismatch(board, "not an SSH host"));
+        };
+        let agent = agent_for(&conn.arch)?;
+        let ssh = gauntlet_ssh::SshBoard::new(&board.id, conn, &board.timeouts);
+        let deployment = ssh.deploy(&agent, &[])?;
+        let health = ssh.health_check(&deployment.agent_remote)?;
+        let refusals = health.refusals(&board.health);
+        if !refusals.is_empty() {
+            return Err(ConnectError::Unhealthy {
+                board: board.id.clone(),
+                reasons: refusals.join("; "),
+                health: Box::new(health),
+            });
+        }
+        let mut child = ssh.spawn_agent(&deployment.agent_remote)?;
+        let stderr = collect_stderr(child.stderr.take().expect("stderr is piped"));
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        Ok(Box::new(SshSession {
+            link: Link::new(stdout, stdin),
+            agent: AgentProcess { child, stderr },
+            health,
+            deployment,
+            ssh: Arc::new(ssh),
+        }))
+    }
+}
+
+struct SshSession {
+    link: Link,
+    agent: AgentProcess,
+    health: gauntlet_ssh::Health,
+    deployment: gauntlet_ssh::Deployment,
+    // Dropped after the agent, so the SSH channel's master outlives the agent's shutdown.
+    ssh: Arc<gauntlet_ssh::SshBoard>,
+}
+
+impl SshSession {
+    /// Whether the agent's channel ended with OpenSSH's own status 255: the connection dropped
+    /// or the agent died. Waits a moment for `ssh` to exit, since the link notices first.
+    fn channel_loss(&mut self) -> Option<gauntlet_ssh::SshError> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        let status = loop {
+            match self.agent.child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    thread::sleep(Duration::from_millis(10))
+                }
+                _ => return None,
+            }
+        };
+        (status.code() == Some(255)).then(|| self.ssh.channel_lost(&self.agent.stderr_tail()))
+    }
+}
+
+impl DeviceSession for SshSession {
+    fn link(&mut self) -> &mut Link {
+        &mut self.link
+    }
+
+    fn diagnose(&mut self, board: &str, error: &LinkError) -> String {
+        // A closed SSH channel says little by itself; ask the connection what ended it.
+        if matches!(error, LinkError::Closed { .. } | LinkError::Send(_))
+            && let Some(lost) = self.channel_loss()
+        {
+            return lost.to_string();
+        }
+        self.agent.explain(error.reason(board))
+    }
+
+    fn health(&self) -> Option<gauntlet_ssh::Health> {
+        Some(self.health.clone())
+    }
+
+    fn deployment(&self) -> Option<gauntlet_ssh::Deployment> {
+        Some(self.deployment.clone())
+    }
+
+    fn thermal(&self) -> Option<TemperatureSampler> {
+        Some(TemperatureSampler::start(
+            Arc::clone(&self.ssh),
+            TEMPERATURE_INTERVAL,
+        ))
+    }
+}
+
+/// An STM32 emulated by QEMU, booted on each build's firmware; its UART is a socket.
+pub struct QemuDriver;
+
+impl BoardDriver for QemuDriver {
+    fn kind(&self) -> BoardKind {
+        BoardKind::QemuStm32
+    }
+
+    fn firmware(&self, board: &Board) -> Option<Result<McuBoard, String>> {
+        let Connection::Qemu { machine, .. } = &board.connection else {
+            return None;
+        };
+        Some(crate::mcu::board_support(
+            board,
+            McuBoard::for_qemu_machine(machine),
+            &format!("QEMU machine `{machine}`"),
+        ))
+    }
+
+    fn open(
+        &self,
+        board: &Board,
+        image: Option<&Firmware>,
+    ) -> Result<Box<dyn DeviceSession>, ConnectError> {
+        let (Connection::Qemu { machine, qemu }, Some(firmware)) = (&board.connection, image)
+        else {
+            return Err(mismatch(board, "a QEMU machine boots a firmware image"));
+        };
+        let session = gauntlet_mcu::QemuSession::launch(
+            qemu,
+            machine,
+            &firmware.elf,
+            board.timeouts.connect,
+        )?;
+        let (reader, writer) = session.stream()?;
+        Ok(Box::new(QemuBoardSession {
+            link: Link::new(reader, writer),
+            qemu: Some(session),
+        }))
+    }
+}
+
+struct QemuBoardSession {
+    link: Link,
+    qemu: Option<gauntlet_mcu::QemuSession>,
+}
+
+impl DeviceSession for QemuBoardSession {
+    fn link(&mut self) -> &mut Link {
+        &mut self.link
+    }
+
+    /// The emulator's exit status ends the session.
+    fn finish(&mut self, timeout: Duration) -> Result<(), ConnectError> {
+        match self.qemu.take() {
+            Some(qemu) => qemu.finish(timeout).map(drop).map_err(ConnectError::Mcu),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A byte stream's two halves, as a link takes them.
+pub type Stream = (Box<dyn Read + Send>, Box<dyn Write + Send>);
+
+/// How a probe board is wired to this machine: its debug probe, and its UART. The real wiring
+/// is probe-rs on USB and a serial port; a double replaces either.
+pub trait ProbeWiring: Sync {
+    fn probe(
+        &self,
+        probe: &gauntlet_spec::ProbeSelector,
+        chip: &str,
+    ) -> Result<Box<dyn DebugProbe>, McuError>;
+
+    fn uart(&self, uart: &SerialPort, timeout: Duration) -> Result<Stream, ConnectError> {
+        let port = gauntlet_mcu::open_uart(&uart.path.to_string_lossy(), uart.baud, timeout)?;
+        let writer = port.try_clone().map_err(|source| ConnectError::Serial {
+            path: uart.path.clone(),
+            source,
+        })?;
+        Ok((Box::new(port), Box::new(writer)))
+    }
+}
+
+/// Debug probes on this machine's USB, through probe-rs.
+pub struct ProbeRs;
+
+impl ProbeWiring for ProbeRs {
+    fn probe(
+        &self,
+        probe: &gauntlet_spec::ProbeSelector,
+        chip: &str,
+    ) -> Result<Box<dyn DebugProbe>, McuError> {
+        let target = gauntlet_mcu::open_probe(probe.vid, probe.pid, probe.serial.as_deref(), chip)?;
+        Ok(Box::new(target))
+    }
+}
+
+/// A real STM32 board: flashed (verified) and reset through its debug probe, then heard on its
+/// UART.
+pub struct ProbeDriver<'p> {
+    pub wiring: &'p dyn ProbeWiring,
+}
+
+impl BoardDriver for ProbeDriver<'_> {
+    fn kind(&self) -> BoardKind {
+        BoardKind::Stm32Probe
+    }
+
+    fn firmware(&self, board: &Board) -> Option<Result<McuBoard, String>> {
+        let Connection::Probe { chip, .. } = &board.connection else {
+            return None;
+        };
+        Some(crate::mcu::board_support(
+            board,
+            McuBoard::for_chip(chip),
+            &format!("chip `{chip}`"),
+        ))
+    }
+
+    /// The probe is what gets flashed and reset; its UART belongs to the same board.
+    fn lock_key(&self, board: &Board) -> Option<String> {
+        let Connection::Probe { probe, .. } = &board.connection else {
+            return None;
+        };
+        Some(format!(
+            "probe://{:04x}:{:04x}{}",
+            probe.vid,
+            probe.pid,
+            probe
+                .serial
+                .as_deref()
+                .map(|s| format!(":{s}"))
+                .unwrap_or_default()
+        ))
+    }
+
+    fn open(
+        &self,
+        board: &Board,
+        image: Option<&Firmware>,
+    ) -> Result<Box<dyn DeviceSession>, ConnectError> {
+        let (Connection::Probe { probe, chip, uart }, Some(firmware)) = (&board.connection, image)
+        else {
+            return Err(mismatch(
+                board,
+                "a probe board is flashed with a firmware image",
+            ));
+        };
+        let timeout = board.timeouts.connect;
+        let mut target = self.wiring.probe(probe, chip)?;
+        // The UART opens before the reset: READY is printed once, right after it.
+        let (mut reader, writer) = self.wiring.uart(uart, timeout)?;
+        target.flash(&firmware.elf, true)?;
+        target.reset()?;
+        gauntlet_mcu::wait_for_ready(&mut reader, timeout)?;
+        Ok(Box::new(LinkSession {
+            link: Link::new(reader, writer),
+            token: None,
+        }))
+    }
 }

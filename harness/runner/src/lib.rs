@@ -3,6 +3,7 @@
 
 pub mod analyze;
 pub mod connect;
+pub mod driver;
 pub mod events;
 pub mod link;
 pub mod lock;
@@ -12,10 +13,12 @@ pub mod power;
 pub mod record;
 pub mod session;
 mod task_analysis;
+pub mod testing;
 pub mod thermal;
 
 pub use analyze::{RunMeta, analyze};
+pub use driver::{BoardDriver, DRIVERS, DeviceSession};
 pub use events::{Event, EventSink};
 pub use plan::{Plan, PlanError, PlannedBuild, plan};
 pub use record::*;
-pub use session::run_plan;
+pub use session::{run_plan, run_plan_with};

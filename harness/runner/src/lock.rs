@@ -13,7 +13,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
-use gauntlet_spec::{Board, Connection};
+use gauntlet_spec::Board;
 use sha2::{Digest, Sha256};
 
 /// Overrides the directory of lock files (default: `gauntlet-locks` in the system's temporary
@@ -45,35 +45,6 @@ pub struct BoardLock {
     _file: File,
 }
 
-/// What identifies the hardware behind `board`, or `None` for boards the run starts itself.
-pub fn address(board: &Board) -> Option<String> {
-    match &board.connection {
-        Connection::Ssh(ssh) => Some(format!(
-            "ssh://{}{}:{}",
-            ssh.user
-                .as_deref()
-                .map(|u| format!("{u}@"))
-                .unwrap_or_default(),
-            ssh.host,
-            ssh.port.unwrap_or(22)
-        )),
-        Connection::Tcp { address, .. } => Some(format!("tcp://{address}")),
-        Connection::Serial(port) => Some(format!("serial://{}", port.path.display())),
-        // The probe is what gets flashed and reset; its UART belongs to the same board.
-        Connection::Probe { probe, .. } => Some(format!(
-            "probe://{:04x}:{:04x}{}",
-            probe.vid,
-            probe.pid,
-            probe
-                .serial
-                .as_deref()
-                .map(|s| format!(":{s}"))
-                .unwrap_or_default()
-        )),
-        Connection::Local { .. } | Connection::Qemu { .. } => None,
-    }
-}
-
 pub fn default_dir() -> PathBuf {
     std::env::var_os(LOCK_DIR_ENV)
         .map(PathBuf::from)
@@ -82,7 +53,8 @@ pub fn default_dir() -> PathBuf {
 
 /// Locks `board` under `dir`; `Ok(None)` for a board that needs no lock.
 pub fn lock(board: &Board, dir: &Path) -> Result<Option<BoardLock>, LockError> {
-    let Some(address) = address(board) else {
+    let driver = crate::driver::driver_for(crate::driver::DRIVERS, board).ok();
+    let Some(address) = driver.and_then(|d| d.lock_key(board)) else {
         return Ok(None);
     };
     let path = dir.join(format!(
@@ -133,7 +105,7 @@ pub fn lock(board: &Board, dir: &Path) -> Result<Option<BoardLock>, LockError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gauntlet_spec::{KnownHostsPolicy, SshConnection, Timeouts};
+    use gauntlet_spec::{Connection, KnownHostsPolicy, SshConnection, Timeouts};
 
     fn ssh_board(id: &str, host: &str) -> Board {
         Board {

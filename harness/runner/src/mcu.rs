@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use gauntlet_compile::{CompileOptions, OutputSelector, compile_onnx};
 use gauntlet_mcu::{Firmware, McuBoard, McuError, build_firmware, prebuilt_firmware};
-use gauntlet_spec::{Board, Connection};
+use gauntlet_spec::Board;
 
 use crate::plan::{PlannedBuild, PlannedModel};
 
@@ -25,17 +25,14 @@ pub(crate) enum Prepared {
     },
 }
 
-/// The firmware's board support for an MCU board; `None` for boards that run the agent.
-pub(crate) fn board_support(board: &Board) -> Option<Result<McuBoard, String>> {
-    let (found, what) = match &board.connection {
-        Connection::Qemu { machine, .. } => (
-            McuBoard::for_qemu_machine(machine),
-            format!("QEMU machine `{machine}`"),
-        ),
-        Connection::Probe { chip, .. } => (McuBoard::for_chip(chip), format!("chip `{chip}`")),
-        _ => return None,
-    };
-    Some(found.ok_or_else(|| {
+/// The firmware's board support `found` for `board` (its `what`: a QEMU machine, a chip), or why
+/// there is none, naming what is supported.
+pub(crate) fn board_support(
+    board: &Board,
+    found: Option<McuBoard>,
+    what: &str,
+) -> Result<McuBoard, String> {
+    found.ok_or_else(|| {
         let supported: Vec<String> = McuBoard::ALL
             .iter()
             .flat_map(|b| b.qemu_machine().into_iter().chain(b.probe_chip()))
@@ -46,7 +43,7 @@ pub(crate) fn board_support(board: &Board) -> Option<Result<McuBoard, String>> {
             board.id,
             supported.join(", ")
         )
-    }))
+    })
 }
 
 /// The firmware image for one build: a prebuilt ELF as given, or the ONNX model compiled for the

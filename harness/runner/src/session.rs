@@ -8,24 +8,25 @@ use std::time::{Duration, Instant};
 
 use gauntlet_spec::{Board, Pacing};
 use gauntlet_wire::{
-    InferRequest, LOAD_CHUNK_BYTES, ModelFormat, ModelHeader, PROTOCOL_VERSION, Request, Response,
-    WireError,
+    Capabilities, InferRequest, LOAD_CHUNK_BYTES, ModelFormat, ModelHeader, ModelSource,
+    PROTOCOL_VERSION, Request, Response, WireError,
 };
 
-use crate::connect::{ConnectError, Connected, connect, connect_firmware};
+use crate::connect::ConnectError;
+use crate::driver::{BoardDriver, DRIVERS, DeviceSession, driver_for};
 use crate::events::{Event, EventSink};
 use crate::link::LinkError;
 use crate::mcu::Prepared;
 use crate::plan::{Plan, PlannedBuild, PlannedModel};
 use crate::power::PowerMonitor;
 use crate::record::*;
-use crate::thermal::{TEMPERATURE_INTERVAL, TemperatureSampler};
+use crate::thermal::TemperatureSampler;
 use gauntlet_mcu::McuBoard;
 use gauntlet_power::{MeasuredWindow, Window};
 use gauntlet_wire::Marker;
 
-/// Requests in flight at once: one being computed, one waiting, so the link's round trip hides
-/// behind the device's work.
+/// Requests in flight at once, where the device takes that many: one being computed, one
+/// waiting, so the link's round trip hides behind the device's work.
 const PIPELINE_DEPTH: usize = 2;
 
 /// Runs the plan on every board at once; a failing board never stops the others.
@@ -35,6 +36,15 @@ const PIPELINE_DEPTH: usize = 2;
 /// `spawn_blocking` threads — the same threads, plus a runtime. A rig has a handful of boards, not
 /// thousands of connections, and each deadline is enforced where it is waited for.
 pub fn run_plan(plan: &Plan, events: &dyn EventSink) -> RunRecord {
+    run_plan_with(plan, DRIVERS, events)
+}
+
+/// [`run_plan`] with boards opened by `drivers` instead of [`DRIVERS`] (in-process doubles).
+pub fn run_plan_with(
+    plan: &Plan,
+    drivers: &[&dyn BoardDriver],
+    events: &dyn EventSink,
+) -> RunRecord {
     let started = Instant::now();
     let boards = std::thread::scope(|scope| {
         let handles: Vec<_> = plan
@@ -43,7 +53,10 @@ pub fn run_plan(plan: &Plan, events: &dyn EventSink) -> RunRecord {
             .map(|board| {
                 scope.spawn(move || {
                     let started = Instant::now();
-                    let mut record = run_board(plan, board, events);
+                    let mut record = match driver_for(drivers, board) {
+                        Ok(driver) => run_board(plan, board, driver, events),
+                        Err(e) => failed_board(plan, board, Stage::Connect, e.to_string()),
+                    };
                     record.session = Some(started.elapsed());
                     record
                 })
@@ -135,33 +148,19 @@ struct BoardFault {
     reason: String,
 }
 
-fn describe_link(board: &str, conn: &mut Connected, e: &LinkError) -> String {
-    // A closed SSH channel says little by itself; ask the connection what ended it.
-    if matches!(e, LinkError::Closed { .. } | LinkError::Send(_))
-        && let Some(lost) = conn.ssh_channel_loss()
-    {
-        return lost.to_string();
-    }
-    let mut reason = e.reason(board);
-    if let Some(status) = conn.agent_exit() {
-        reason.push_str(&format!("; the agent exited with {status}"));
-    }
-    if let Some(tail) = conn.agent_stderr().filter(|t| !t.is_empty()) {
-        reason.push_str(&format!("; agent stderr: {tail}"));
-    }
-    reason
-}
-
 /// Connection attempts for infrastructure failures that may pass (a board rebooting, a dropped
 /// link); each waits twice as long as the one before.
 const CONNECT_ATTEMPTS: u32 = 3;
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 
-fn connect_with_retries(board: &Board) -> Result<Connected, ConnectError> {
+fn connect_with_retries(
+    driver: &dyn BoardDriver,
+    board: &Board,
+) -> Result<Box<dyn DeviceSession>, ConnectError> {
     let mut backoff = FIRST_BACKOFF;
     let mut attempt = 1;
     loop {
-        match connect(board) {
+        match driver.open(board, None) {
             Err(ConnectError::Ssh(e)) if e.retryable() && attempt < CONNECT_ATTEMPTS => {
                 std::thread::sleep(backoff);
                 backoff *= 2;
@@ -172,7 +171,12 @@ fn connect_with_retries(board: &Board) -> Result<Connected, ConnectError> {
     }
 }
 
-fn run_board(plan: &Plan, board: &Board, events: &dyn EventSink) -> BoardRecord {
+fn run_board(
+    plan: &Plan,
+    board: &Board,
+    driver: &dyn BoardDriver,
+    events: &dyn EventSink,
+) -> BoardRecord {
     // Held until this function returns, past the agent's shutdown.
     let _lock = match crate::lock::lock(board, &crate::lock::default_dir()) {
         Ok(lock) => lock,
@@ -186,27 +190,26 @@ fn run_board(plan: &Plan, board: &Board, events: &dyn EventSink) -> BoardRecord 
         }
     };
     let mut record = empty_record(board);
-    let (monitor, power_error) = match PowerMonitor::start(board) {
+    let (monitor, power_error) = match driver.power(board) {
         Ok(m) => (m, None),
         Err(e) => (None, Some(e)),
     };
     let builds: usize = plan.models.iter().map(|m| m.builds.len()).sum();
-    let support = crate::mcu::board_support(board);
-    let mut driver = Driver {
+    let mut run = BoardRun {
         plan,
         board,
+        driver,
         events,
-        firmware: support.is_some(),
         power: monitor.as_ref(),
         idle: Vec::new(),
         done: 0,
         total: (plan.measured_per_build(board) * builds) as u64,
     };
-    let fault = match support {
-        None => driver.run_agent_board(&mut record),
-        Some(support) => driver.run_mcu_board(support, &mut record),
+    let fault = match driver.firmware(board) {
+        None => run.run_agent_board(&mut record),
+        Some(support) => run.run_mcu_board(support, &mut record),
     };
-    let idle = std::mem::take(&mut driver.idle);
+    let idle = std::mem::take(&mut run.idle);
     if monitor.is_some() {
         // Keep sampling a little past the last window, so it ends inside the trace.
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -247,13 +250,11 @@ fn run_board(plan: &Plan, board: &Board, events: &dyn EventSink) -> BoardRecord 
 }
 
 /// What lasts across a board's sessions: one for an agent board, one per build for an MCU board.
-struct Driver<'a> {
+struct BoardRun<'a> {
     plan: &'a Plan,
     board: &'a Board,
+    driver: &'a dyn BoardDriver,
     events: &'a dyn EventSink,
-    /// The board runs firmware: the model is built in, and requests go one at a time in frames
-    /// the firmware's buffer holds.
-    firmware: bool,
     power: Option<&'a PowerMonitor>,
     /// Idle baseline of each model's energy phase.
     idle: Vec<(String, Window)>,
@@ -261,7 +262,7 @@ struct Driver<'a> {
     total: u64,
 }
 
-impl Driver<'_> {
+impl BoardRun<'_> {
     /// A build that will not run leaves the progress total.
     fn forget_build_progress(&mut self) {
         let per_build = self.plan.measured_per_build(self.board) as u64;
@@ -269,7 +270,7 @@ impl Driver<'_> {
     }
 
     fn run_agent_board(&mut self, record: &mut BoardRecord) -> Option<BoardFault> {
-        let mut conn = match connect_with_retries(self.board) {
+        let mut conn = match connect_with_retries(self.driver, self.board) {
             Ok(c) => c,
             Err(e) => {
                 record.builds = all_not_run(self.plan);
@@ -286,13 +287,11 @@ impl Driver<'_> {
                 });
             }
         };
-        record.health = conn.health.clone();
-        record.deployment = conn.deployment.clone();
-        let thermal = conn
-            .ssh()
-            .map(|ssh| TemperatureSampler::start(ssh, TEMPERATURE_INTERVAL));
+        record.health = conn.health();
+        record.deployment = conn.deployment();
+        let thermal = conn.thermal();
         let models = &self.plan.models;
-        let fault = self.drive(&mut conn, models, record);
+        let fault = self.drive(conn.as_mut(), models, record);
         record.temperatures = thermal.map(TemperatureSampler::stop);
         fault
     }
@@ -359,7 +358,7 @@ impl Driver<'_> {
                 });
             }
         };
-        let mut conn = match connect_firmware(self.board, &firmware) {
+        let mut conn = match self.driver.open(self.board, Some(&firmware)) {
             Ok(conn) => conn,
             Err(e) => {
                 record.builds.push(not_run(build));
@@ -374,7 +373,7 @@ impl Driver<'_> {
             builds: vec![build.clone()],
             ..model.clone()
         };
-        let mut fault = self.drive(&mut conn, std::slice::from_ref(&single), record);
+        let mut fault = self.drive(conn.as_mut(), std::slice::from_ref(&single), record);
         if fault.is_none()
             && let Err(e) = conn.finish(self.board.timeouts.connect)
         {
@@ -393,15 +392,15 @@ impl Driver<'_> {
     /// One session on an open link: handshake, every build of `models`, memory, shutdown.
     fn drive(
         &mut self,
-        conn: &mut Connected,
+        conn: &mut dyn DeviceSession,
         models: &[PlannedModel],
         record: &mut BoardRecord,
     ) -> Option<BoardFault> {
         let hello = Request::Hello {
             protocol_version: PROTOCOL_VERSION,
-            token: conn.token.clone(),
+            token: conn.token(),
         };
-        let reason = match conn.link.call(&hello, self.board.timeouts.connect) {
+        let reason = match conn.link().call(&hello, self.board.timeouts.connect) {
             Ok(Response::Hello(hello)) => {
                 if record.hello.is_none() {
                     self.events.event(Event::BoardConnected {
@@ -416,7 +415,7 @@ impl Driver<'_> {
                 "complete the handshake: the device answered {}",
                 summary(&other)
             ),
-            Err(e) => describe_link(&self.board.id, conn, &e),
+            Err(e) => conn.diagnose(&self.board.id, &e),
         };
         record
             .builds
@@ -429,18 +428,17 @@ impl Driver<'_> {
 
     fn run_session(
         &mut self,
-        conn: &mut Connected,
+        conn: &mut dyn DeviceSession,
         hello: &gauntlet_wire::AgentHello,
         models: &[PlannedModel],
         record: &mut BoardRecord,
     ) -> Option<BoardFault> {
-        let firmware = self.firmware;
         let mut session = BoardSession {
-            driver: self,
+            run: self,
             conn,
             timing: hello.timing,
             runtimes: hello.runtimes.clone(),
-            firmware,
+            device: hello.capabilities,
             seq: 0,
         };
         let mut fault = None;
@@ -454,11 +452,12 @@ impl Driver<'_> {
             fault = model_fault;
         }
         if fault.is_none() {
-            let timeouts = &session.driver.board.timeouts;
-            if let Ok(Response::Memory(m)) = conn.link.call(&Request::Memory, timeouts.batch) {
+            let timeouts = &session.run.board.timeouts;
+            let link = session.conn.link();
+            if let Ok(Response::Memory(m)) = link.call(&Request::Memory, timeouts.batch) {
                 record.memory_end = Some(m);
             }
-            let _ = conn.link.call(&Request::EndSession, timeouts.connect);
+            let _ = link.call(&Request::EndSession, timeouts.connect);
         }
         fault
     }
@@ -478,12 +477,13 @@ fn summary(response: &Response) -> String {
 }
 
 struct BoardSession<'d, 'a> {
-    driver: &'d mut Driver<'a>,
-    conn: &'d mut Connected,
+    run: &'d mut BoardRun<'a>,
+    conn: &'d mut dyn DeviceSession,
     timing: gauntlet_wire::TimingSource,
     /// The runtimes the agent reported in its hello.
     runtimes: Vec<gauntlet_wire::RuntimeReport>,
-    firmware: bool,
+    /// What the device declared it takes.
+    device: Capabilities,
     seq: u32,
 }
 
@@ -504,7 +504,7 @@ enum Step<T> {
 
 impl BoardSession<'_, '_> {
     fn set_busy(&self, busy: bool) {
-        if let Some(power) = self.driver.power {
+        if let Some(power) = self.run.power {
             power.set_busy(busy);
         }
     }
@@ -514,8 +514,8 @@ impl BoardSession<'_, '_> {
     /// start/stop markers. They give energy where a sensor reads power, and throughput on the
     /// device's clock wherever they run (every board when the scenario asks for throughput).
     fn windows(&mut self, active: &mut [Active]) -> Result<Option<Window>, BoardFault> {
-        let power = self.driver.power;
-        let rules = self.driver.plan.scenario.run_for(self.driver.board).clone();
+        let power = self.run.power;
+        let rules = self.run.plan.scenario.run_for(self.run.board).clone();
         let wanted = power.is_some() || rules.throughput;
         if !wanted || rules.energy_windows == 0 || active.is_empty() {
             return Ok(None);
@@ -528,7 +528,7 @@ impl BoardSession<'_, '_> {
                 end_ns: power.now_ns(),
             }
         });
-        let n = self.driver.plan.windows.len();
+        let n = self.run.plan.windows.len();
         let block = rules.interleave_block.max(1);
         for index in 0..active.len() {
             for w in 0..rules.energy_windows as u32 {
@@ -570,8 +570,8 @@ impl BoardSession<'_, '_> {
     fn mark(&mut self, marker: Marker) -> Result<u64, BoardFault> {
         match self
             .conn
-            .link
-            .call(&Request::Mark(marker), self.driver.board.timeouts.batch)
+            .link()
+            .call(&Request::Mark(marker), self.run.board.timeouts.batch)
         {
             Ok(Response::Marked { device_time_ns, .. }) => Ok(device_time_ns),
             Ok(other) => Err(BoardFault {
@@ -588,7 +588,7 @@ impl BoardSession<'_, '_> {
     fn link_fault(&mut self, stage: Stage, e: &LinkError) -> BoardFault {
         BoardFault {
             stage,
-            reason: describe_link(&self.driver.board.id, self.conn, e),
+            reason: self.conn.diagnose(&self.run.board.id, e),
         }
     }
 
@@ -599,8 +599,8 @@ impl BoardSession<'_, '_> {
             let mut record = not_run(build);
             match self.load(model, build, slot as u8) {
                 Ok(Step::Done(loaded)) => {
-                    self.driver.events.event(Event::BuildLoaded {
-                        board: self.driver.board.id.clone(),
+                    self.run.events.event(Event::BuildLoaded {
+                        board: self.run.board.id.clone(),
                         model: build.model.clone(),
                         variant: build.variant.clone(),
                         load_time_us: loaded.load_time_us,
@@ -614,13 +614,13 @@ impl BoardSession<'_, '_> {
                     });
                 }
                 Ok(Step::Rejected { kind, message }) => {
-                    self.driver.events.event(Event::BuildFailed {
-                        board: self.driver.board.id.clone(),
+                    self.run.events.event(Event::BuildFailed {
+                        board: self.run.board.id.clone(),
                         model: build.model.clone(),
                         variant: build.variant.clone(),
                         reason: message.clone(),
                     });
-                    self.driver.forget_build_progress();
+                    self.run.forget_build_progress();
                     record.outcome = BuildOutcome::Rejected { kind, message };
                     finished.push(record);
                 }
@@ -639,7 +639,7 @@ impl BoardSession<'_, '_> {
         let mut fault = self.replay(&mut active, &mut finished);
         if fault.is_none() {
             match self.windows(&mut active) {
-                Ok(Some(idle)) => self.driver.idle.push((model.name.clone(), idle)),
+                Ok(Some(idle)) => self.run.idle.push((model.name.clone(), idle)),
                 Ok(None) => {}
                 Err(f) => fault = Some(f),
             }
@@ -667,13 +667,15 @@ impl BoardSession<'_, '_> {
         build: &PlannedBuild,
         slot: u8,
     ) -> Result<Step<gauntlet_wire::ModelLoaded>, LinkError> {
-        let timeout = self.driver.board.timeouts.load;
-        if self.firmware {
+        let timeout = self.run.board.timeouts.load;
+        if self.device.models == ModelSource::BuiltIn {
             let request = Request::UseBuiltin {
                 slot: 0,
                 name: format!("{}:{}", build.model, build.variant),
             };
-            return Ok(loaded_or_rejected(self.conn.link.call(&request, timeout)?));
+            return Ok(loaded_or_rejected(
+                self.conn.link().call(&request, timeout)?,
+            ));
         }
         if build.prebuilt_firmware {
             return Ok(Step::Rejected {
@@ -682,7 +684,7 @@ impl BoardSession<'_, '_> {
                     .into(),
             });
         }
-        if let Some(refusal) = missing_runtime(&self.driver.board.id, &self.runtimes, build) {
+        if let Some(refusal) = missing_runtime(&self.run.board.id, &self.runtimes, build) {
             return Ok(refusal);
         }
         let header = ModelHeader {
@@ -721,7 +723,7 @@ impl BoardSession<'_, '_> {
         );
         requests.push(Request::LoadCommit);
         for request in &requests {
-            match self.conn.link.call(request, timeout)? {
+            match self.conn.link().call(request, timeout)? {
                 Response::ChunkAck { .. } => {}
                 other => return Ok(loaded_or_rejected(other)),
             }
@@ -738,8 +740,8 @@ impl BoardSession<'_, '_> {
         active: &mut Vec<Active>,
         finished: &mut Vec<BuildRecord>,
     ) -> Option<BoardFault> {
-        let rules = self.driver.plan.scenario.run_for(self.driver.board);
-        let n = self.driver.plan.windows.len();
+        let rules = self.run.plan.scenario.run_for(self.run.board);
+        let n = self.run.plan.windows.len();
         if n == 0 || active.is_empty() {
             return None;
         }
@@ -827,23 +829,19 @@ impl BoardSession<'_, '_> {
         if matches!(active[index].record.outcome, BuildOutcome::Rejected { .. }) {
             return Ok(());
         }
-        let rules = self.driver.plan.scenario.run_for(self.driver.board);
+        let rules = self.run.plan.scenario.run_for(self.run.board);
         let paced = !matches!(rules.pacing, Pacing::AsFastAsPossible);
-        let windows = &self.driver.plan.windows;
+        let windows = &self.run.plan.windows;
         let window_len = windows.window_len;
-        let batch = match (paced, self.firmware) {
-            (true, _) => 1,
-            (false, true) => rules
-                .batch
-                .clamp(1, gauntlet_mcu::windows_per_request(window_len)),
-            (false, false) => rules.batch.max(1),
-        };
-        // Firmware reads its UART only between requests: a second one sent during an
-        // inference would overrun a real USART's receive register.
-        let depth = if paced || self.firmware {
-            1
+        let (batch, depth) = if paced {
+            (1, 1)
         } else {
-            PIPELINE_DEPTH
+            (
+                rules
+                    .batch
+                    .clamp(1, self.device.windows_per_request(window_len)),
+                PIPELINE_DEPTH.min(usize::from(self.device.pipeline_depth).max(1)),
+            )
         };
         let batches: Vec<Range<usize>> = range
             .clone()
@@ -851,13 +849,14 @@ impl BoardSession<'_, '_> {
             .map(|s| s..(s + batch).min(range.end))
             .collect();
         let slot = active[index].slot;
-        let timeout = self.driver.board.timeouts.batch;
+        let timeout = self.run.board.timeouts.batch;
         let mut in_flight: VecDeque<(u32, Range<usize>, Instant)> = VecDeque::new();
         let mut next = 0;
         let mut last_response: Option<Instant> = None;
         let mut rejected: Option<(String, String)> = None;
         let pace_origin = Instant::now();
-        while next < batches.len() || !in_flight.is_empty() {
+        // Once the build is rejected nothing more is sent, but what is in flight is still read.
+        while (rejected.is_none() && next < batches.len()) || !in_flight.is_empty() {
             while rejected.is_none() && in_flight.len() < depth && next < batches.len() {
                 let b = batches[next].clone();
                 if paced && let Some(due) = self.due(b.start - range.start) {
@@ -872,7 +871,7 @@ impl BoardSession<'_, '_> {
                     data: windows.data[b.start * window_len..b.end * window_len].to_vec(),
                 });
                 self.conn
-                    .link
+                    .link()
                     .send(&request)
                     .map_err(|e| self.link_fault(Stage::Replay, &e))?;
                 if in_flight.is_empty() {
@@ -883,7 +882,7 @@ impl BoardSession<'_, '_> {
             }
             let response = self
                 .conn
-                .link
+                .link()
                 .recv(timeout)
                 .map_err(|e| self.link_fault(Stage::Replay, &e))?;
             let received = Instant::now();
@@ -948,8 +947,8 @@ impl BoardSession<'_, '_> {
         }
         if let Some((kind, message)) = rejected {
             let a = &mut active[index];
-            self.driver.events.event(Event::BuildFailed {
-                board: self.driver.board.id.clone(),
+            self.run.events.event(Event::BuildFailed {
+                board: self.run.board.id.clone(),
                 model: a.record.model.clone(),
                 variant: a.record.variant.clone(),
                 reason: message.clone(),
@@ -961,11 +960,11 @@ impl BoardSession<'_, '_> {
 
     /// When window `offset` of a paced block is due, relative to the block's start.
     fn due(&self, offset: usize) -> Option<Duration> {
-        match self.driver.plan.scenario.run_for(self.driver.board).pacing {
+        match self.run.plan.scenario.run_for(self.run.board).pacing {
             Pacing::AsFastAsPossible => None,
             Pacing::FixedRate { hz } => Some(Duration::from_secs_f64(offset as f64 / hz)),
             Pacing::Recorded { speedup } => {
-                let stamps = self.driver.plan.windows.timestamps_s.as_ref()?;
+                let stamps = self.run.plan.windows.timestamps_s.as_ref()?;
                 let first = *stamps.first()?;
                 let at = *stamps.get(offset)?;
                 Some(Duration::from_secs_f64(((at - first) / speedup).max(0.0)))
@@ -974,15 +973,14 @@ impl BoardSession<'_, '_> {
     }
 
     fn progress(&mut self, windows: u64) {
-        let before = self.driver.done * 100 / self.driver.total.max(1);
-        self.driver.done += windows;
-        if self.driver.done * 100 / self.driver.total.max(1) != before
-            || self.driver.done >= self.driver.total
+        let before = self.run.done * 100 / self.run.total.max(1);
+        self.run.done += windows;
+        if self.run.done * 100 / self.run.total.max(1) != before || self.run.done >= self.run.total
         {
-            self.driver.events.event(Event::Progress {
-                board: self.driver.board.id.clone(),
-                done: self.driver.done,
-                total: self.driver.total,
+            self.run.events.event(Event::Progress {
+                board: self.run.board.id.clone(),
+                done: self.run.done,
+                total: self.run.total,
             });
         }
     }
