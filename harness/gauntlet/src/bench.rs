@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use crate::stdout::say;
 use anyhow::{Context, bail};
 use gauntlet_runner::events::NoEvents;
 use gauntlet_runner::{BuildRecord, Plan};
@@ -184,26 +185,26 @@ pub fn bench(repo: &Path, options: &BenchOptions) -> anyhow::Result<()> {
     }
     let inproc = median(&mut inproc_med);
     let agent = median(&mut agent_med);
-    println!(
+    say!(
         "gauntlet bench: {} rounds, medians across rounds",
         options.rounds
     );
-    println!(
+    say!(
         "cwru_cnn fp32 on-device latency p50: agent {agent:.1} µs vs in-process tract {inproc:.1} µs → ratio {:.3} (target within 5 %)",
         agent / inproc
     );
-    println!(
+    say!(
         "harness overhead per inference p50 (batch {}, pipelined): stdio {:.2} µs, TCP {:.2} µs (target ≤ 50 µs)",
         options.batch,
         median(&mut over_stdio),
         median(&mut over_tcp)
     );
-    println!(
+    say!(
         "harness overhead per inference p50 (batch 1, two requests in flight): stdio {:.1} µs; raw pipe echo floor (one blocking round trip) on this machine {:.1} µs",
         median(&mut over_single),
         median(&mut echo)
     );
-    println!(
+    say!(
         "skab_mlp fp32 replay throughput through the agent (batch {SKAB_BATCH}, pipelined) vs in-process loop: {:.1} % (target ≥ 80 %)",
         100.0 * median(&mut skab_ratio)
     );

@@ -6,6 +6,7 @@ mod exit;
 mod head_to_head;
 mod history;
 mod progress;
+mod stdout;
 mod summary;
 
 use std::path::{Path, PathBuf};
@@ -208,7 +209,7 @@ fn main() -> ExitCode {
                 SchemaKind::Scenario => gauntlet_spec::scenario_json_schema(),
                 SchemaKind::Rig => gauntlet_spec::rig_json_schema(),
             };
-            println!(
+            stdout::say!(
                 "{}",
                 serde_json::to_string_pretty(&schema).expect("schemas serialise")
             );
@@ -242,7 +243,7 @@ fn with_store(
         code: exit::INFRA_FAILURE,
         error: e.into(),
     })?;
-    command(&mut store, &mut std::io::stdout().lock()).map_err(input_error)?;
+    command(&mut store, &mut stdout::Quiet).map_err(input_error)?;
     Ok(exit::SUCCESS)
 }
 
@@ -271,7 +272,10 @@ fn report(run: &str, format: &str, out: Option<&Path>, db: Option<&Path>) -> Res
             code: exit::INFRA_FAILURE,
             error: e.into(),
         })?,
-        None => print!("{text}"),
+        None => {
+            use std::io::Write as _;
+            let _ = stdout::Quiet.write_all(text.as_bytes());
+        }
     }
     Ok(exit::SUCCESS)
 }
@@ -323,7 +327,7 @@ fn run(
     let results_json = finished.out.join("results.json");
     let written = results_json.is_file();
     if written {
-        println!("results: {}", results_json.display());
+        stdout::say!("results: {}", results_json.display());
     }
     if finished.problems.is_empty() {
         return Ok(outcome_code(&finished.results));

@@ -1,28 +1,29 @@
 //! Plain-text plan and results tables for the terminal.
 
+use crate::stdout::say;
 use gauntlet_results::{EntryStatus, Outcome, Results, Verdict};
 use gauntlet_runner::Plan;
 
 pub fn print_plan(plan: &Plan) {
     let s = &plan.scenario;
-    println!("scenario `{}` ({})", s.name, s.source.path.display());
-    println!(
+    say!("scenario `{}` ({})", s.name, s.source.path.display());
+    say!(
         "dataset `{}`: {} windows of {} values, {} classes",
         s.dataset.name,
         plan.windows.len(),
         plan.windows.window_len,
         s.dataset.classes.len()
     );
-    println!(
+    say!(
         "rig `{}`: {} board(s) selected",
         plan.rig.name,
         plan.boards.len()
     );
     for board in &plan.boards {
-        println!("  board `{}` ({})", board.id, board.kind.name());
+        say!("  board `{}` ({})", board.id, board.kind.name());
         for model in &plan.models {
             for build in &model.builds {
-                println!(
+                say!(
                     "    {}:{}{}  {} bytes  sha256 {}",
                     model.name,
                     build.variant,
@@ -39,18 +40,18 @@ pub fn print_plan(plan: &Plan) {
         let rules = s.run_for(board);
         let per_build = plan.measured_per_build(board);
         total += per_build * builds;
-        println!(
+        say!(
             "board `{}`: per build {} warm-up + {per_build} measured inferences, at least {:?} of measurement",
             board.id,
             rules.warmup.min(plan.windows.len()),
             rules.min_duration
         );
     }
-    println!(
+    say!(
         "measures: accuracy, macro-F1, confusion, agreement with the reference, device and round-trip latency, load time, memory"
     );
-    println!("at least {total} measured inferences in all");
-    println!("gates: {}", s.gates.len());
+    say!("at least {total} measured inferences in all");
+    say!("gates: {}", s.gates.len());
 }
 
 fn hex_prefix(bytes: &[u8]) -> String {
@@ -104,29 +105,35 @@ pub fn print_results(results: &Results) {
             .zip(&widths)
             .map(|(cell, w)| format!("{cell:<w$}"))
             .collect();
-        println!("{}", line.join("  ").trim_end());
+        say!("{}", line.join("  ").trim_end());
     }
-    println!(
-        "* reference variant   † fewer samples than MLPerf LoadGen needs for a p99 claim (662)"
-    );
+    say!("* reference variant   † fewer samples than MLPerf LoadGen needs for a p99 claim (662)");
     for e in results.entries.iter().filter(|e| e.error.is_some()) {
         let err = e.error.as_ref().expect("filtered");
-        println!(
+        say!(
             "{}:{}:{} {}: {}",
-            e.board, e.model, e.variant, err.kind, err.message
+            e.board,
+            e.model,
+            e.variant,
+            err.kind,
+            err.message
         );
     }
     if !results.gates.is_empty() {
-        println!();
+        say!();
         for g in &results.gates {
             let verdict = match g.verdict {
                 Verdict::Pass => "PASS",
                 Verdict::Fail => "FAIL",
                 Verdict::Inconclusive => "INCONCLUSIVE",
             };
-            println!(
+            say!(
                 "{verdict:<12} {}:{} on {} — {}: {}",
-                g.model, g.variant, g.board, g.gate, g.evidence
+                g.model,
+                g.variant,
+                g.board,
+                g.gate,
+                g.evidence
             );
         }
     }
@@ -138,20 +145,24 @@ pub fn print_results(results: &Results) {
             (None, Some(e)) => format!("INFRA ERROR ({e})"),
             (None, None) => "-".to_string(),
         };
-        println!(
+        say!(
             "verdict {}:{} on class `{}`: {verdict}",
-            v.model, v.variant, v.board_class
+            v.model,
+            v.variant,
+            v.board_class
         );
     }
     for b in &results.boards {
         if let Some(f) = &b.failure {
-            println!(
+            say!(
                 "board `{}` infrastructure failure at {}: {}",
-                b.board, f.stage, f.reason
+                b.board,
+                f.stage,
+                f.reason
             );
         }
         if let Some(e) = &b.power_error {
-            println!("board `{}` power: {e}", b.board);
+            say!("board `{}` power: {e}", b.board);
         }
     }
     let outcome = match results.outcome {
@@ -160,5 +171,5 @@ pub fn print_results(results: &Results) {
         Outcome::InfraFailure => "infrastructure failure",
         Outcome::Inconclusive => "inconclusive",
     };
-    println!("outcome: {outcome} (run {})", results.run_id);
+    say!("outcome: {outcome} (run {})", results.run_id);
 }
