@@ -124,6 +124,25 @@ pub fn runs_show(store: &Store, id: &str, out: &mut dyn Write) -> Result<()> {
             _ => "it did not finish",
         };
         writeln!(out, "\nno results: {why}")?;
+        let counts = store.sample_counts(id)?;
+        if !counts.is_empty() {
+            writeln!(
+                out,
+                "\nraw samples kept (device latencies, streamed as measured)"
+            )?;
+            let rows: Vec<Vec<String>> = counts
+                .iter()
+                .map(|(k, n)| {
+                    vec![
+                        k.board.clone(),
+                        k.model.clone(),
+                        k.variant.clone(),
+                        n.to_string(),
+                    ]
+                })
+                .collect();
+            table(out, &["board", "model", "variant", "samples"], &rows)?;
+        }
         return Ok(());
     };
 

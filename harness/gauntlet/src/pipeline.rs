@@ -1,12 +1,13 @@
 //! One run, from a validated plan to results on disk and in the store.
 
 use std::path::PathBuf;
+use std::sync::mpsc;
 use std::time::SystemTime;
 
 use gauntlet_gate::ChampionLookup;
 use gauntlet_report::{Format, MemorySamples, ReportError, ReportInput};
 use gauntlet_results::Results;
-use gauntlet_runner::{EventSink, Plan, RunMeta, RunRecord};
+use gauntlet_runner::{Event, EventSink, Plan, RunMeta, RunRecord};
 use gauntlet_store::{EntryKey, NewRun, RunHandle, Store, StoreError};
 use thiserror::Error;
 
@@ -59,7 +60,7 @@ pub fn run(
         rig_sha256: plan.rig.source.sha256.clone(),
         started_at: timestamp(started),
     })?;
-    let record = gauntlet_runner::run_plan(plan, events);
+    let (record, streamed) = replay_streaming(plan, store, &handle, events);
     let meta = RunMeta {
         run_id,
         started_at: timestamp(started),
@@ -87,7 +88,7 @@ pub fn run(
     let input = ReportInput::new(&results, &samples).with_champions(&champions);
     // Files first: they do not depend on the store, which may be what fails.
     let mut problems = write_run(&folder, &input, &record);
-    let recorded = match record_run(store, &handle, plan, &record, &results) {
+    let recorded = match record_run(store, &handle, plan, &record, &results, streamed.is_ok()) {
         Ok(()) => true,
         Err(e) => {
             problems.push(e.into());
@@ -104,21 +105,86 @@ pub fn run(
     })
 }
 
+/// Runs the plan while its raw samples reach the store block by block (one insert, one
+/// transaction each), so a harness killed mid-run leaves an `incomplete` run holding every block
+/// it committed. A write that fails stops the streaming and is returned; the run goes on.
+fn replay_streaming(
+    plan: &Plan,
+    store: &Store,
+    handle: &RunHandle,
+    events: &dyn EventSink,
+) -> (RunRecord, Result<(), StoreError>) {
+    let (blocks, arriving) = mpsc::channel();
+    std::thread::scope(|scope| {
+        let runner = scope.spawn(move || {
+            let sink = StreamBlocks {
+                blocks,
+                next: events,
+            };
+            gauntlet_runner::run_plan(plan, &sink)
+        });
+        let mut streamed = Ok(());
+        for (key, device_ns) in arriving {
+            if streamed.is_ok() {
+                streamed = store.record_samples(handle, &key, &device_us(&device_ns));
+            }
+        }
+        let record = runner
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (record, streamed)
+    })
+}
+
+/// Hands measured blocks to the thread that writes the store; other events go on to `next`.
+struct StreamBlocks<'a> {
+    blocks: mpsc::Sender<(EntryKey, Vec<u64>)>,
+    next: &'a dyn EventSink,
+}
+
+impl EventSink for StreamBlocks<'_> {
+    fn event(&self, event: Event) {
+        match event {
+            Event::Samples {
+                board,
+                model,
+                variant,
+                device_ns,
+            } => {
+                let key = EntryKey {
+                    board,
+                    model,
+                    variant,
+                };
+                // The writer only stops reading once the runner is done.
+                let _ = self.blocks.send((key, device_ns));
+            }
+            other => self.next.event(other),
+        }
+    }
+}
+
+/// Records the finished run; the raw samples are written again whole unless every block was
+/// streamed.
 fn record_run(
     store: &mut Store,
     handle: &RunHandle,
     plan: &Plan,
     record: &RunRecord,
     results: &Results,
+    samples_streamed: bool,
 ) -> Result<(), StoreError> {
-    for board in &record.boards {
-        for build in board.builds.iter().filter(|b| !b.device_ns.is_empty()) {
-            let key = EntryKey {
-                board: board.board.clone(),
-                model: build.model.clone(),
-                variant: build.variant.clone(),
-            };
-            store.record_samples(handle, &key, &device_us(&build.device_ns))?;
+    if !samples_streamed {
+        store.clear_samples(handle)?;
+        for board in &record.boards {
+            for build in board.builds.iter().filter(|b| !b.device_ns.is_empty()) {
+                let key = EntryKey {
+                    board: board.board.clone(),
+                    model: build.model.clone(),
+                    variant: build.variant.clone(),
+                };
+                store.record_samples(handle, &key, &device_us(&build.device_ns))?;
+            }
         }
     }
     store.finish_run(handle, results, &plan.boards)

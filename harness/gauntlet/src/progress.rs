@@ -90,6 +90,7 @@ impl EventSink for Progress {
                     b.abandon_with_message(format!("infrastructure failure: {reason}"));
                 }
             }
+            Event::Samples { .. } => {}
         }
     }
 }

@@ -20,6 +20,14 @@ pub enum Event {
         variant: String,
         reason: String,
     },
+    /// Device times (ns) of one measured block of a build, as they arrive: the store keeps them
+    /// while the run goes, so a harness killed mid-run keeps what it measured.
+    Samples {
+        board: String,
+        model: String,
+        variant: String,
+        device_ns: Vec<u64>,
+    },
     /// Measured inferences done on a board, out of the planned total.
     Progress {
         board: String,

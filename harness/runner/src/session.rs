@@ -849,6 +849,7 @@ impl BoardSession<'_, '_> {
             .map(|s| s..(s + batch).min(range.end))
             .collect();
         let slot = active[index].slot;
+        let measured_before = active[index].record.device_ns.len();
         let timeout = self.run.board.timeouts.batch;
         let mut in_flight: VecDeque<(u32, Range<usize>, Instant)> = VecDeque::new();
         let mut next = 0;
@@ -944,6 +945,15 @@ impl BoardSession<'_, '_> {
                     });
                 }
             }
+        }
+        let a = &active[index];
+        if a.record.device_ns.len() > measured_before {
+            self.run.events.event(Event::Samples {
+                board: self.run.board.id.clone(),
+                model: a.record.model.clone(),
+                variant: a.record.variant.clone(),
+                device_ns: a.record.device_ns[measured_before..].to_vec(),
+            });
         }
         if let Some((kind, message)) = rejected {
             let a = &mut active[index];

@@ -588,6 +588,41 @@ impl Store {
     }
 
     /// The raw device latencies of one build on one board, in the order recorded.
+    /// Drops the run's raw samples, so that they can be written again whole when streaming them
+    /// stopped half-way.
+    pub fn clear_samples(&self, run: &RunHandle) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM samples WHERE run_id = ?1", [&run.id])
+            .map_err(sql(|| format!("drop the samples of run `{}`", run.id)))?;
+        Ok(())
+    }
+
+    /// How many raw samples the store holds for each entry of run `run_id`, finished or not.
+    pub fn sample_counts(&self, run_id: &str) -> Result<Vec<(EntryKey, usize)>> {
+        let what = || format!("count the samples of run `{run_id}`");
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT board, model, variant, SUM(LENGTH(device_us)) FROM samples \
+                 WHERE run_id = ?1 GROUP BY board, model, variant ORDER BY board, model, variant",
+            )
+            .map_err(sql(what))?;
+        let rows = stmt
+            .query_map([run_id], |r| {
+                Ok((
+                    EntryKey {
+                        board: r.get(0)?,
+                        model: r.get(1)?,
+                        variant: r.get(2)?,
+                    },
+                    r.get::<_, i64>(3)? as usize / 8,
+                ))
+            })
+            .map_err(sql(what))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql(what))
+    }
+
     pub fn samples(&self, run_id: &str, key: &EntryKey) -> Result<Vec<f64>> {
         let what = || {
             format!(

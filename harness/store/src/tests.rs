@@ -534,3 +534,31 @@ fn killed_harness_leaves_an_incomplete_run_and_intact_history() {
     assert!(partial[..1000].iter().all(|&x| x == 1.0));
     assert!(partial[1000..].iter().all(|&x| x == 2.0));
 }
+
+#[test]
+fn sample_counts_follow_streamed_chunks_and_clearing_drops_them() {
+    let (_dir, db) = temp();
+    let store = Store::open(&db).unwrap();
+    let run = store.begin_run(&new_run("streamed", "t1")).unwrap();
+    store
+        .record_samples(&run, &key("fp32"), &[1.0; 57])
+        .unwrap();
+    store
+        .record_samples(&run, &key("int8"), &[2.0; 57])
+        .unwrap();
+    store
+        .record_samples(&run, &key("fp32"), &[3.0; 55])
+        .unwrap();
+    let counts: Vec<(String, usize)> = store
+        .sample_counts("streamed")
+        .unwrap()
+        .into_iter()
+        .map(|(k, n)| (k.variant, n))
+        .collect();
+    assert_eq!(
+        counts,
+        [("fp32".to_string(), 112), ("int8".to_string(), 57)]
+    );
+    store.clear_samples(&run).unwrap();
+    assert!(store.sample_counts("streamed").unwrap().is_empty());
+}
