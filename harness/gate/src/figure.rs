@@ -1,8 +1,6 @@
 //! What each gate metric reads from [`Metrics`], and how its numbers are written for people.
 
-use gauntlet_measure::{
-    ConfidenceInterval, LatencyIntervals, loadgen_min_samples, wilson_interval,
-};
+use gauntlet_measure::{ConfidenceInterval, loadgen_min_samples, wilson_interval};
 use gauntlet_results::{Latency, Metrics};
 use gauntlet_spec::Metric;
 
@@ -48,7 +46,7 @@ pub(crate) fn figure(metric: Metric, m: &Metrics) -> Result<Figure, String> {
         Metric::LatencyP90 => latency(m, "p90", 0.90),
         Metric::LatencyP99 => latency(m, "p99", 0.99),
         Metric::LatencyMean => m.latency_device_us.as_ref().map(|l| {
-            let (intervals, too_few_blocks) = latency_intervals(l);
+            let (intervals, too_few_blocks) = l.honest_intervals();
             Figure {
                 value: l.mean,
                 ci: intervals.map(|c| c.mean),
@@ -82,24 +80,6 @@ pub(crate) fn figure(metric: Metric, m: &Metrics) -> Result<Figure, String> {
         task => return task_figure(task, m).ok_or_else(missing),
     }
     .ok_or_else(missing)
-}
-
-/// The intervals a latency gate judges by: those over interleaved blocks, which respect
-/// dependence between samples, with why there are none when the run had too few blocks; the
-/// per-sample ones only for results written before block intervals existed.
-fn latency_intervals(l: &Latency) -> (Option<&LatencyIntervals>, Option<String>) {
-    match &l.by_block {
-        Some(b) => (
-            b.ci.as_ref(),
-            b.too_few_blocks().then(|| {
-                format!(
-                    "too few blocks for an honest interval: {} < {} interleaved blocks",
-                    b.blocks, b.min_blocks
-                )
-            }),
-        ),
-        None => (l.summary.ci.as_ref(), None),
-    }
 }
 
 /// The anomaly, regression and output-agreement metrics, each with its bootstrap interval.
@@ -137,7 +117,7 @@ fn task_figure(metric: Metric, m: &Metrics) -> Option<Figure> {
 
 fn latency(m: &Metrics, name: &str, p: f64) -> Option<Figure> {
     let l: &Latency = m.latency_device_us.as_ref()?;
-    let (intervals, too_few_blocks) = latency_intervals(l);
+    let (intervals, too_few_blocks) = l.honest_intervals();
     let (value, ci) = match name {
         "p50" => (l.p50, intervals.map(|c| c.p50)),
         "p90" => (l.p90, intervals.map(|c| c.p90)),

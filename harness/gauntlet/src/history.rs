@@ -206,7 +206,7 @@ pub fn runs_show(store: &Store, id: &str, out: &mut dyn Write) -> Result<()> {
         .map(|e| {
             let m = e.metrics.as_ref();
             let lat = m.and_then(|m| m.latency_device_us.as_ref());
-            let ci = lat.and_then(|l| l.summary.ci.as_ref());
+            let ci = lat.and_then(|l| l.honest_intervals().0);
             vec![
                 e.board.clone(),
                 format!("{}:{}", e.model, e.variant),
@@ -264,11 +264,11 @@ fn latency_cell(
 }
 
 fn p50(l: &Latency) -> (f64, Option<ConfidenceInterval>) {
-    (l.p50, l.summary.ci.as_ref().map(|c| c.p50))
+    (l.p50, l.honest_intervals().0.map(|c| c.p50))
 }
 
 fn p99(l: &Latency) -> (f64, Option<ConfidenceInterval>) {
-    (l.p99, l.summary.ci.as_ref().map(|c| c.p99))
+    (l.p99, l.honest_intervals().0.map(|c| c.p99))
 }
 
 fn relative_change(a: Option<f64>, b: Option<f64>) -> String {

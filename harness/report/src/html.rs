@@ -459,12 +459,14 @@ fn build_view<'a>(input: &ReportInput<'a>, index: usize, e: &'a Entry) -> BuildV
     let m = e.metrics.as_ref();
     let latency = m.and_then(|m| m.latency_device_us.as_ref()).map(|l| {
         let label = |which: &str, v: f64| (which.to_string(), Cell::bare(fmt::micros(v)));
-        let ci = l.summary.ci.as_ref();
+        let (ci, no_interval) = l.honest_intervals();
         let with_ci = |which: &str, v: f64, c: Option<gauntlet_measure::ConfidenceInterval>| {
             let mut cell = Cell::bare(fmt::micros(v));
             cell.ci = c.map(|c| fmt::interval(fmt::Unit::Micros, &c));
             if l.insufficient.iter().any(|p| p == which) {
                 cell.note = Some("indicative: fewer samples than MLPerf LoadGen requires".into());
+            } else if let Some(why) = &no_interval {
+                cell.note = Some(why.clone());
             }
             (which.to_string(), cell)
         };

@@ -180,17 +180,21 @@ fn variant_row(results: &Results, e: &Entry) -> VariantRow {
     }
 }
 
-/// A device-latency percentile with its bootstrap interval, flagged when LoadGen's minimum sample
-/// count for it was not met.
+/// A device-latency percentile with its interval over interleaved blocks (the one gates judge
+/// by), flagged when LoadGen's minimum sample count for it was not met or the run had too few
+/// blocks for an interval.
 fn percentile_cell(l: &Latency, which: &str) -> Cell {
+    let (intervals, no_interval) = l.honest_intervals();
     let (v, ci) = match which {
-        "p50" => (l.p50, l.summary.ci.as_ref().map(|c| c.p50)),
-        _ => (l.p99, l.summary.ci.as_ref().map(|c| c.p99)),
+        "p50" => (l.p50, intervals.map(|c| c.p50)),
+        _ => (l.p99, intervals.map(|c| c.p99)),
     };
     let mut cell = Cell::new(fmt::micros(v), Some(l.source))
         .with_ci(ci.map(|ci| fmt::interval(fmt::Unit::Micros, &ci)));
     if l.insufficient.iter().any(|p| p == which) {
         cell.note = Some(format!("indicative: only {} samples", l.n));
+    } else if no_interval.is_some() {
+        cell.note = no_interval;
     }
     cell
 }

@@ -1,7 +1,8 @@
 use std::collections::BTreeMap;
 
 use gauntlet_measure::{
-    Agreement, BlockRatio, BlockSummary, ConfidenceInterval, LatencySummary, RatioEstimate,
+    Agreement, BlockRatio, BlockSummary, ConfidenceInterval, LatencyIntervals, LatencySummary,
+    RatioEstimate,
 };
 use serde::{Deserialize, Serialize};
 
@@ -407,6 +408,26 @@ pub struct Latency {
     pub source: Source,
 }
 
+impl Latency {
+    /// The intervals to judge and to show: those over interleaved blocks, which respect the
+    /// dependence between samples, with why there are none when the run had too few blocks; the
+    /// per-sample ones only for results written before block intervals existed.
+    pub fn honest_intervals(&self) -> (Option<&LatencyIntervals>, Option<String>) {
+        match &self.by_block {
+            Some(b) => (
+                b.ci.as_ref(),
+                b.too_few_blocks().then(|| {
+                    format!(
+                        "too few blocks for an honest interval: {} < {} interleaved blocks",
+                        b.blocks, b.min_blocks
+                    )
+                }),
+            ),
+            None => (self.summary.ci.as_ref(), None),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Energy {
     /// Median over measurement windows of (window power − idle power) × duration / inferences.
@@ -459,5 +480,59 @@ impl AgreementFigures {
             n: a.n,
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gauntlet_measure::{Block, SummaryOptions, block_intervals, summarize};
+
+    fn latency(xs: &[f64], blocks: Option<&[Block]>) -> Latency {
+        let s = summarize(xs, &SummaryOptions::default()).unwrap();
+        Latency {
+            p50: s.p50,
+            p90: s.p90,
+            p95: s.p95,
+            p99: s.p99,
+            p999: s.p999,
+            mean: s.mean,
+            stddev: s.stddev,
+            min: s.min,
+            max: s.max,
+            n: s.n,
+            insufficient: s.insufficient.clone(),
+            summary: s,
+            by_block: blocks.map(|b| block_intervals(xs, b, 200, 0.95, 1).unwrap()),
+            source: Source::Measured,
+        }
+    }
+
+    fn blocks(count: u32, len: u32) -> Vec<Block> {
+        (0..count)
+            .map(|index| Block {
+                repeat: 0,
+                index,
+                len,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn block_intervals_come_first_and_too_few_blocks_say_why_there_is_none() {
+        let xs: Vec<f64> = (0..120).map(|i| 100.0 + (i % 7) as f64).collect();
+        let six = latency(&xs, Some(&blocks(6, 20)));
+        let (ci, why) = six.honest_intervals();
+        assert!(ci.is_some() && why.is_none());
+        assert_eq!(ci, six.by_block.as_ref().unwrap().ci.as_ref());
+        assert_ne!(ci, six.summary.ci.as_ref(), "not the per-sample interval");
+
+        let three = latency(&xs, Some(&blocks(3, 40)));
+        let (ci, why) = three.honest_intervals();
+        assert!(ci.is_none());
+        assert!(why.unwrap().contains("3 < 6 interleaved blocks"));
+
+        let old = latency(&xs, None);
+        assert_eq!(old.honest_intervals(), (old.summary.ci.as_ref(), None));
     }
 }
