@@ -47,22 +47,7 @@ pub fn latency_of(samples_us: &[f64]) -> Latency {
         ..SummaryOptions::default()
     };
     let summary = summarize(samples_us, &opts).expect("fixture samples are valid");
-    Latency {
-        p50: summary.p50,
-        p90: summary.p90,
-        p95: summary.p95,
-        p99: summary.p99,
-        p999: summary.p999,
-        mean: summary.mean,
-        stddev: summary.stddev,
-        min: summary.min,
-        max: summary.max,
-        n: summary.n,
-        insufficient: summary.insufficient.clone(),
-        summary,
-        by_block: None,
-        source: Source::Measured,
-    }
+    Latency::from_summary(summary, None, Source::Measured)
 }
 
 /// A record of `n` samples whose p99 and its interval are then forced to the given values.

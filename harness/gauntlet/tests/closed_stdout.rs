@@ -58,16 +58,8 @@ fn a_run_whose_reader_is_gone_exits_with_its_outcome_and_keeps_its_results() {
             "[run]\nwarmup = 4",
         ),
     );
-    let (code, stderr) = with_stdout_closed(&[
-        "run",
-        scenario.to_str().unwrap(),
-        "--rig",
-        rig.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-    ]);
+    let (code, stderr) =
+        with_stdout_closed(&run_args(&scenario, &rig, &out, Some(db.to_str().unwrap())));
     assert!(!stderr.contains("panicked"), "{stderr}");
     let results = results(&out);
     // The documented exit codes (harness/gauntlet/src/exit.rs).

@@ -409,6 +409,31 @@ pub struct Latency {
 }
 
 impl Latency {
+    /// The figures of `summary`, with the block intervals of the same samples when they were
+    /// measured in blocks.
+    pub fn from_summary(
+        summary: LatencySummary,
+        by_block: Option<BlockSummary>,
+        source: Source,
+    ) -> Latency {
+        Latency {
+            p50: summary.p50,
+            p90: summary.p90,
+            p95: summary.p95,
+            p99: summary.p99,
+            p999: summary.p999,
+            mean: summary.mean,
+            stddev: summary.stddev,
+            min: summary.min,
+            max: summary.max,
+            n: summary.n,
+            insufficient: summary.insufficient.clone(),
+            summary,
+            by_block,
+            source,
+        }
+    }
+
     /// The intervals to judge and to show: those over interleaved blocks, which respect the
     /// dependence between samples, with why there are none when the run had too few blocks; the
     /// per-sample ones only for results written before block intervals existed.
@@ -489,23 +514,11 @@ mod tests {
     use gauntlet_measure::{Block, SummaryOptions, block_intervals, summarize};
 
     fn latency(xs: &[f64], blocks: Option<&[Block]>) -> Latency {
-        let s = summarize(xs, &SummaryOptions::default()).unwrap();
-        Latency {
-            p50: s.p50,
-            p90: s.p90,
-            p95: s.p95,
-            p99: s.p99,
-            p999: s.p999,
-            mean: s.mean,
-            stddev: s.stddev,
-            min: s.min,
-            max: s.max,
-            n: s.n,
-            insufficient: s.insufficient.clone(),
-            summary: s,
-            by_block: blocks.map(|b| block_intervals(xs, b, 200, 0.95, 1).unwrap()),
-            source: Source::Measured,
-        }
+        Latency::from_summary(
+            summarize(xs, &SummaryOptions::default()).unwrap(),
+            blocks.map(|b| block_intervals(xs, b, 200, 0.95, 1).unwrap()),
+            Source::Measured,
+        )
     }
 
     fn blocks(count: u32, len: u32) -> Vec<Block> {

@@ -292,22 +292,7 @@ fn latency(
         )
         .ok()
     });
-    Some(Latency {
-        p50: s.p50,
-        p90: s.p90,
-        p95: s.p95,
-        p99: s.p99,
-        p999: s.p999,
-        mean: s.mean,
-        stddev: s.stddev,
-        min: s.min,
-        max: s.max,
-        n: s.n,
-        insufficient: s.insufficient.clone(),
-        summary: s,
-        by_block,
-        source,
-    })
+    Some(Latency::from_summary(s, by_block, source))
 }
 
 fn metrics(

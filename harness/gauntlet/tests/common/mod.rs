@@ -153,6 +153,16 @@ builds = {builds}
 
 /// `gauntlet run SCENARIO --rig RIG --out OUT [--db DB]`.
 pub fn run_scenario(scenario: &Path, rig: &Path, out: &Path, db: Option<&str>) -> Output {
+    run(&run_args(scenario, rig, out, db))
+}
+
+/// The arguments of `gauntlet run SCENARIO --rig RIG --out OUT [--db DB]`.
+pub fn run_args<'a>(
+    scenario: &'a Path,
+    rig: &'a Path,
+    out: &'a Path,
+    db: Option<&'a str>,
+) -> Vec<&'a str> {
     let mut args = vec![
         "run",
         scenario.to_str().unwrap(),
@@ -164,5 +174,5 @@ pub fn run_scenario(scenario: &Path, rig: &Path, out: &Path, db: Option<&str>) -
     if let Some(db) = db {
         args.extend(["--db", db]);
     }
-    run(&args)
+    args
 }

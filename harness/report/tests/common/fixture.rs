@@ -78,22 +78,7 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
         )
         .expect("fixture samples are finite");
         samples.insert(board, model, variant, xs);
-        let latency = Latency {
-            p50: s.p50,
-            p90: s.p90,
-            p95: s.p95,
-            p99: s.p99,
-            p999: s.p999,
-            mean: s.mean,
-            stddev: s.stddev,
-            min: s.min,
-            max: s.max,
-            n: s.n,
-            insufficient: s.insufficient.clone(),
-            summary: s,
-            by_block: None,
-            source: timing,
-        };
+        let latency = Latency::from_summary(s, None, timing);
         let windows = 400;
         let correct = (accuracy * windows as f64).round() as u64;
         let mcu = board == "qemu-stm32";
