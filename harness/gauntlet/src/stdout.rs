@@ -10,15 +10,14 @@ static READER_GONE: AtomicBool = AtomicBool::new(false);
 /// Standard output; writes after its reader went away succeed and go nowhere.
 pub struct Quiet;
 
-impl Quiet {
-    fn guard(result: io::Result<usize>, len: usize) -> io::Result<usize> {
-        match result {
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
-                READER_GONE.store(true, Ordering::Relaxed);
-                Ok(len)
-            }
-            other => other,
+/// What a write to standard output returns once its reader is gone: `dropped`, as if it worked.
+fn unless_reader_gone<T>(result: io::Result<T>, dropped: T) -> io::Result<T> {
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+            READER_GONE.store(true, Ordering::Relaxed);
+            Ok(dropped)
         }
+        other => other,
     }
 }
 
@@ -27,14 +26,14 @@ impl Write for Quiet {
         if READER_GONE.load(Ordering::Relaxed) {
             return Ok(buf.len());
         }
-        Quiet::guard(io::stdout().lock().write(buf), buf.len())
+        unless_reader_gone(io::stdout().lock().write(buf), buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
         if READER_GONE.load(Ordering::Relaxed) {
             return Ok(());
         }
-        Quiet::guard(io::stdout().lock().flush().map(|()| 0), 0).map(|_| ())
+        unless_reader_gone(io::stdout().lock().flush(), ())
     }
 }
 

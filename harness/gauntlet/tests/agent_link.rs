@@ -158,13 +158,7 @@ batch = "2s"
     let out = dir.path().join("out");
     let db = dir.path().join("g.db");
     let mut run = gauntlet()
-        .args([
-            "run",
-            scenario.to_str().unwrap(),
-            "--rig",
-            rig.to_str().unwrap(),
-        ])
-        .args(["--out", out.to_str().unwrap(), "--db", db.to_str().unwrap()])
+        .args(run_args(&scenario, &rig, &out, Some(db.to_str().unwrap())))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

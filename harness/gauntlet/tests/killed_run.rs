@@ -55,12 +55,7 @@ fn a_run_killed_at_ten_seeded_points_keeps_every_committed_block() {
         let db = dir.path().join(format!("killed-{point}.db"));
         let out = dir.path().join(format!("out-{point}"));
         let mut child = gauntlet()
-            .args(["run", scenario.to_str().unwrap(), "--rig"])
-            .arg(&rig)
-            .arg("--out")
-            .arg(&out)
-            .arg("--db")
-            .arg(&db)
+            .args(run_args(&scenario, &rig, &out, Some(db.to_str().unwrap())))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

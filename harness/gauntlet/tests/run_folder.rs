@@ -100,16 +100,7 @@ fn a_read_only_or_full_out_is_refused_before_the_run() {
     let db = dir.path().join("g.db");
     let mnt = dir.path().join("mnt");
     let out = mnt.join("out");
-    let args = [
-        "run",
-        scenario.to_str().unwrap(),
-        "--rig",
-        rig.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-    ];
+    let args = run_args(&scenario, &rig, &out, Some(db.to_str().unwrap()));
     let m = mnt.display();
     let setups = [
         (

@@ -65,7 +65,6 @@ pub enum PlanError {
         model: String,
         scenario: PathBuf,
         files: String,
-        at: Option<Location>,
     },
     #[error("fit model `{model}` build `{variant}` (`{}`) to the scenario's input: {cause}", .path.display())]
     ModelShape {
@@ -107,8 +106,9 @@ impl PlanError {
             | PlanError::ModelShape { at, .. }
             | PlanError::NotOnnx { at, .. }
             | PlanError::OutputSize { at, .. }
-            | PlanError::OutputWidth { at, .. }
-            | PlanError::NoNormalWindow { at, .. } => at.clone(),
+            | PlanError::OutputWidth { at, .. } => at.clone(),
+            // The files are named in the scenario, which the message names.
+            PlanError::NoNormalWindow { .. } => None,
         };
         let label = match self {
             PlanError::Targets(_) | PlanError::Dataset { .. } => "the data named here",
@@ -322,7 +322,6 @@ fn check_calibration_set(
         model: model.name.clone(),
         scenario: scenario.source.path.clone(),
         files: names.join(", "),
-        at: None,
     })
 }
 

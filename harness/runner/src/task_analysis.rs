@@ -61,18 +61,8 @@ pub(crate) fn task_figures(
             let agreement = reference.and_then(|r| {
                 let theirs = self::scores(plan, r, task, n);
                 let their_threshold = self::threshold(plan, task, &theirs)?.0;
-                output_agreement(
-                    &scores,
-                    &theirs,
-                    Some((threshold, their_threshold)),
-                    None,
-                    &options,
-                )
-                .ok()
-                .map(|agreement| OutputAgreementFigures {
-                    reference_variant: r.variant.clone(),
-                    agreement,
-                })
+                let thresholds = Some((threshold, their_threshold));
+                agreement_with(r, &scores, &theirs, thresholds, None, &options)
             });
             Some(TaskFigures {
                 task: "anomaly".into(),
@@ -102,18 +92,8 @@ pub(crate) fn task_figures(
             let residuals: Vec<f64> = predicted.iter().zip(target).map(|(p, t)| p - t).collect();
             let step = n.div_ceil(SCATTER_POINTS).max(1);
             let agreement = reference.and_then(|r| {
-                output_agreement(
-                    &predicted,
-                    &first_outputs(r, n),
-                    None,
-                    Some(target),
-                    &options,
-                )
-                .ok()
-                .map(|agreement| OutputAgreementFigures {
-                    reference_variant: r.variant.clone(),
-                    agreement,
-                })
+                let theirs = first_outputs(r, n);
+                agreement_with(r, &predicted, &theirs, None, Some(target), &options)
             });
             Some(TaskFigures {
                 task: "regression".into(),
@@ -214,4 +194,20 @@ fn threshold(
             ))
         }
     }
+}
+
+/// This build's outputs against those of `reference`, labelled with the reference's variant.
+fn agreement_with(
+    reference: &BuildRecord,
+    ours: &[f64],
+    theirs: &[f64],
+    thresholds: Option<(f64, f64)>,
+    target: Option<&[f64]>,
+    options: &BootstrapOptions,
+) -> Option<OutputAgreementFigures> {
+    let agreement = output_agreement(ours, theirs, thresholds, target, options).ok()?;
+    Some(OutputAgreementFigures {
+        reference_variant: reference.variant.clone(),
+        agreement,
+    })
 }
