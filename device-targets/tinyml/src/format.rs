@@ -57,6 +57,13 @@ pub mod opcode {
     pub const REDUCE_I8: u32 = 14;
     /// in, out, n, period, inner, table_off — out = table[(i / inner) % period][q + 128].
     pub const LUT_I8: u32 = 15;
+    /// in_a, in_b, out, n, kind (0 a+b, 1 a−b, 3 a·b, 4 a/b) — two f32 activations of `n`
+    /// elements each (an input may be given twice, as in `d · d`).
+    pub const BINARY2_F32: u32 = 16;
+    /// in_a, in_b, out, n, kind (as `BINARY2_F32`), a_scale, a_zp, b_scale, b_zp, out_scale,
+    /// out_zp — int8 → int8 computed as ONNX's DequantizeLinear → float op → QuantizeLinear does,
+    /// in f32 (two inputs make a table 64 Ki entries, too big for flash).
+    pub const BINARY2_I8: u32 = 17;
 }
 
 /// Why a blob is not a model this engine can run.
@@ -245,6 +252,14 @@ pub(crate) enum BinaryKind {
     RDiv,
 }
 
+/// Inputs and output of an op over two activations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Io2 {
+    pub a: usize,
+    pub b: usize,
+    pub output: usize,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ConvGeom {
     pub cin: usize,
@@ -379,6 +394,18 @@ pub(crate) enum Op<'a> {
         inner: usize,
         table: &'a [u8],
     },
+    Binary2F32 {
+        io: Io2,
+        n: usize,
+        kind: BinaryKind,
+    },
+    Binary2I8 {
+        io: Io2,
+        n: usize,
+        kind: BinaryKind,
+        /// Parameters of `a`, `b` and the output.
+        q: [QParam; 3],
+    },
 }
 
 impl Op<'_> {
@@ -406,6 +433,8 @@ impl Op<'_> {
             Op::GemmI8 { .. } => "gemm_i8",
             Op::ReduceI8 { .. } => "reduce_i8",
             Op::Lut { .. } => "lut_i8",
+            Op::Binary2F32 { .. } => "binary2_f32",
+            Op::Binary2I8 { .. } => "binary2_i8",
         }
     }
 }
@@ -557,6 +586,33 @@ impl<'a> Fields<'a> {
         })
     }
 
+    /// Two inputs and an output of `n` elements of `size` bytes each, then `n` and the kind of
+    /// a two-activation op (no reversed kinds: the compiler orders the inputs instead).
+    fn io2(&mut self, size: usize) -> Result<(Io2, usize, BinaryKind), FormatError> {
+        let n = self.peek_skip(3)?.dim()?;
+        let io = Io2 {
+            a: self.buf(n, size)?,
+            b: self.buf(n, size)?,
+            output: self.buf(n, size)?,
+        };
+        self.at += 4;
+        let kind = match self.u32()? {
+            0 => BinaryKind::Add,
+            1 => BinaryKind::Sub,
+            3 => BinaryKind::Mul,
+            4 => BinaryKind::Div,
+            _ => return Err(self.bad("unknown two-input kind")),
+        };
+        Ok((io, n, kind))
+    }
+
+    fn qparam(&mut self) -> Result<QParam, FormatError> {
+        Ok(QParam {
+            scale: self.scale()?,
+            zp: self.i8_range()?,
+        })
+    }
+
     fn konst(&mut self, n: usize, size: usize) -> Result<&'a [u8], FormatError> {
         let off = self.usize()?;
         let r = span(off, n, size, self.consts.len())
@@ -694,10 +750,7 @@ fn decode<'a>(code: u32, f: &mut Fields<'a>) -> Result<Op<'a>, FormatError> {
             };
             let io = f.io(n, n, si, so)?;
             f.at += 4;
-            let q = QParam {
-                scale: f.scale()?,
-                zp: f.i8_range()?,
-            };
+            let q = f.qparam()?;
             if code == opcode::QUANTIZE {
                 Op::Quantize { io, n, q }
             } else {
@@ -892,6 +945,15 @@ fn decode<'a>(code: u32, f: &mut Fields<'a>) -> Result<Op<'a>, FormatError> {
                 inner,
                 table,
             }
+        }
+        opcode::BINARY2_F32 => {
+            let (io, n, kind) = f.io2(4)?;
+            Op::Binary2F32 { io, n, kind }
+        }
+        opcode::BINARY2_I8 => {
+            let (io, n, kind) = f.io2(1)?;
+            let q = [f.qparam()?, f.qparam()?, f.qparam()?];
+            Op::Binary2I8 { io, n, kind, q }
         }
         _ => {
             return Err(FormatError::UnknownOpcode {

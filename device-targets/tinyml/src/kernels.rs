@@ -2,7 +2,7 @@
 //! planner only lets elementwise ops share a buffer between input and output.
 
 use crate::format::{
-    BinaryKind, ConvGeom, GemmGeom, Io, Op, PoolGeom, QParam, ReduceGeom, Requant, UnaryKind,
+    BinaryKind, ConvGeom, GemmGeom, Io, Io2, Op, PoolGeom, QParam, ReduceGeom, Requant, UnaryKind,
 };
 
 pub(crate) fn ld_f32(b: &[u8], at: usize) -> f32 {
@@ -37,6 +37,21 @@ fn quantize(x: f32, q: QParam) -> i8 {
     v.clamp(-128, 127) as i8
 }
 
+fn dequantize(q: i32, p: QParam) -> f32 {
+    (q - p.zp) as f32 * p.scale
+}
+
+fn binary(kind: BinaryKind, x: f32, y: f32) -> f32 {
+    match kind {
+        BinaryKind::Add => x + y,
+        BinaryKind::Sub => x - y,
+        BinaryKind::RSub => y - x,
+        BinaryKind::Mul => x * y,
+        BinaryKind::Div => x / y,
+        BinaryKind::RDiv => y / x,
+    }
+}
+
 fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + libm::expf(-x))
 }
@@ -50,8 +65,7 @@ pub(crate) fn execute(op: &Op<'_>, a: &mut [u8]) {
         }
         Op::Dequantize { io, n, q } => {
             for i in 0..n {
-                let v = (ld_i8(a, io.input + i) - q.zp) as f32 * q.scale;
-                st_f32(a, io.output + 4 * i, v);
+                st_f32(a, io.output + 4 * i, dequantize(ld_i8(a, io.input + i), q));
             }
         }
         Op::Unary { io, n, kind } => {
@@ -75,15 +89,7 @@ pub(crate) fn execute(op: &Op<'_>, a: &mut [u8]) {
             for i in 0..n {
                 let x = ld_f32(a, io.input + 4 * i);
                 let k = ld_f32(c, 4 * ((i / inner) % period));
-                let y = match kind {
-                    BinaryKind::Add => x + k,
-                    BinaryKind::Sub => x - k,
-                    BinaryKind::RSub => k - x,
-                    BinaryKind::Mul => x * k,
-                    BinaryKind::Div => x / k,
-                    BinaryKind::RDiv => k / x,
-                };
-                st_f32(a, io.output + 4 * i, y);
+                st_f32(a, io.output + 4 * i, binary(kind, x, k));
             }
         }
         Op::ConvF32 { io, g, w, b } => conv_f32(a, io, g, w, b),
@@ -156,6 +162,21 @@ pub(crate) fn execute(op: &Op<'_>, a: &mut [u8]) {
                 a[io.output + i] = table[((i / inner) % period) * 256 + (q + 128) as usize];
             }
         }
+        Op::Binary2F32 { io, n, kind } => {
+            for i in 0..n {
+                let (x, y) = (ld_f32(a, io.a + 4 * i), ld_f32(a, io.b + 4 * i));
+                st_f32(a, io.output + 4 * i, binary(kind, x, y));
+            }
+        }
+        Op::Binary2I8 { io, n, kind, q } => binary2_i8(a, io, n, kind, q),
+    }
+}
+
+fn binary2_i8(a: &mut [u8], io: Io2, n: usize, kind: BinaryKind, [qa, qb, qo]: [QParam; 3]) {
+    for i in 0..n {
+        let x = dequantize(ld_i8(a, io.a + i), qa);
+        let y = dequantize(ld_i8(a, io.b + i), qb);
+        a[io.output + i] = quantize(binary(kind, x, y), qo) as u8;
     }
 }
 

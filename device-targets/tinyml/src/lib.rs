@@ -48,7 +48,8 @@
 //! `TFLITE_SINGLE_ROUNDING` mode), then `+ out_zp` and clamping to `[act_min, act_max]` (which
 //! is how a fused ReLU is expressed). `QuantizeLinear` at the graph input rounds half to even as
 //! ONNX specifies. Elementwise int8 functions of one input (sigmoid, `c - x`, `x · c`, a change of
-//! scale) are 256-entry tables the compiler computes from the exact ONNX float semantics.
+//! scale) are 256-entry tables the compiler computes from the exact ONNX float semantics; those of
+//! two int8 inputs dequantise, compute and quantise in f32, as the ONNX graph itself does.
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -348,6 +349,75 @@ mod tests {
         let mut b = good.clone();
         let relu_out = b.len() - 24 - 24 + 12;
         b[relu_out] = 12;
+        assert_eq!(
+            Model::parse(&b).unwrap_err(),
+            FormatError::BadOp {
+                op: 1,
+                what: "buffer lies outside the arena"
+            }
+        );
+    }
+
+    /// x[2] → quantize (s 0.5) → binary2_i8 q·q (out s 0.5) → dequantize: one buffer read as
+    /// both inputs; arena: x at 0, q at 8, q² at 12, output at 16.
+    fn square_i8() -> Vec<u8> {
+        let half = 0.5f32.to_bits();
+        let ops = [
+            &[opcode::QUANTIZE, 5, 0, 8, 2, half, 0][..],
+            &[
+                opcode::BINARY2_I8,
+                11,
+                8,
+                8,
+                12,
+                2,
+                3,
+                half,
+                0,
+                half,
+                0,
+                half,
+                0,
+            ][..],
+            &[opcode::DEQUANTIZE, 5, 12, 16, 2, half, 0][..],
+        ]
+        .concat();
+        assemble(&[2, 2, 24, 0, 16, 3], &ops, &[])
+    }
+
+    #[test]
+    fn two_input_int8_op_rounds_half_to_even() {
+        let bytes = square_i8();
+        let m = Model::parse(&bytes).unwrap();
+        let mut out = [0.0; 2];
+        // q = 1, 3 → (q/2)² / 0.5 = 0.5, 4.5 → 0, 4 (half up would give 1, 5).
+        m.run(&[0.5, 1.5], &mut out, &mut [0u8; 24]).unwrap();
+        assert_eq!(out, [0.0, 2.0]);
+        assert_eq!(
+            m.ops().collect::<Vec<_>>(),
+            ["quantize", "binary2_i8", "dequantize"]
+        );
+    }
+
+    #[test]
+    fn two_input_ops_refuse_reversed_kinds_and_stray_buffers() {
+        let good = square_i8();
+        // The binary2 record starts after the header, meta and the 7-word quantize record.
+        let at = 16 + 36 + 24 + 4 * 7;
+        let word = |b: &mut Vec<u8>, i: usize, v: u32| {
+            b[at + 4 * i..at + 4 * i + 4].copy_from_slice(&v.to_le_bytes())
+        };
+        let mut b = good.clone();
+        word(&mut b, 6, 2);
+        assert_eq!(
+            Model::parse(&b).unwrap_err(),
+            FormatError::BadOp {
+                op: 1,
+                what: "unknown two-input kind"
+            }
+        );
+        let mut b = good.clone();
+        word(&mut b, 3, 23);
         assert_eq!(
             Model::parse(&b).unwrap_err(),
             FormatError::BadOp {

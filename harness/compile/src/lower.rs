@@ -912,12 +912,8 @@ impl<'m> Lower<'m> {
         let (x, k, act_first) = match inputs {
             [Some(Val::Act(a)), Some(Val::Const(c))] => (a.clone(), c.clone(), true),
             [Some(Val::Const(c)), Some(Val::Act(a))] => (a.clone(), c.clone(), false),
-            _ => {
-                return Err(self.node_err(
-                    node,
-                    "only elementwise ops with one constant operand are supported",
-                ));
-            }
+            [Some(Val::Act(a)), Some(Val::Act(b))] => return self.binary_acts(node, a, b),
+            _ => return Err(self.node_err(node, "expects two inputs")),
         };
         let (period, inner) = broadcast(&x.shape, &k.shape).ok_or_else(|| {
             self.node_err(
@@ -962,6 +958,54 @@ impl<'m> Lower<'m> {
         ];
         self.push(opcode::BINARY_F32, fields, true, 0);
         self.set_act(&node.output[0], y, x.shape, Ty::F32);
+        Ok(())
+    }
+
+    /// An elementwise op of two computed tensors, e.g. an autoencoder's `x − reconstruction`
+    /// and its square.
+    fn binary_acts(&mut self, node: &NodeProto, a: &Act, b: &Act) -> Result<(), CompileError> {
+        if a.shape != b.shape {
+            return Err(self.node_err(
+                node,
+                format!(
+                    "broadcasting between two computed tensors ({:?} and {:?}) is not supported",
+                    a.shape, b.shape
+                ),
+            ));
+        }
+        let kind = match node.op_type.as_str() {
+            "Add" => 0,
+            "Sub" => 1,
+            "Mul" => 3,
+            _ => 4,
+        };
+        let n: usize = a.shape.iter().product();
+        let head = |ia: Id, ib: Id, y: Id| {
+            vec![
+                Field::In(ia),
+                Field::In(ib),
+                Field::Out(y),
+                Field::W(n as u32),
+                Field::W(kind),
+            ]
+        };
+        if let (Ty::Dq(qa), Ty::Dq(qb), Some(f)) =
+            (a.ty, b.ty, self.quant_consumer(&node.output[0], false))
+        {
+            let y = self.new_buf(n);
+            let mut fields = head(a.id, b.id, y);
+            for q in [qa, qb, f.q] {
+                fields.extend([Field::W(q.scale.to_bits()), Field::W(q.zp as u32)]);
+            }
+            self.push(opcode::BINARY2_I8, fields, false, 0);
+            self.mark_done(&f);
+            self.set_act(&f.out, y, a.shape.clone(), Ty::I8(f.q));
+            return Ok(());
+        }
+        let (ia, ib) = (self.f32_of(a), self.f32_of(b));
+        let y = self.new_buf(4 * n);
+        self.push(opcode::BINARY2_F32, head(ia, ib, y), false, 0);
+        self.set_act(&node.output[0], y, a.shape.clone(), Ty::F32);
         Ok(())
     }
 
@@ -1440,6 +1484,169 @@ mod tests {
             None,
             "non-contiguous block"
         );
+    }
+
+    mod graphs {
+        use tract_onnx::pb::{self, GraphProto, TensorProto, TypeProto, ValueInfoProto};
+
+        use super::*;
+
+        pub fn node(op: &str, name: &str, inputs: &[&str], output: &str) -> NodeProto {
+            NodeProto {
+                op_type: op.into(),
+                name: name.into(),
+                input: inputs.iter().map(|s| s.to_string()).collect(),
+                output: vec![output.into()],
+                ..Default::default()
+            }
+        }
+
+        pub fn scalar(name: &str, dtype: i32, v: f32) -> TensorProto {
+            let mut t = TensorProto {
+                name: name.into(),
+                data_type: dtype,
+                ..Default::default()
+            };
+            match dtype {
+                dtype::FLOAT => t.float_data = vec![v],
+                _ => t.int32_data = vec![v as i32],
+            }
+            t
+        }
+
+        /// Input `x` (float, `[1, n]` given at compile time) and one output.
+        pub fn model(nodes: Vec<NodeProto>, inits: Vec<TensorProto>, output: &str) -> ModelProto {
+            let value = |name: &str| ValueInfoProto {
+                name: name.into(),
+                r#type: Some(TypeProto {
+                    value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                        elem_type: dtype::FLOAT,
+                        shape: None,
+                    })),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            ModelProto {
+                graph: Some(GraphProto {
+                    node: nodes,
+                    initializer: inits,
+                    input: vec![value("x")],
+                    output: vec![value(output)],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }
+        }
+
+        /// Compiles `m` for `x: [1, input.len()]` and runs it on `input` in the engine.
+        pub fn run(m: &ModelProto, input: &[f32]) -> (Vec<f32>, Vec<String>) {
+            let opts = CompileOptions {
+                input_shape: vec![1, input.len()],
+                output: OutputSelector::Index(0),
+            };
+            let c = crate::emit::emit(&lower(m, &opts).unwrap()).unwrap();
+            let model = gauntlet_tinyml::Model::parse(&c.bytes).unwrap();
+            let mut out = vec![0.0; model.output_len()];
+            let mut arena = vec![0u8; model.arena_len()];
+            model.run(input, &mut out, &mut arena).unwrap();
+            (out, c.ops)
+        }
+    }
+
+    #[test]
+    fn two_computed_tensors_combine_in_fp32_in_operand_order() {
+        use graphs::*;
+        let x = [-2.0f32, -0.5, 1.0, 3.0];
+        // e = x + 3 (never 0 here), then op(x, e) with x first: `Sub`/`Div` must not swap.
+        for (op, f) in [
+            ("Add", (|a, b| a + b) as fn(f32, f32) -> f32),
+            ("Sub", |a, b| a - b),
+            ("Mul", |a, b| a * b),
+            ("Div", |a, b| a / b),
+        ] {
+            let m = model(
+                vec![
+                    node("Add", "shift", &["x", "three"], "e"),
+                    node(op, "combine", &["x", "e"], "y"),
+                ],
+                vec![scalar("three", dtype::FLOAT, 3.0)],
+                "y",
+            );
+            let (out, ops) = run(&m, &x);
+            let want: Vec<f32> = x.iter().map(|&v| f(v, v + 3.0)).collect();
+            assert_eq!(out, want, "{op}");
+            assert_eq!(ops, ["binary_f32", "binary2_f32"], "{op}");
+        }
+    }
+
+    #[test]
+    fn two_dequantized_tensors_fuse_into_one_int8_op() {
+        use graphs::*;
+        // x → Q(0.1, 0) → DQ = a;  Relu(a) → Q(0.05, −128) → DQ = r;  Sub(r, a) → Q(0.2, 3) → DQ.
+        let m = model(
+            vec![
+                node("QuantizeLinear", "qx", &["x", "sx", "zx"], "xq"),
+                node("DequantizeLinear", "dx", &["xq", "sx", "zx"], "a"),
+                node("Relu", "relu", &["a"], "ra"),
+                node("QuantizeLinear", "qr", &["ra", "sr", "zr"], "rq"),
+                node("DequantizeLinear", "dr", &["rq", "sr", "zr"], "r"),
+                node("Sub", "diff", &["r", "a"], "d"),
+                node("QuantizeLinear", "qd", &["d", "sd", "zd"], "dq"),
+                node("DequantizeLinear", "dd", &["dq", "sd", "zd"], "y"),
+            ],
+            vec![
+                scalar("sx", dtype::FLOAT, 0.1),
+                scalar("zx", dtype::INT8, 0.0),
+                scalar("sr", dtype::FLOAT, 0.05),
+                scalar("zr", dtype::INT8, -128.0),
+                scalar("sd", dtype::FLOAT, 0.2),
+                scalar("zd", dtype::INT8, 3.0),
+            ],
+            "y",
+        );
+        let x = [-1.0f32, -0.3, 0.0, 0.25, 2.0, 100.0];
+        let (out, ops) = run(&m, &x);
+        let q = |v: f32, s: f32, z: i32| (quantize(v, Q { scale: s, zp: z }) as i32 - z) as f32 * s;
+        let want: Vec<f32> = x
+            .iter()
+            .map(|&v| {
+                let a = q(v, 0.1, 0);
+                q(q(a.max(0.0), 0.05, -128) - a, 0.2, 3)
+            })
+            .collect();
+        assert_eq!(out, want);
+        assert_eq!(
+            ops,
+            ["quantize", "lut_i8", "binary2_i8", "dequantize"],
+            "the Sub runs on int8 values, never materialising floats"
+        );
+    }
+
+    #[test]
+    fn broadcasting_two_computed_tensors_is_refused_naming_the_node() {
+        use graphs::*;
+        let mut mean = node("ReduceMean", "mean", &["x"], "m");
+        mean.attribute.push(tract_onnx::pb::AttributeProto {
+            name: "axes".into(),
+            ints: vec![1],
+            ..Default::default()
+        });
+        let m = model(
+            vec![mean, node("Sub", "center", &["x", "m"], "y")],
+            vec![],
+            "y",
+        );
+        let opts = CompileOptions {
+            input_shape: vec![1, 4],
+            output: OutputSelector::Index(0),
+        };
+        let err = lower(&m, &opts).unwrap_err();
+        assert!(
+            matches!(&err, CompileError::Unsupported { op, node, .. } if op == "Sub" && node == "center"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("[1, 4] and [1, 1]"), "{err}");
     }
 
     #[test]
