@@ -76,6 +76,7 @@ pub fn metrics() -> Metrics {
         latency_ratio_vs_reference: None,
         latency_ratio_by_block: None,
         latency_ratio_vs_champions: Vec::new(),
+        latency_ratio_vs_runtime: None,
         model_load_ms: None,
         rss_before_load_kib: None,
         rss_after_load_kib: None,

@@ -367,8 +367,13 @@ fn gate_label(spec: &GateSpec) -> String {
             .collect();
         label += &format!(" on {}", sel.join(", "));
     }
-    if !spec.variants.is_empty() {
-        label += &format!(" for {}", spec.variants.join(", "));
+    // Each result names its build already: a long list would only bury the threshold.
+    match spec.variants.as_slice() {
+        [] => {}
+        few @ [_] | few @ [_, _] | few @ [_, _, _] => label += &format!(" for {}", few.join(", ")),
+        [first, second, rest @ ..] => {
+            label += &format!(" for {first}, {second} and {} more builds", rest.len())
+        }
     }
     label
 }

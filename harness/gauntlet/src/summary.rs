@@ -108,6 +108,10 @@ pub fn print_results(results: &Results) {
         say!("{}", line.join("  ").trim_end());
     }
     say!("* reference variant   † fewer samples than MLPerf LoadGen needs for a p99 claim (662)");
+    let runtimes = gauntlet_report::runtime_comparison(results);
+    if !runtimes.is_empty() {
+        say!("{}", runtimes.trim_end());
+    }
     for e in results.entries.iter().filter(|e| e.error.is_some()) {
         let err = e.error.as_ref().expect("filtered");
         say!(

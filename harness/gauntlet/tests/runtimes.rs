@@ -21,8 +21,9 @@ fn meta(model: &str) -> serde_json::Value {
 }
 
 /// Every onnxruntime entry: accuracy equals `accuracy_b1` to 4 decimals and the raw scores equal
-/// `ort_b1_<variant>.f32` bit for bit; the entry names the runtime that produced them.
-fn check_onnxruntime_parity(scenario: &str, model: &str) -> serde_json::Value {
+/// `ort_b1_<variant>.f32` bit for bit; the entry names the runtime that produced them. Returns
+/// the results and the Markdown report.
+fn check_onnxruntime_parity(scenario: &str, model: &str) -> (serde_json::Value, String) {
     let out = tempfile::tempdir().unwrap();
     let output = run(&["run", scenario, "--out", out.path().to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0), "run succeeds");
@@ -70,12 +71,13 @@ fn check_onnxruntime_parity(scenario: &str, model: &str) -> serde_json::Value {
             "{id}: scores equal ort_b1_{variant}.f32 bit for bit"
         );
     }
-    results
+    let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    (results, report)
 }
 
 #[test]
 fn cwru_runtimes_match_onnxruntime_batch1_and_run_beside_tract() {
-    let results = check_onnxruntime_parity("scenarios/cwru-runtimes.toml", "cwru_cnn");
+    let (results, report) = check_onnxruntime_parity("scenarios/cwru-runtimes.toml", "cwru_cnn");
     // tract's side of the matrix in the same run: int8_qop is the contrib-op refusal.
     let tract_qop = entry(&results, "int8_qop@tract");
     assert_eq!(tract_qop["status"], "rejected");
@@ -88,6 +90,44 @@ fn cwru_runtimes_match_onnxruntime_batch1_and_run_beside_tract() {
     assert_eq!(entry(&results, "fp32@tract")["reference"], true);
     let ratio = &entry(&results, "fp32@onnxruntime")["metrics"]["latency_ratio_vs_reference"];
     assert!(ratio["ratio"].as_f64().unwrap() > 0.0, "{ratio}");
+    // Each file that ran on both runtimes carries the paired ratio against its tract twin, and the
+    // report shows the pair side by side; int8_qop has no tract twin (rejected), so no ratio.
+    let side_by_side = report
+        .split("### ")
+        .find(|s| s.starts_with("Runtimes side by side"))
+        .unwrap_or_else(|| panic!("no side-by-side section in\n{report}"));
+    for variant in ["fp32", "fp16", "int8_dynamic", "int8_qdq", "int8_qop_std"] {
+        let id = format!("{variant}@onnxruntime");
+        let vs = &entry(&results, &id)["metrics"]["latency_ratio_vs_runtime"];
+        assert_eq!(
+            vs["baseline_variant"],
+            format!("{variant}@tract"),
+            "{id}: {vs}"
+        );
+        assert_eq!(vs["baseline_runtime"], "tract");
+        let ci = &vs["ratio"]["ci"];
+        let (lo, hi) = (ci["lo"].as_f64().unwrap(), ci["hi"].as_f64().unwrap());
+        let r = vs["ratio"]["ratio"].as_f64().unwrap();
+        assert!(lo <= r && r <= hi, "{id}: {vs}");
+        let row = side_by_side
+            .lines()
+            .find(|l| {
+                l.contains(&format!("| {} |", id.replace('_', "\\_"))) && l.contains("@tract")
+            })
+            .unwrap_or_else(|| panic!("{id}: no side-by-side row in\n{side_by_side}"));
+        assert!(row.contains("block pairs"), "{row}");
+    }
+    assert!(
+        entry(&results, "int8_qop@onnxruntime")["metrics"]
+            .get("latency_ratio_vs_runtime")
+            .is_none()
+    );
+    assert!(
+        entry(&results, "fp32@tract")["metrics"]
+            .get("latency_ratio_vs_runtime")
+            .is_none(),
+        "the baseline has no ratio against itself"
+    );
 }
 
 #[test]

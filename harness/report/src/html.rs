@@ -120,6 +120,8 @@ struct View<'a> {
     banners: Vec<Banner<'a>>,
     gates: Vec<GateView>,
     variants: Vec<VariantRow>,
+    /// Model files that ran on more than one runtime, with the latency ratio between them.
+    runtimes: Vec<crate::runtimes::RuntimeRow>,
     pareto: Vec<ParetoView>,
     boards: Vec<BoardView<'a>>,
     legend: Vec<LegendItem>,
@@ -314,6 +316,7 @@ fn view<'a>(input: &ReportInput<'a>) -> View<'a> {
         banners,
         gates,
         variants: rows::variant_rows(r),
+        runtimes: crate::runtimes::runtime_rows(r),
         pareto: pareto_views(r),
         boards: r
             .boards

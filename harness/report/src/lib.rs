@@ -16,9 +16,12 @@ mod junit;
 mod markdown;
 mod printable;
 mod rows;
+mod runtimes;
 mod svg;
 mod task;
 mod terminal;
+
+pub use runtimes::text as runtime_comparison;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -87,6 +87,7 @@ impl Reporter for MarkdownReporter {
                 cells.join(" | ")
             ));
         }
+        out.push_str(&crate::runtimes::markdown(r, esc));
         out.push_str(&crate::task::markdown(r, esc));
         out.push('\n');
         let thermal: Vec<_> = r

@@ -84,6 +84,7 @@ impl Reporter for TerminalReporter {
             ]
         }));
         out.push_str(&aligned(&table));
+        out.push_str(&crate::runtimes::text(r));
         for s in sources_used(r) {
             let (_, meaning) = fmt::SOURCE_LEGEND
                 .iter()

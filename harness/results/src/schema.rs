@@ -326,6 +326,19 @@ pub struct ChampionRatio {
     pub ratio: BlockRatio,
 }
 
+/// A build's latency against the same model file on another runtime, measured on the same board
+/// in the same run with interleaved blocks: what switching runtimes buys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuntimeRatio {
+    /// The build id of the same file on the baseline runtime (the first runtime it ran on).
+    pub baseline_variant: String,
+    pub baseline_runtime: String,
+    /// The baseline's device p50 in this run.
+    pub baseline_p50_us: f64,
+    /// This build's device latency over the baseline's, by interleaved block pairs.
+    pub ratio: BlockRatio,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     /// Windows whose scores were compared with their labels (one pass over the dataset).
@@ -358,6 +371,9 @@ pub struct Metrics {
     /// the same board, by interleaved block pairs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub latency_ratio_vs_champions: Vec<ChampionRatio>,
+    /// When the same model file also ran on another runtime on this board: this build against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ratio_vs_runtime: Option<RuntimeRatio>,
     pub model_load_ms: Option<f64>,
     pub rss_before_load_kib: Option<u64>,
     pub rss_after_load_kib: Option<u64>,

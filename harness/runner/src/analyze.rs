@@ -295,6 +295,18 @@ fn latency(
     Some(Latency::from_summary(s, by_block, source))
 }
 
+/// The same model file on an earlier runtime on this board (the first of a runtime matrix), which
+/// this build is compared with.
+fn runtime_baseline<'b>(board: &'b BoardRecord, build: &BuildRecord) -> Option<&'b BuildRecord> {
+    let at = board.builds.iter().position(|b| std::ptr::eq(b, build))?;
+    board.builds[..at].iter().find(|b| {
+        b.model == build.model
+            && b.sha256 == build.sha256
+            && b.champion == build.champion
+            && b.runtime.name != build.runtime.name
+    })
+}
+
 fn metrics(
     plan: &Plan,
     board: &BoardRecord,
@@ -369,22 +381,36 @@ fn metrics(
     let latency_ratio_by_block = reference
         .filter(|r| !build.reference && !r.device_ns.is_empty() && !build.device_ns.is_empty())
         .and_then(|r| by_block(r).map(|(ratio, _)| ratio));
+    let with_baseline_p50 = |baseline: &BuildRecord| {
+        let (ratio, mut baseline_us) = by_block(baseline)?;
+        baseline_us.sort_unstable_by(f64::total_cmp);
+        Some((ratio, quantile_sorted(&baseline_us, 0.5)))
+    };
     let latency_ratio_vs_champions = board
         .builds
         .iter()
         .filter(|c| c.champion && !build.champion && c.model == build.model)
         .filter_map(|c| {
-            let (ratio, champion_us) = by_block(c)?;
-            let mut sorted = champion_us;
-            sorted.sort_unstable_by(f64::total_cmp);
+            let (ratio, champion_p50_us) = with_baseline_p50(c)?;
             Some(ChampionRatio {
                 champion_variant: c.variant.clone(),
                 champion_sha256: c.sha256.clone(),
-                champion_p50_us: quantile_sorted(&sorted, 0.5),
+                champion_p50_us,
                 ratio,
             })
         })
         .collect();
+    let latency_ratio_vs_runtime = runtime_baseline(board, build)
+        .filter(|b| !b.device_ns.is_empty() && !build.device_ns.is_empty())
+        .and_then(|b| {
+            let (ratio, baseline_p50_us) = with_baseline_p50(b)?;
+            Some(RuntimeRatio {
+                baseline_variant: b.variant.clone(),
+                baseline_runtime: b.runtime.name.clone(),
+                baseline_p50_us,
+                ratio,
+            })
+        });
     let loaded = build.loaded.as_ref();
     let energy = energy(board, build);
     let mut sources = BTreeMap::new();
@@ -402,6 +428,7 @@ fn metrics(
         latency_ratio_vs_reference,
         latency_ratio_by_block,
         latency_ratio_vs_champions,
+        latency_ratio_vs_runtime,
         model_load_ms: loaded.map(|l| l.load_time_us as f64 / 1e3),
         rss_before_load_kib: loaded.and_then(|l| l.memory_before.rss_kib),
         rss_after_load_kib: loaded.and_then(|l| l.memory_after.rss_kib),

@@ -128,6 +128,7 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
                 latency_ratio_vs_reference: None,
                 latency_ratio_by_block: None,
                 latency_ratio_vs_champions: Vec::new(),
+                latency_ratio_vs_runtime: None,
                 model_load_ms: Some(12.0),
                 rss_before_load_kib: None,
                 rss_after_load_kib: None,
