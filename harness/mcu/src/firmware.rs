@@ -124,7 +124,11 @@ fn build_into(
     let blob_path = entry.join("model.tinyml");
     fs::write(&blob_path, model_blob).map_err(McuError::io("write", &blob_path))?;
     let blob_path = fs::canonicalize(&blob_path).map_err(McuError::io("resolve", &blob_path))?;
+    // Absolute: cargo runs in the firmware folder, and a relative target dir would build there
+    // while the ELF below is copied from the caller's, silently a stale model's.
     let target_dir = cache_dir.join("cargo-target");
+    let target_dir =
+        std::path::absolute(&target_dir).map_err(McuError::io("resolve", &target_dir))?;
 
     let mut command = Command::new(cargo);
     for var in INHERITED_CARGO_ENV {
@@ -322,6 +326,31 @@ mod tests {
         let message = err.to_string();
         assert!(message.contains("/nonexistent/cargo"), "{message}");
         assert!(message.contains(TOOLCHAIN_INSTALL), "{message}");
+    }
+
+    #[test]
+    fn a_relative_cache_dir_reaches_cargo_as_an_absolute_target_dir() {
+        use std::os::unix::fs::PermissionsExt;
+        // Relative to the test's working directory, as `GAUNTLET_CACHE_DIR=target/…` would be.
+        let work = tempfile::tempdir_in(".").unwrap();
+        let relative = PathBuf::from(work.path().file_name().unwrap());
+        let seen = work.path().join("seen");
+        let cargo = work.path().join("cargo");
+        let script = format!(
+            "#!/bin/sh\necho \"$CARGO_TARGET_DIR\" > '{}'\n",
+            seen.display()
+        );
+        fs::write(&cargo, script).unwrap();
+        fs::set_permissions(&cargo, fs::Permissions::from_mode(0o755)).unwrap();
+        let cache = relative.join("cache");
+        // The stand-in builds nothing, so the copy fails; what matters is where cargo was sent.
+        let err = build_with(&cargo, McuBoard::Netduinoplus2, b"m", &cache).unwrap_err();
+        assert!(err.to_string().contains("copy the built firmware"), "{err}");
+        let target = fs::read_to_string(&seen).unwrap();
+        assert_eq!(
+            Path::new(target.trim()),
+            std::path::absolute(cache.join("cargo-target")).unwrap()
+        );
     }
 
     #[test]
