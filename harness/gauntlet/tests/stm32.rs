@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::*;
 use gauntlet_dataset::{Layout, WindowOrigin, Windows};
@@ -13,17 +13,9 @@ use gauntlet_dataset::{Layout, WindowOrigin, Windows};
 const BOARD: &str = "qemu-netduinoplus2";
 const SUBSET: usize = 60;
 
-/// Firmware builds shared with harness/mcu's tests, so the suite pays one clean build.
-fn cache_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target"))
-        .join("gauntlet-cache")
-}
-
 fn run_stm32(rig: &Path, out: &Path, db: &Path) -> std::process::Output {
     let output = gauntlet()
-        .env("GAUNTLET_CACHE_DIR", cache_dir())
+        .env("GAUNTLET_CACHE_DIR", firmware_cache_dir())
         .arg("run")
         .arg("scenarios/cwru-stm32.toml")
         .arg("--rig")

@@ -39,6 +39,14 @@ pub fn agent() -> PathBuf {
     agent
 }
 
+/// Firmware builds shared by the STM32 tests and harness/mcu's, so the suite pays one clean build.
+pub fn firmware_cache_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target"))
+        .join("gauntlet-cache")
+}
+
 pub fn gauntlet() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_gauntlet"));
     command.env("GAUNTLET_AGENT", agent()).current_dir(repo());
