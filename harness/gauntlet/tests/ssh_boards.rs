@@ -6,6 +6,10 @@ mod common;
 use common::ssh::*;
 use common::*;
 
+/// The tests share the boards, and a board is never double-booked: a run finding one locked
+/// fails as an infrastructure error. So they take turns.
+static BOARDS_IN_USE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn scenario() -> String {
     let builds = r#"[{ variant = "fp32", onnx = "{repo}/scenarios/models/cwru_cnn/cwru_cnn_fp32.onnx", reference = true }]"#;
     // A few seconds of replay, so the wall-time figure is not all process start-up and reports.
@@ -29,6 +33,7 @@ fn rig(boards: &SshBoards) -> String {
 #[test]
 fn three_ssh_boards_run_in_parallel_and_the_second_run_resends_nothing() {
     let Some(boards) = ssh_boards() else { return };
+    let _turn = BOARDS_IN_USE.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let scenario = write(dir.path(), "s.toml", &scenario());
     let rig = write(dir.path(), "rig.toml", &rig(&boards));
@@ -102,6 +107,93 @@ fn three_ssh_boards_run_in_parallel_and_the_second_run_resends_nothing() {
         for e in results["entries"].as_array().unwrap() {
             assert_eq!(e["status"], "completed");
             assert!(e["metrics"]["accuracy"].as_f64().unwrap() > 0.9);
+        }
+    }
+}
+
+/// Issue 14: a library the rig names on the host travels to the board's cache like the agent,
+/// once, and the board's agent runs onnxruntime builds from it. The library is a copy with a
+/// fresh trailing marker (bytes the dynamic loader ignores), so its SHA-256 tells it apart from
+/// the onnxruntime the board could find by itself and a rerun of this test uploads it again.
+#[test]
+fn the_rigs_onnxruntime_library_is_deployed_once_and_runs_the_builds() {
+    use sha2::{Digest, Sha256};
+    let Some(boards) = ssh_boards() else { return };
+    let _turn = BOARDS_IN_USE.lock().unwrap_or_else(|e| e.into_inner());
+    let library = gauntlet_runtime::onnxruntime::discover(None)
+        .expect("the test set-up installs the onnxruntime wheel");
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(&library).unwrap();
+    bytes.extend_from_slice(
+        format!(
+            "gauntlet test marker {:?} {}",
+            std::time::SystemTime::now(),
+            std::process::id()
+        )
+        .as_bytes(),
+    );
+    let marked = dir.path().join("libonnxruntime-marked.so");
+    std::fs::write(&marked, &bytes).unwrap();
+    let marked_sha256 = hex::encode(Sha256::digest(&bytes));
+
+    let row = &boards.rows[0];
+    let board = ssh_board_toml(
+        &row.id,
+        row,
+        &row.cache.display().to_string(),
+        &host_arch(),
+        "",
+    )
+    .replace(
+        "kind = \"linux-ssh\"\n",
+        &format!(
+            "kind = \"linux-ssh\"\nonnxruntime = \"{}\"\n",
+            marked.display()
+        ),
+    );
+    let rig = write(
+        dir.path(),
+        "rig.toml",
+        &format!("[rig]\nname = \"ssh-ort\"\n{board}"),
+    );
+    let builds = r#"[{ variant = "fp32", onnx = "{repo}/scenarios/models/cwru_cnn/cwru_cnn_fp32.onnx", reference = true, runtime = "onnxruntime" }]"#;
+    let scenario = write(
+        dir.path(),
+        "s.toml",
+        &cwru_scenario("cwru-ssh-ort", 0.05, builds, "[run]\nwarmup = 4\nbatch = 8"),
+    );
+    for (i, name) in ["first", "second"].into_iter().enumerate() {
+        let out = dir.path().join(name);
+        let output = run_scenario(&scenario, &rig, &out, None);
+        assert_eq!(output.status.code(), Some(0), "{name} run");
+        let results = results(&out);
+        let e = entry(&results, "fp32@onnxruntime");
+        assert_eq!(e["status"], "completed", "{e}");
+        assert_eq!(e["runtime"]["name"], "onnxruntime");
+        assert_eq!(
+            e["runtime"]["library_sha256"], marked_sha256,
+            "the agent ran the deployed library: {}",
+            e["runtime"]
+        );
+        let deploy = &results["boards"][0]["deploy"];
+        let (uploaded, hits) = (&deploy["uploaded"], &deploy["cache_hits"]);
+        let names = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_str().unwrap().to_string())
+                .collect()
+        };
+        let listed = if i == 0 { names(uploaded) } else { names(hits) };
+        assert!(
+            listed.iter().any(|n| n == "libonnxruntime.so"),
+            "{name} run: {deploy}"
+        );
+        if i == 1 {
+            assert!(
+                !names(uploaded).iter().any(|n| n == "libonnxruntime.so"),
+                "{deploy}"
+            );
         }
     }
 }

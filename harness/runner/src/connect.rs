@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use gauntlet_mcu::{DebugProbe, Firmware, McuBoard, McuError};
 use gauntlet_spec::{AgentBinary, Board, BoardKind, Connection, LocalTransport, SerialPort};
+use sha2::{Digest, Sha256};
 
 use crate::driver::{BoardDriver, DeviceSession};
 use crate::link::{Link, LinkError};
@@ -68,6 +69,12 @@ pub enum ConnectError {
         arch: String,
         path: PathBuf,
         env: String,
+    },
+    #[error("read the onnxruntime library `{path}` the rig names for board `{board}`: {source}")]
+    OnnxruntimeLibrary {
+        board: String,
+        path: PathBuf,
+        source: std::io::Error,
     },
 }
 
@@ -431,6 +438,9 @@ fn agent_for(arch: &str) -> Result<PathBuf, ConnectError> {
     }
 }
 
+/// How the rig's onnxruntime library appears among a deployment's files.
+pub const ONNXRUNTIME_UPLOAD: &str = "libonnxruntime.so";
+
 /// Linux boards over SSH (a Raspberry Pi, a Jetson): the agent is deployed (cached on the board
 /// by SHA-256), the board's health checked, and the agent started on the SSH channel's stdio, so
 /// no port is opened on the board.
@@ -466,7 +476,36 @@ impl BoardDriver for SshDriver {
         };
         let agent = agent_for(&conn.arch)?;
         let ssh = gauntlet_ssh::SshBoard::new(&board.id, conn, &board.timeouts);
-        let deployment = ssh.deploy(&agent, &[])?;
+        // A library the rig names is the host's file: it travels to the board's cache like the
+        // agent. Without one, the agent finds the board's own installed onnxruntime.
+        let library = board
+            .onnxruntime
+            .as_ref()
+            .map(|path| {
+                std::fs::read(path).map_err(|source| ConnectError::OnnxruntimeLibrary {
+                    board: board.id.clone(),
+                    path: path.clone(),
+                    source,
+                })
+            })
+            .transpose()?;
+        let uploads: Vec<gauntlet_ssh::Upload<'_>> = library
+            .iter()
+            .map(|bytes| gauntlet_ssh::Upload {
+                name: ONNXRUNTIME_UPLOAD,
+                bytes,
+                sha256: Sha256::digest(bytes).into(),
+            })
+            .collect();
+        let deployment = ssh.deploy(&agent, &uploads)?;
+        let library_remote = deployment
+            .files
+            .iter()
+            .find(|(name, _)| name == ONNXRUNTIME_UPLOAD)
+            .map(|(_, path)| path.as_str());
+        let agent_args: Vec<&str> = library_remote
+            .map(|path| vec!["--onnxruntime", path])
+            .unwrap_or_default();
         let health = ssh.health_check(&deployment.agent_remote)?;
         let refusals = health.refusals(&board.health);
         if !refusals.is_empty() {
@@ -476,7 +515,7 @@ impl BoardDriver for SshDriver {
                 health: Box::new(health),
             });
         }
-        let mut child = ssh.spawn_agent(&deployment.agent_remote)?;
+        let mut child = ssh.spawn_agent(&deployment.agent_remote, &agent_args)?;
         let stderr = collect_stderr(child.stderr.take().expect("stderr is piped"));
         let stdin = child.stdin.take().expect("stdin is piped");
         let stdout = child.stdout.take().expect("stdout is piped");

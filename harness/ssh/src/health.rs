@@ -175,12 +175,14 @@ impl SshBoard {
         })
     }
 
-    /// Starts `<agent_remote> --stdio` over the control master: the child's stdin and stdout are
-    /// the agent's wire channel, its stderr carries the agent's and ssh's messages (drain it; on
-    /// exit status 255 pass it to [`SshBoard::connection_error`]). No port is opened on the board.
-    pub fn spawn_agent(&self, agent_remote: &str) -> Result<Child, SshError> {
+    /// Starts `<agent_remote> <args…> --stdio` over the control master: the child's stdin and
+    /// stdout are the agent's wire channel, its stderr carries the agent's and ssh's messages
+    /// (drain it; on exit status 255 pass it to [`SshBoard::connection_error`]). No port is opened
+    /// on the board.
+    pub fn spawn_agent(&self, agent_remote: &str, args: &[&str]) -> Result<Child, SshError> {
         self.connect()?;
-        self.command(&format!("exec {} --stdio", quote(agent_remote)))
+        let args: String = args.iter().map(|a| format!(" {}", quote(a))).collect();
+        self.command(&format!("exec {}{args} --stdio", quote(agent_remote)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -12,7 +12,7 @@
 //!     &[Upload { name: "kws/int8", bytes: model, sha256: sha }],
 //! )?;
 //! let health = board.health_check(&deployment.agent_remote)?;
-//! let agent = board.spawn_agent(&deployment.agent_remote)?; // wire protocol on its stdin/stdout
+//! let agent = board.spawn_agent(&deployment.agent_remote, &[])?; // wire protocol on its stdin/stdout
 //! # drop((health, agent));
 //! board.cleanup();
 //! # Ok(()) }

@@ -302,7 +302,7 @@ fn agent_speaks_the_wire_protocol_over_the_ssh_channel() {
     let Some(rig) = rig() else { return };
     let (board, _) = rig.board(2, "wire");
     let deployment = board.deploy(&rig.agent, &[]).unwrap();
-    let mut agent = board.spawn_agent(&deployment.agent_remote).unwrap();
+    let mut agent = board.spawn_agent(&deployment.agent_remote, &[]).unwrap();
     let hello = hello_over(&mut agent).unwrap();
     assert_eq!(hello.agent, "gauntlet-agent");
     assert_eq!(hello.protocol_version, PROTOCOL_VERSION);
@@ -314,7 +314,7 @@ fn a_dropped_connection_ends_the_channel_and_the_next_operation_reconnects() {
     let Some(rig) = rig() else { return };
     let (board, _) = rig.board(0, "drop");
     let deployment = board.deploy(&rig.agent, &[]).unwrap();
-    let mut agent = board.spawn_agent(&deployment.agent_remote).unwrap();
+    let mut agent = board.spawn_agent(&deployment.agent_remote, &[]).unwrap();
     let mut decoder = FrameDecoder::new(1 << 20);
     // An answer proves the channel runs through the control master.
     let answer = exchange(&mut agent, &mut decoder, hello()).unwrap();
@@ -351,7 +351,7 @@ fn three_boards_deploy_and_answer_in_parallel() {
         let started = Instant::now();
         let deployment = board.deploy(&rig.agent, &[]).unwrap();
         board.health_check(&deployment.agent_remote).unwrap();
-        let mut agent = board.spawn_agent(&deployment.agent_remote).unwrap();
+        let mut agent = board.spawn_agent(&deployment.agent_remote, &[]).unwrap();
         hello_over(&mut agent).unwrap();
         agent.wait().unwrap();
         started.elapsed()
