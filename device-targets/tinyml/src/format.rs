@@ -64,6 +64,10 @@ pub mod opcode {
     /// out_zp — int8 → int8 computed as ONNX's DequantizeLinear → float op → QuantizeLinear does,
     /// in f32 (two inputs make a table 64 Ki entries, too big for flash).
     pub const BINARY2_I8: u32 = 17;
+    /// As `BINARY_F32` on int8, then in_scale, in_zp, out_scale, out_zp — computed as ONNX's
+    /// DequantizeLinear → float op → QuantizeLinear does, in f32: a per-channel constant (a bias
+    /// after an int8 MatMul) would otherwise need a 256-entry table per channel.
+    pub const BINARY_I8: u32 = 18;
 }
 
 /// Why a blob is not a model this engine can run.
@@ -332,6 +336,8 @@ pub(crate) enum Op<'a> {
         c: &'a [u8],
         period: usize,
         inner: usize,
+        /// int8 input and output parameters; `None` for f32.
+        q: Option<[QParam; 2]>,
     },
     ConvF32 {
         io: Io,
@@ -421,7 +427,8 @@ impl Op<'_> {
                 kind: UnaryKind::Sigmoid,
                 ..
             } => "sigmoid_f32",
-            Op::Binary { .. } => "binary_f32",
+            Op::Binary { q: None, .. } => "binary_f32",
+            Op::Binary { q: Some(_), .. } => "binary_i8",
             Op::ConvF32 { .. } => "conv1d_f32",
             Op::GemmF32 { .. } => "gemm_f32",
             Op::MaxPool { int8: false, .. } => "maxpool1d_f32",
@@ -768,9 +775,11 @@ fn decode<'a>(code: u32, f: &mut Fields<'a>) -> Result<Op<'a>, FormatError> {
             };
             Op::Unary { io, n, kind }
         }
-        opcode::BINARY_F32 => {
+        opcode::BINARY_F32 | opcode::BINARY_I8 => {
+            let int8 = code == opcode::BINARY_I8;
+            let size = if int8 { 1 } else { 4 };
             let n = f.peek_skip(2)?.dim()?;
-            let io = f.io(n, n, 4, 4)?;
+            let io = f.io(n, n, size, size)?;
             f.at += 4;
             let kind = match f.u32()? {
                 0 => BinaryKind::Add,
@@ -785,6 +794,11 @@ fn decode<'a>(code: u32, f: &mut Fields<'a>) -> Result<Op<'a>, FormatError> {
             let c = f.konst(period, 4)?;
             f.at += 4;
             let inner = f.dim()?;
+            let q = if int8 {
+                Some([f.qparam()?, f.qparam()?])
+            } else {
+                None
+            };
             Op::Binary {
                 io,
                 n,
@@ -792,6 +806,7 @@ fn decode<'a>(code: u32, f: &mut Fields<'a>) -> Result<Op<'a>, FormatError> {
                 c,
                 period,
                 inner,
+                q,
             }
         }
         opcode::CONV1D_F32 | opcode::CONV1D_I8 => {

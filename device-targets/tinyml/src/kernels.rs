@@ -85,11 +85,20 @@ pub(crate) fn execute(op: &Op<'_>, a: &mut [u8]) {
             c,
             period,
             inner,
+            q,
         } => {
             for i in 0..n {
-                let x = ld_f32(a, io.input + 4 * i);
                 let k = ld_f32(c, 4 * ((i / inner) % period));
-                st_f32(a, io.output + 4 * i, binary(kind, x, k));
+                match q {
+                    None => {
+                        let x = ld_f32(a, io.input + 4 * i);
+                        st_f32(a, io.output + 4 * i, binary(kind, x, k));
+                    }
+                    Some([qi, qo]) => {
+                        let x = dequantize(ld_i8(a, io.input + i), qi);
+                        a[io.output + i] = quantize(binary(kind, x, k), qo) as u8;
+                    }
+                }
             }
         }
         Op::ConvF32 { io, g, w, b } => conv_f32(a, io, g, w, b),

@@ -48,8 +48,9 @@
 //! `TFLITE_SINGLE_ROUNDING` mode), then `+ out_zp` and clamping to `[act_min, act_max]` (which
 //! is how a fused ReLU is expressed). `QuantizeLinear` at the graph input rounds half to even as
 //! ONNX specifies. Elementwise int8 functions of one input (sigmoid, `c - x`, `x · c`, a change of
-//! scale) are 256-entry tables the compiler computes from the exact ONNX float semantics; those of
-//! two int8 inputs dequantise, compute and quantise in f32, as the ONNX graph itself does.
+//! scale) are 256-entry tables the compiler computes from the exact ONNX float semantics; those
+//! with a per-channel constant (a bias after an int8 MatMul) or of two int8 inputs dequantise,
+//! compute and quantise in f32, as the ONNX graph itself does, so both agree with it bit for bit.
 #![no_std]
 #![forbid(unsafe_code)]
 

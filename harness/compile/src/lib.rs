@@ -12,7 +12,8 @@
 //! - a float op whose activation inputs are all `DequantizeLinear` outputs and whose only
 //!   consumer is a `QuantizeLinear` (optionally through a `Relu`) becomes an int8 kernel
 //!   (Conv, Gemm/MatMul, MaxPool, ReduceSum/Mean, Concat, any one-input elementwise op as a
-//!   256-entry table, and Add/Sub/Mul/Div of two equally shaped tensors, such as an autoencoder's
+//!   256-entry table or, with a per-channel constant, computed per element in f32, and
+//!   Add/Sub/Mul/Div of two equally shaped tensors, such as an autoencoder's
 //!   `x − reconstruction` and its square); a matching `DequantizeLinear`→`QuantizeLinear` pair is
 //!   a no-op;
 //! - anything else runs in fp32, with explicit dequantize/quantize ops at the boundary.

@@ -379,30 +379,19 @@ impl<'m> Lower<'m> {
         Ok((i32_bytes(m), i32_bytes(s)))
     }
 
-    /// An int8 → int8 table applying `f(x, slot)` to the dequantised `x` (parameters `qi`).
-    fn lut(
-        &mut self,
-        x: &Act,
-        qi: Q,
-        out: Q,
-        period: usize,
-        inner: usize,
-        f: impl Fn(f32, usize) -> f32,
-    ) -> Id {
-        let mut table = Vec::with_capacity(256 * period);
-        for p in 0..period {
-            for q in -128i32..=127 {
-                table.push(quantize(f((q - qi.zp) as f32 * qi.scale, p), out) as u8);
-            }
-        }
+    /// An int8 → int8 table applying `f` to the dequantised `x` (parameters `qi`).
+    fn lut(&mut self, x: &Act, qi: Q, out: Q, f: impl Fn(f32) -> f32) -> Id {
+        let table = (-128i32..=127)
+            .map(|q| quantize(f((q - qi.zp) as f32 * qi.scale), out) as u8)
+            .collect();
         let n: usize = x.shape.iter().product();
         let y = self.new_buf(n);
         let fields = vec![
             Field::In(x.id),
             Field::Out(y),
             Field::W(n as u32),
-            Field::W(period as u32),
-            Field::W(inner as u32),
+            Field::W(1),
+            Field::W(1),
             Field::Const(table),
         ];
         self.push(opcode::LUT_I8, fields, true, 0);
@@ -938,25 +927,39 @@ impl<'m> Lower<'m> {
             _ => c / v,
         };
         let consts: Vec<f32> = k.data.iter().map(|&v| v as f32).collect();
+        let n: usize = x.shape.iter().product();
+        let fields = |xi: Id, y: Id| {
+            vec![
+                Field::In(xi),
+                Field::Out(y),
+                Field::W(n as u32),
+                Field::W(kind),
+                Field::Const(f32_bytes(consts.iter().copied())),
+                Field::W(period as u32),
+                Field::W(inner as u32),
+            ]
+        };
         if let (Ty::Dq(qi), Some(f)) = (x.ty, self.quant_consumer(&node.output[0], false)) {
-            let y = self.lut(&x, qi, f.q, period, inner, |v, p| apply(v, consts[p]));
+            // One constant: a 256-entry table. A per-channel one (a bias after an int8 MatMul)
+            // would take a table per channel, so the engine computes it instead, alike.
+            let y = if period == 1 {
+                self.lut(&x, qi, f.q, |v| apply(v, consts[0]))
+            } else {
+                let y = self.new_buf(n);
+                let mut fields = fields(x.id, y);
+                for q in [qi, f.q] {
+                    fields.extend([Field::W(q.scale.to_bits()), Field::W(q.zp as u32)]);
+                }
+                self.push(opcode::BINARY_I8, fields, true, 0);
+                y
+            };
             self.mark_done(&f);
             self.set_act(&f.out, y, x.shape, Ty::I8(f.q));
             return Ok(());
         }
         let xi = self.f32_of(&x);
-        let n: usize = x.shape.iter().product();
         let y = self.new_buf(4 * n);
-        let fields = vec![
-            Field::In(xi),
-            Field::Out(y),
-            Field::W(n as u32),
-            Field::W(kind),
-            Field::Const(f32_bytes(consts)),
-            Field::W(period as u32),
-            Field::W(inner as u32),
-        ];
-        self.push(opcode::BINARY_F32, fields, true, 0);
+        self.push(opcode::BINARY_F32, fields(xi, y), true, 0);
         self.set_act(&node.output[0], y, x.shape, Ty::F32);
         Ok(())
     }
@@ -1019,7 +1022,7 @@ impl<'m> Lower<'m> {
             }
         };
         if let (Ty::Dq(qi), Some(fq)) = (x.ty, self.quant_consumer(&node.output[0], false)) {
-            let y = self.lut(&x, qi, fq.q, 1, 1, |v, _| f(v));
+            let y = self.lut(&x, qi, fq.q, f);
             self.mark_done(&fq);
             self.set_act(&fq.out, y, x.shape, Ty::I8(fq.q));
             return Ok(());
@@ -1241,7 +1244,7 @@ impl<'m> Lower<'m> {
                 let ids = acts
                     .iter()
                     .map(|a| match a.ty {
-                        Ty::Dq(qi) if qi != f.q => self.lut(a, qi, f.q, 1, 1, |v, _| v),
+                        Ty::Dq(qi) if qi != f.q => self.lut(a, qi, f.q, |v| v),
                         _ => a.id,
                     })
                     .collect::<Vec<_>>();
@@ -1277,7 +1280,7 @@ impl<'m> Lower<'m> {
         let n: usize = x.shape.iter().product();
         let id = match x.ty {
             Ty::Dq(q0) if q0 == q => x.id,
-            Ty::Dq(qi) => self.lut(&x, qi, q, 1, 1, |v, _| v),
+            Ty::Dq(qi) => self.lut(&x, qi, q, |v| v),
             Ty::F32 => {
                 let y = self.new_buf(n);
                 self.push(
@@ -1621,6 +1624,47 @@ mod tests {
             ["quantize", "lut_i8", "binary2_i8", "dequantize"],
             "the Sub runs on int8 values, never materialising floats"
         );
+    }
+
+    #[test]
+    fn int8_ops_with_a_constant_use_a_table_for_a_scalar_and_compute_per_channel_ones() {
+        use graphs::*;
+        let x = [-1.0f32, -0.3, 0.0, 0.25, 2.0, 100.0];
+        let bias = [0.5f32, -0.25, 1.0, 0.125, -3.0, 0.0];
+        let q = |v: f32, s: f32, z: i32| (quantize(v, Q { scale: s, zp: z }) as i32 - z) as f32 * s;
+        for (c, ops) in [
+            (vec![0.5f32], ["quantize", "lut_i8", "dequantize"]),
+            (bias.to_vec(), ["quantize", "binary_i8", "dequantize"]),
+        ] {
+            let mut k = scalar("c", dtype::FLOAT, 0.0);
+            k.float_data = c.clone();
+            k.dims = vec![c.len() as i64];
+            let m = model(
+                vec![
+                    node("QuantizeLinear", "qx", &["x", "sx", "zx"], "xq"),
+                    node("DequantizeLinear", "dx", &["xq", "sx", "zx"], "a"),
+                    node("Sub", "shift", &["c", "a"], "d"),
+                    node("QuantizeLinear", "qd", &["d", "sd", "zd"], "dq"),
+                    node("DequantizeLinear", "dd", &["dq", "sd", "zd"], "y"),
+                ],
+                vec![
+                    k,
+                    scalar("sx", dtype::FLOAT, 0.1),
+                    scalar("zx", dtype::INT8, 0.0),
+                    scalar("sd", dtype::FLOAT, 0.03),
+                    scalar("zd", dtype::INT8, -5.0),
+                ],
+                "y",
+            );
+            let (out, got) = run(&m, &x);
+            let want: Vec<f32> = x
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| q(c[i % c.len()] - q(v, 0.1, 0), 0.03, -5))
+                .collect();
+            assert_eq!(out, want, "{ops:?}");
+            assert_eq!(got, ops);
+        }
     }
 
     #[test]
