@@ -188,6 +188,15 @@ const SUPPORTED: &[&str] = &[
     "Constant",
 ];
 
+/// How errors name a node: its name, or for an unnamed one (quantisers leave some so) the
+/// tensor it writes.
+fn node_label(n: &NodeProto) -> String {
+    match (n.name.as_str(), n.output.first()) {
+        ("", Some(out)) => format!("unnamed, writing {out}"),
+        (name, _) => name.to_string(),
+    }
+}
+
 /// The first node, in graph order, whose operator the engine lacks: reported before anything
 /// else so a QOperator model names its QLinearConv/QGemm rather than a detail of its inputs.
 fn first_unsupported(nodes: &[NodeProto], order: &[usize]) -> Option<CompileError> {
@@ -203,7 +212,7 @@ fn first_unsupported(nodes: &[NodeProto], order: &[usize]) -> Option<CompileErro
         };
         Some(CompileError::UnsupportedOperator {
             op,
-            node: n.name.clone(),
+            node: node_label(n),
         })
     })
 }
@@ -212,7 +221,7 @@ impl<'m> Lower<'m> {
     fn node_err(&self, node: &NodeProto, what: impl Into<String>) -> CompileError {
         CompileError::Unsupported {
             op: node.op_type.clone(),
-            node: node.name.clone(),
+            node: node_label(node),
             what: what.into(),
         }
     }
@@ -408,7 +417,7 @@ impl<'m> Lower<'m> {
                 self.vals.get(n).cloned().map(Some).ok_or_else(|| {
                     CompileError::Graph(format!(
                         "input '{n}' of node '{}' is never produced",
-                        node.name
+                        node_label(node)
                     ))
                 })
             })
@@ -464,7 +473,14 @@ impl<'m> Lower<'m> {
                 }
             }
             "Cast" if attr_i(node, "to", 0) as i32 != dtype::FLOAT => {
-                Err(self.node_err(node, "only casts to float are supported"))
+                let to = match attr_i(node, "to", 0) as i32 {
+                    dtype::FLOAT16 => "float16".to_string(),
+                    t => format!("ONNX element type {t}"),
+                };
+                let what = format!(
+                    "casts to {to} are not supported (the engine computes in float32 and int8)"
+                );
+                Err(self.node_err(node, what))
             }
             "Unsqueeze" | "Squeeze" | "Reshape" | "Flatten" | "Identity" | "Dropout" | "Cast" => {
                 let a = act(0)?;
@@ -474,7 +490,7 @@ impl<'m> Lower<'m> {
             }
             op => Err(CompileError::UnsupportedOperator {
                 op: op.to_string(),
-                node: node.name.clone(),
+                node: node_label(node),
             }),
         }
     }
@@ -687,7 +703,7 @@ impl<'m> Lower<'m> {
             }
             op => Err(CompileError::UnsupportedOperator {
                 op: op.to_string(),
-                node: node.name.clone(),
+                node: node_label(node),
             }),
         }
     }
@@ -1418,7 +1434,10 @@ pub(crate) fn lower(model: &ModelProto, opts: &CompileOptions) -> Result<Program
                 .iter()
                 .find_map(|a| a.t.as_ref())
                 .ok_or_else(|| {
-                    CompileError::Graph(format!("constant node '{}' holds no tensor", n.name))
+                    CompileError::Graph(format!(
+                        "constant node '{}' holds no tensor",
+                        node_label(n)
+                    ))
                 })?;
             l.vals
                 .insert(n.output[0].clone(), Val::Const(Rc::new(onnx::tensor(t)?)));

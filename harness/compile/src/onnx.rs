@@ -53,6 +53,7 @@ pub(crate) mod dtype {
     pub const INT8: i32 = 3;
     pub const INT32: i32 = 6;
     pub const INT64: i32 = 7;
+    pub const FLOAT16: i32 = 10;
     pub const DOUBLE: i32 = 11;
 }
 
@@ -80,6 +81,9 @@ pub(crate) fn tensor(t: &TensorProto) -> Result<Const, CompileError> {
     let data: Vec<f64> = match t.data_type {
         dtype::FLOAT if raw.is_empty() => t.float_data.iter().map(|&v| v as f64).collect(),
         dtype::FLOAT => from_raw(4, &|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64)?,
+        // ONNX keeps non-raw float16 values as their bit patterns in `int32_data`.
+        dtype::FLOAT16 if raw.is_empty() => t.int32_data.iter().map(|&v| f16(v as u16)).collect(),
+        dtype::FLOAT16 => from_raw(2, &|b| f16(u16::from_le_bytes([b[0], b[1]])))?,
         dtype::DOUBLE if raw.is_empty() => t.double_data.clone(),
         dtype::DOUBLE => from_raw(8, &|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8])))?,
         dtype::INT8 if raw.is_empty() => t.int32_data.iter().map(|&v| v as f64).collect(),
@@ -103,6 +107,19 @@ pub(crate) fn tensor(t: &TensorProto) -> Result<Const, CompileError> {
         data,
         quant: None,
     })
+}
+
+/// An IEEE half-precision value, exactly (every f16 is an f64).
+fn f16(bits: u16) -> f64 {
+    let sign = if bits & 0x8000 == 0 { 1.0 } else { -1.0 };
+    let exp = i32::from((bits >> 10) & 0x1f);
+    let frac = f64::from(bits & 0x3ff);
+    sign * match exp {
+        0 => frac * 2f64.powi(-24),
+        31 if frac == 0.0 => f64::INFINITY,
+        31 => f64::NAN,
+        _ => (1.0 + frac / 1024.0) * 2f64.powi(exp - 15),
+    }
 }
 
 fn attr<'n>(node: &'n NodeProto, name: &str) -> Option<&'n pb::AttributeProto> {
@@ -145,4 +162,20 @@ pub(crate) fn declared_dims(v: &pb::ValueInfoProto) -> Option<Vec<Option<usize>>
 pub(crate) fn elem_type(v: &pb::ValueInfoProto) -> Option<i32> {
     let pb::type_proto::Value::TensorType(t) = v.r#type.as_ref()?.value.as_ref()?;
     Some(t.elem_type)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_precision_values_decode_exactly() {
+        assert_eq!(f16(0x3c00), 1.0);
+        assert_eq!(f16(0xc000), -2.0);
+        assert_eq!(f16(0x3555), 0.333251953125);
+        assert_eq!(f16(0x7bff), 65504.0, "largest normal");
+        assert_eq!(f16(0x0001), 2f64.powi(-24), "smallest subnormal");
+        assert_eq!(f16(0x7c00), f64::INFINITY);
+        assert!(f16(0x7e00).is_nan());
+    }
 }

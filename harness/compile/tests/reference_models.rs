@@ -376,6 +376,39 @@ fn qoperator_models_are_refused_naming_the_operator() {
     }
 }
 
+/// The SKAB variants the MCU engine does not run are refused naming the first node it cannot
+/// lower and its operator, never compiled into something else.
+#[test]
+fn other_skab_variants_are_refused_naming_operator_and_node() {
+    for (model, output) in [
+        ("skab_ae", "score"),
+        ("skab_forecast", "temperature_in_10s"),
+    ] {
+        for (variant, op) in [
+            ("fp16", "Cast"),
+            ("int8_dynamic", "DynamicQuantizeLinear"),
+            ("int8_qop_std", "QLinearMatMul"),
+        ] {
+            let onnx =
+                std::fs::read(model_dir(model).join(format!("{model}_{variant}.onnx"))).unwrap();
+            let opts = CompileOptions {
+                input_shape: vec![1, 128],
+                output: OutputSelector::Name(output.into()),
+            };
+            let err = compile_onnx(&onnx, &opts).unwrap_err();
+            eprintln!("{model} {variant}: {err}");
+            match &err {
+                CompileError::UnsupportedOperator { op: got, node }
+                | CompileError::Unsupported { op: got, node, .. } => {
+                    assert_eq!(got, op, "{model} {variant}: {err}");
+                    assert!(!node.is_empty(), "{model} {variant}: {err}");
+                }
+                other => panic!("{model} {variant}: expected a refused operator, got {other:?}"),
+            }
+        }
+    }
+}
+
 #[test]
 fn mismatched_input_shape_and_unknown_output_are_refused() {
     let onnx = std::fs::read(model_dir("cwru_cnn").join("cwru_cnn_fp32.onnx")).unwrap();
