@@ -22,8 +22,8 @@ fn meta(model: &str) -> serde_json::Value {
 
 /// Every onnxruntime entry: accuracy equals `accuracy_b1` to 4 decimals and the raw scores equal
 /// `ort_b1_<variant>.f32` bit for bit; the entry names the runtime that produced them. Returns
-/// the results and the Markdown report.
-fn check_onnxruntime_parity(scenario: &str, model: &str) -> (serde_json::Value, String) {
+/// the results and the run's folder.
+fn check_onnxruntime_parity(scenario: &str, model: &str) -> (serde_json::Value, tempfile::TempDir) {
     let out = tempfile::tempdir().unwrap();
     let output = run(&["run", scenario, "--out", out.path().to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0), "run succeeds");
@@ -71,13 +71,13 @@ fn check_onnxruntime_parity(scenario: &str, model: &str) -> (serde_json::Value, 
             "{id}: scores equal ort_b1_{variant}.f32 bit for bit"
         );
     }
-    let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
-    (results, report)
+    (results, out)
 }
 
 #[test]
 fn cwru_runtimes_match_onnxruntime_batch1_and_run_beside_tract() {
-    let (results, report) = check_onnxruntime_parity("scenarios/cwru-runtimes.toml", "cwru_cnn");
+    let (results, out) = check_onnxruntime_parity("scenarios/cwru-runtimes.toml", "cwru_cnn");
+    let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     // tract's side of the matrix in the same run: int8_qop is the contrib-op refusal.
     let tract_qop = entry(&results, "int8_qop@tract");
     assert_eq!(tract_qop["status"], "rejected");
@@ -127,6 +127,22 @@ fn cwru_runtimes_match_onnxruntime_batch1_and_run_beside_tract() {
             .get("latency_ratio_vs_runtime")
             .is_none(),
         "the baseline has no ratio against itself"
+    );
+    // JUnit suites carry the runtime, so CI dashboards can group by it.
+    let junit = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
+    let suite = junit
+        .split("<testsuite ")
+        .find(|s| s.starts_with("name=\"cwru_cnn:int8_qop@onnxruntime on local\""))
+        .unwrap_or_else(|| panic!("no suite for int8_qop@onnxruntime in\n{junit}"));
+    assert!(
+        suite.contains("<property name=\"runtime\" value=\"onnxruntime 1."),
+        "{suite}"
+    );
+    // The HTML trade-off charts draw each runtime in its own shape, with a legend.
+    let html = std::fs::read_to_string(out.path().join("report.html")).unwrap();
+    assert!(
+        html.contains("● tract   ■ onnxruntime"),
+        "no runtime legend"
     );
 }
 

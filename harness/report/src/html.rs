@@ -361,6 +361,11 @@ fn pareto_views(r: &Results) -> Vec<ParetoView> {
                 .collect();
             let label = |e: &Entry| format!("{}:{}", e.model, e.variant);
             let acc_source = |m: &gauntlet_results::Metrics| m.sources.get("accuracy").copied();
+            let group = |e: &Entry| {
+                e.runtime
+                    .as_ref()
+                    .map_or_else(String::new, |r| r.name.clone())
+            };
             let latency: Vec<Point> = entries
                 .iter()
                 .filter_map(|(e, m, acc)| {
@@ -371,6 +376,7 @@ fn pareto_views(r: &Results) -> Vec<ParetoView> {
                         y: acc * 100.0,
                         not_measured: l.source != Source::Measured
                             || acc_source(m).is_some_and(|s| s != Source::Measured),
+                        group: group(e),
                     })
                 })
                 .collect();
@@ -386,6 +392,7 @@ fn pareto_views(r: &Results) -> Vec<ParetoView> {
                         x: en.per_inference_j * 1e6,
                         y: acc * 100.0,
                         not_measured: en.source != Source::Measured,
+                        group: group(e),
                     })
                 })
                 .collect();

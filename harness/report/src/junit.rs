@@ -111,6 +111,24 @@ impl Reporter for JunitReporter {
                     xml(value)
                 );
             }
+            // CI dashboards group and filter suites by property: the runtime that produced the
+            // figures, as the board reported it.
+            if let Some(runtime) = r
+                .entries
+                .iter()
+                .find(|e| e.model == key.model && e.variant == key.variant)
+                .and_then(|e| e.runtime.as_ref())
+            {
+                let _ = writeln!(
+                    out,
+                    "      <property name=\"runtime\" value=\"{}\"/>",
+                    xml(&format!(
+                        "{} {}",
+                        runtime.name,
+                        runtime.version.as_deref().unwrap_or("version unknown")
+                    ))
+                );
+            }
             out.push_str("    </properties>\n");
             let classname = xml(&format!(
                 "gauntlet.{}.{}.{}",

@@ -254,6 +254,43 @@ pub(crate) struct Point {
     pub y: f64,
     /// Drawn hatched: a figure from an emulator or a simulated sensor.
     pub not_measured: bool,
+    /// Points of one group (a runtime) share a shape; a legend names the groups when there are
+    /// several.
+    pub group: String,
+}
+
+/// One shape per group, in the order groups first appear: circle, square, diamond, triangle.
+const SHAPES: [&str; 4] = ["●", "■", "◆", "▲"];
+
+fn shape(index: usize, class: &str, px: f64, py: f64, r: f64, title: &str) -> String {
+    let title = format!("<title>{title}</title>");
+    match index % SHAPES.len() {
+        0 => {
+            format!(r#"<circle class="{class}" cx="{px:.1}" cy="{py:.1}" r="{r}">{title}</circle>"#)
+        }
+        1 => format!(
+            r#"<rect class="{class}" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}">{title}</rect>"#,
+            px - r,
+            py - r,
+            2.0 * r,
+            2.0 * r
+        ),
+        2 => format!(
+            r#"<polygon class="{class}" points="{px:.1},{:.1} {:.1},{py:.1} {px:.1},{:.1} {:.1},{py:.1}">{title}</polygon>"#,
+            py - 1.3 * r,
+            px + 1.3 * r,
+            py + 1.3 * r,
+            px - 1.3 * r
+        ),
+        _ => format!(
+            r#"<polygon class="{class}" points="{px:.1},{:.1} {:.1},{:.1} {:.1},{:.1}">{title}</polygon>"#,
+            py - 1.3 * r,
+            px + 1.2 * r,
+            py + r,
+            px - 1.2 * r,
+            py + r
+        ),
+    }
 }
 
 /// Which points no other point beats: lower or equal `x` with higher or equal `y`, one strictly.
@@ -303,6 +340,12 @@ pub(crate) fn pareto(title: &str, x_label: &str, y_label: &str, points: &[Point]
             pts.join(" ")
         );
     }
+    let mut groups: Vec<&str> = Vec::new();
+    for p in points {
+        if !groups.contains(&p.group.as_str()) {
+            groups.push(&p.group);
+        }
+    }
     for (p, opt) in points.iter().zip(&optimal) {
         let class = match (opt, p.not_measured) {
             (true, false) => "pt optimal",
@@ -311,15 +354,39 @@ pub(crate) fn pareto(title: &str, x_label: &str, y_label: &str, points: &[Point]
             (false, true) => "pt not-measured",
         };
         let (px, py) = (f.x(p.x), f.y(p.y));
+        let group = groups.iter().position(|g| *g == p.group).unwrap_or(0);
+        let title = format!(
+            "{}{}",
+            xml(&p.label),
+            if *opt { " (Pareto-optimal)" } else { "" }
+        );
+        body.push_str(&shape(
+            group,
+            class,
+            px,
+            py,
+            if *opt { 6.0 } else { 4.0 },
+            &title,
+        ));
         let _ = write!(
             body,
-            r#"<circle class="{class}" cx="{px:.1}" cy="{py:.1}" r="{}"><title>{}{}</title></circle><text class="pt-label" x="{:.1}" y="{:.1}">{}</text>"#,
-            if *opt { 6 } else { 4 },
-            xml(&p.label),
-            if *opt { " (Pareto-optimal)" } else { "" },
+            r#"<text class="pt-label" x="{:.1}" y="{:.1}">{}</text>"#,
             px + 8.0,
             py - 6.0,
             xml(&p.label)
+        );
+    }
+    if groups.len() > 1 {
+        let legend: Vec<String> = groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| format!("{} {}", SHAPES[i % SHAPES.len()], xml(g)))
+            .collect();
+        let _ = write!(
+            body,
+            r#"<text class="legend" x="{:.1}" y="18" text-anchor="end">{}</text>"#,
+            W - RIGHT,
+            legend.join("   ")
         );
     }
     f.body = body;
@@ -423,6 +490,7 @@ mod tests {
             x,
             y,
             not_measured: false,
+            group: "tract".into(),
         }
     }
 
@@ -438,6 +506,21 @@ mod tests {
         let svg = pareto("t", "x", "y", &pts);
         assert_eq!(svg.matches("class=\"pt optimal\"").count(), 2);
         assert_eq!(svg.matches("<polyline class=\"frontier\"").count(), 1);
+        assert!(
+            !svg.contains("class=\"legend\""),
+            "one group needs no legend"
+        );
+    }
+
+    #[test]
+    fn each_runtime_gets_its_shape_and_a_legend() {
+        let mut ort = pt("fp32@onnxruntime", 30.0, 0.97);
+        ort.group = "onnxruntime".into();
+        let pts = [pt("fp32@tract", 50.0, 0.97), ort];
+        let svg = pareto("t", "x", "y", &pts);
+        assert_eq!(svg.matches("<circle class=").count(), 1, "{svg}");
+        assert_eq!(svg.matches("<rect class=\"pt").count(), 1, "{svg}");
+        assert!(svg.contains(">● tract   ■ onnxruntime</text>"), "{svg}");
     }
 
     #[test]
