@@ -18,8 +18,9 @@ pub use message::*;
 /// Bumped on every incompatible change to [`Request`] or [`Response`]. Version 2: `EndSession`
 /// ends a session without stopping the agent, and nothing is obeyed before an accepted `Hello`.
 /// Version 3: the agent's hello lists its runtimes and what each one's check found. Version 4:
-/// the hello declares the device's capabilities.
-pub const PROTOCOL_VERSION: u16 = 4;
+/// the hello declares the device's capabilities. Version 5: window data travels as
+/// little-endian bytes.
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// Largest encoded request frame the STM32 firmware accepts: four 1024-float windows plus
 /// framing. The firmware sizes its receive buffer with it and declares it in its hello.

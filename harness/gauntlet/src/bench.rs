@@ -1,5 +1,11 @@
-//! `gauntlet bench`: what the harness costs, measured side by side in one run against an in-process
-//! tract loop and a raw pipe echo, so the figures are ratios that carry over to other machines.
+//! `gauntlet bench`: what the harness costs, measured side by side in one run against in-process
+//! loops on the same runtimes (tract, and onnxruntime from the same library the agent loads) and a
+//! raw pipe echo, so the figures are ratios that carry over to other machines.
+//!
+//! Each round is one block of every contender, and the order of the agent and the in-process loop
+//! alternates from round to round: background load, frequency changes and cache state then fall
+//! on both sides alike, and the agent / in-process ratio is the median of per-round block ratios
+//! with a block-bootstrap interval (the same statistic gates use for A/B ratios).
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -8,18 +14,23 @@ use std::time::Instant;
 
 use crate::stdout::say;
 use anyhow::{Context, bail};
+use gauntlet_measure::{Block, BlockRatio, RatioOptions, block_ratio};
 use gauntlet_runner::events::NoEvents;
 use gauntlet_runner::{BuildRecord, Plan};
-use gauntlet_runtime::{LoadOptions, LoadedModel, OutputSelector, Runtime, TractRuntime};
+use gauntlet_runtime::{GraphOptimization, LoadOptions, OutputSelector, RuntimeSettings, Runtimes};
 use gauntlet_spec::{Connection, LocalTransport, Pacing, Rig, Scenario};
 
 /// SKAB windows are small (128 values, ≈5 µs of compute): a request must carry many to amortise
 /// the link.
 const SKAB_BATCH: usize = 256;
+/// The model file every runtime is measured on: the CWRU CNN's reference build.
+const CWRU_SCENARIO: &str = "scenarios/cwru-runtimes.toml";
 
 pub struct BenchOptions {
     pub rounds: usize,
     pub batch: usize,
+    /// Whole bench runs, back to back, to show how far their ratios agree.
+    pub runs: usize,
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -35,15 +46,63 @@ fn median(values: &mut [f64]) -> f64 {
     }
 }
 
-/// Only the reference build, replayed once, over the given transport.
+/// Samples in blocks, one block per round.
+#[derive(Default)]
+struct Blocks {
+    samples: Vec<f64>,
+    blocks: Vec<Block>,
+}
+
+impl Blocks {
+    fn push(&mut self, round: usize, samples: &[f64]) {
+        self.blocks.push(Block {
+            repeat: 0,
+            index: round as u32,
+            len: samples.len() as u32,
+        });
+        self.samples.extend_from_slice(samples);
+    }
+
+    fn block_medians(&self) -> Vec<f64> {
+        let mut at = 0;
+        self.blocks
+            .iter()
+            .map(|b| {
+                let mut block = self.samples[at..at + b.len as usize].to_vec();
+                at += b.len as usize;
+                median(&mut block)
+            })
+            .collect()
+    }
+}
+
+/// The reference build on `runtime` alone, replayed once over `transport`.
 fn single_build_plan(
     scenario: &Scenario,
+    runtime: &str,
     transport: LocalTransport,
     batch: usize,
 ) -> anyhow::Result<Plan> {
     let mut scenario = scenario.clone();
     for model in &mut scenario.models {
-        model.builds.retain(|b| b.reference);
+        let reference = model
+            .builds
+            .iter()
+            .find(|b| b.reference)
+            .map(|b| b.base_variant.clone());
+        model
+            .builds
+            .retain(|b| Some(&b.base_variant) == reference.as_ref() && b.runtime.name == runtime);
+        for b in &mut model.builds {
+            b.reference = true;
+        }
+    }
+    scenario.models.retain(|m| !m.builds.is_empty());
+    if scenario.models.is_empty() {
+        bail!(
+            "`{}` has no reference build on {runtime}",
+            scenario.source.path.display()
+        );
     }
     scenario.run.batch = batch;
     scenario.run.warmup = 10;
@@ -52,6 +111,7 @@ fn single_build_plan(
     scenario.run.min_duration = std::time::Duration::ZERO;
     scenario.run.pacing = Pacing::AsFastAsPossible;
     scenario.overrides.clear();
+    scenario.gates.clear();
     let mut rig: Rig = gauntlet_spec::default_rig();
     for board in &mut rig.boards {
         if let Connection::Local { transport: t, .. } = &mut board.connection {
@@ -76,10 +136,14 @@ fn replay(plan: &Plan) -> anyhow::Result<BuildRecord> {
     Ok(build)
 }
 
-/// Per-inference times of the reference build run in this process, and the loop's wall time.
-fn in_process(plan: &Plan) -> anyhow::Result<(Vec<f64>, f64)> {
+/// The plan's one build loaded in this process, with the settings the agent would use.
+fn load_in_process(
+    runtimes: &Runtimes,
+    plan: &Plan,
+) -> anyhow::Result<Box<dyn gauntlet_runtime::LoadedModel>> {
     let model = &plan.models[0];
     let build = &model.builds[0];
+    let spec = &build.runtime;
     let options = LoadOptions {
         input_name: model.input.clone(),
         window_shape: model.input_shape.clone(),
@@ -87,11 +151,26 @@ fn in_process(plan: &Plan) -> anyhow::Result<(Vec<f64>, f64)> {
             gauntlet_spec::OutputSelector::Index(i) => OutputSelector::Index(*i),
             gauntlet_spec::OutputSelector::Name(n) => OutputSelector::Name(n.clone()),
         },
-        ..Default::default()
+        runtime: RuntimeSettings {
+            name: spec.name.clone(),
+            threads: spec.threads,
+            optimization: GraphOptimization::from_keyword(&spec.optimization)
+                .context("the validated scenario names a known optimisation level")?,
+            providers: spec.providers.clone(),
+        },
     };
-    let mut loaded = TractRuntime.load(&build.bytes, &options)?;
+    let runtime = runtimes
+        .get(&spec.name)
+        .with_context(|| format!("no runtime `{}` in this build of gauntlet", spec.name))?;
+    Ok(runtime.load(&build.bytes, &options)?)
+}
+
+/// Per-inference times (µs) of the plan's windows through an in-process model, after the same
+/// warm-up the agent gets, and the loop's wall time.
+fn in_process(runtimes: &Runtimes, plan: &Plan) -> anyhow::Result<(Vec<f64>, f64)> {
+    let mut loaded = load_in_process(runtimes, plan)?;
     let mut out = Vec::new();
-    for i in 0..10.min(plan.windows.len()) {
+    for i in 0..plan.scenario.run.warmup.min(plan.windows.len()) {
         loaded.run(plan.windows.window(i), &mut out)?;
     }
     let mut times = Vec::with_capacity(plan.windows.len());
@@ -130,45 +209,182 @@ fn pipe_echo_floor(round_trips: usize) -> anyhow::Result<f64> {
     Ok(median(&mut times))
 }
 
-fn overhead_p50(build: &BuildRecord) -> f64 {
-    let mut per_inference: Vec<f64> = build
-        .requests
-        .iter()
-        .map(|r| (r.service_ns as f64 - r.device_ns as f64) / 1e3 / r.windows.max(1) as f64)
-        .collect();
-    median(&mut per_inference)
+/// What the link and harness add per inference over the replay: the requests' service intervals
+/// tile the replay when requests are pipelined, so their sum less the device's own time, per
+/// window. (A per-request difference is meaningless with several requests in flight: two
+/// responses read together give the second a service interval shorter than its device time.)
+fn overhead_per_inference(build: &BuildRecord) -> f64 {
+    let service: u64 = build.requests.iter().map(|r| r.service_ns).sum();
+    let device: u64 = build.requests.iter().map(|r| r.device_ns).sum();
+    let windows: u64 = build.requests.iter().map(|r| u64::from(r.windows)).sum();
+    (service as f64 - device as f64) / 1e3 / windows.max(1) as f64
 }
 
 fn device_us(build: &BuildRecord) -> Vec<f64> {
     build.device_ns.iter().map(|&ns| ns as f64 / 1e3).collect()
 }
 
-pub fn bench(repo: &Path, options: &BenchOptions) -> anyhow::Result<()> {
-    let cwru = gauntlet_spec::load_scenario(&repo.join("scenarios/cwru-quantization.toml"))
+/// One runtime's plans and what its rounds measured.
+struct RuntimeBench {
+    name: String,
+    version: String,
+    batched: Plan,
+    single: Plan,
+    in_process: Blocks,
+    agent: Blocks,
+    overhead_batched: Vec<f64>,
+    overhead_single: Vec<f64>,
+}
+
+impl RuntimeBench {
+    fn new(
+        runtimes: &Runtimes,
+        scenario: &Scenario,
+        name: &str,
+        batch: usize,
+    ) -> anyhow::Result<RuntimeBench> {
+        let info = runtimes
+            .get(name)
+            .with_context(|| format!("no runtime `{name}` in this build of gauntlet"))?
+            .check()?;
+        Ok(RuntimeBench {
+            name: name.to_string(),
+            version: info.version,
+            batched: single_build_plan(scenario, name, LocalTransport::Stdio, batch)?,
+            single: single_build_plan(scenario, name, LocalTransport::Stdio, 1)?,
+            in_process: Blocks::default(),
+            agent: Blocks::default(),
+            overhead_batched: Vec::new(),
+            overhead_single: Vec::new(),
+        })
+    }
+
+    /// One block of each side, the agent first on odd rounds.
+    fn round(&mut self, runtimes: &Runtimes, round: usize) -> anyhow::Result<()> {
+        let mut local = None;
+        let mut agent = None;
+        for side in [round % 2, 1 - round % 2] {
+            if side == 0 {
+                local = Some(in_process(runtimes, &self.batched)?.0);
+            } else {
+                agent = Some(replay(&self.batched)?);
+            }
+        }
+        let (local, agent) = (
+            local.expect("both sides ran"),
+            agent.expect("both sides ran"),
+        );
+        self.in_process.push(round, &local);
+        self.agent.push(round, &device_us(&agent));
+        self.overhead_batched.push(overhead_per_inference(&agent));
+        self.overhead_single
+            .push(overhead_per_inference(&replay(&self.single)?));
+        Ok(())
+    }
+
+    fn ratio(&self) -> anyhow::Result<BlockRatio> {
+        let options = RatioOptions {
+            seed: 1,
+            ..RatioOptions::default()
+        };
+        Ok(block_ratio(
+            &self.in_process.samples,
+            &self.in_process.blocks,
+            &self.agent.samples,
+            &self.agent.blocks,
+            &options,
+        )?)
+    }
+
+    /// Prints this runtime's figures and returns its agent / in-process ratio.
+    fn report(&mut self, batch: usize, echo_us: f64) -> anyhow::Result<f64> {
+        let ratio = self.ratio()?;
+        let ci = ratio.ci.as_ref().map_or_else(
+            || {
+                format!(
+                    "no interval: {} rounds, {} needed",
+                    ratio.pairs, ratio.min_pairs
+                )
+            },
+            |ci| {
+                format!(
+                    "[{:.3}, {:.3}] {:.0}% CI",
+                    ci.lo,
+                    ci.hi,
+                    ci.confidence * 100.0
+                )
+            },
+        );
+        let mut per_round: Vec<f64> = self
+            .agent
+            .block_medians()
+            .iter()
+            .zip(self.in_process.block_medians())
+            .map(|(a, l)| a / l)
+            .collect();
+        per_round.sort_by(f64::total_cmp);
+        let agent_p50 = median(&mut self.agent.samples.clone());
+        let local_p50 = median(&mut self.in_process.samples.clone());
+        say!("{} {} (cwru_cnn fp32):", self.name, self.version);
+        say!(
+            "  on-device p50: agent {agent_p50:.1} µs vs in-process {local_p50:.1} µs → ratio {:.3} {ci} over {} interleaved rounds; per-round ratios {:.3}–{:.3} (target within 5 %)",
+            ratio.ratio,
+            ratio.pairs,
+            per_round.first().copied().unwrap_or(f64::NAN),
+            per_round.last().copied().unwrap_or(f64::NAN),
+        );
+        let batched = median(&mut self.overhead_batched);
+        let single = median(&mut self.overhead_single);
+        say!(
+            "  harness overhead per inference over the replay: batch {batch} {batched:.2} µs = {:.1} % of device time (target ≤ 10 %); batch 1 {single:.1} µs = {:.2} × the raw pipe echo {echo_us:.1} µs (target ≤ 1.2 ×)",
+            100.0 * batched / agent_p50,
+            single / echo_us,
+        );
+        Ok(ratio.ratio)
+    }
+}
+
+/// One bench run; answers each runtime's name and agent / in-process ratio.
+fn bench_once(
+    repo: &Path,
+    runtimes: &Runtimes,
+    options: &BenchOptions,
+) -> anyhow::Result<Vec<(String, f64)>> {
+    let cwru = gauntlet_spec::load_scenario(&repo.join(CWRU_SCENARIO))
         .map_err(|d| anyhow::anyhow!("load the CWRU scenario:\n{d}"))?;
     let skab = gauntlet_spec::load_scenario(&repo.join("scenarios/skab-anomaly.toml"))
         .map_err(|d| anyhow::anyhow!("load the SKAB scenario:\n{d}"))?;
-    let cwru_stdio = single_build_plan(&cwru, LocalTransport::Stdio, options.batch)?;
-    let cwru_tcp = single_build_plan(&cwru, LocalTransport::Tcp, options.batch)?;
-    let cwru_unbatched = single_build_plan(&cwru, LocalTransport::Stdio, 1)?;
-    let skab_stdio = single_build_plan(&skab, LocalTransport::Stdio, SKAB_BATCH)?;
-
-    let (mut inproc_med, mut agent_med) = (Vec::new(), Vec::new());
-    let (mut over_stdio, mut over_tcp, mut over_single) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut skab_ratio, mut echo) = (Vec::new(), Vec::new());
-    // Each round runs every contender back to back, so background load and thermal state hit all.
-    for _ in 0..options.rounds {
-        let (mut local, _) = in_process(&cwru_stdio)?;
-        let stdio = replay(&cwru_stdio)?;
-        let tcp = replay(&cwru_tcp)?;
-        let single = replay(&cwru_unbatched)?;
+    let mut benches = Vec::new();
+    for name in [gauntlet_runtime::TRACT, gauntlet_runtime::ONNXRUNTIME] {
+        match RuntimeBench::new(runtimes, &cwru, name, options.batch) {
+            Ok(b) => benches.push(b),
+            // tract is built in; onnxruntime needs its library, and the bench still runs without.
+            Err(e) if name != gauntlet_runtime::TRACT => {
+                say!("{name}: not measured ({e:#})")
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let cwru_tcp = single_build_plan(
+        &cwru,
+        gauntlet_runtime::TRACT,
+        LocalTransport::Tcp,
+        options.batch,
+    )?;
+    let skab_stdio = single_build_plan(
+        &skab,
+        gauntlet_runtime::TRACT,
+        LocalTransport::Stdio,
+        SKAB_BATCH,
+    )?;
+    let (mut over_tcp, mut skab_ratio, mut echo) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..options.rounds {
+        for b in &mut benches {
+            b.round(runtimes, round)?;
+        }
+        over_tcp.push(overhead_per_inference(&replay(&cwru_tcp)?));
         let skab_agent = replay(&skab_stdio)?;
-        let (_, skab_local_wall) = in_process(&skab_stdio)?;
-        inproc_med.push(median(&mut local));
-        agent_med.push(median(&mut device_us(&stdio)));
-        over_stdio.push(overhead_p50(&stdio));
-        over_tcp.push(overhead_p50(&tcp));
-        over_single.push(overhead_p50(&single));
+        let (_, skab_local_wall) = in_process(runtimes, &skab_stdio)?;
         // Throughput: windows per second through the agent over the replay (the requests' service
         // times, which tile the replay when requests are pipelined) against the in-process loop
         // over the same windows. Process start and model load are one-off and left out of both.
@@ -183,30 +399,60 @@ pub fn bench(repo: &Path, options: &BenchOptions) -> anyhow::Result<()> {
         skab_ratio.push(agent_rate / local_rate);
         echo.push(pipe_echo_floor(2000)?);
     }
-    let inproc = median(&mut inproc_med);
-    let agent = median(&mut agent_med);
+    let echo = median(&mut echo);
     say!(
-        "gauntlet bench: {} rounds, medians across rounds",
+        "gauntlet bench: {} rounds; agent and in-process loop alternate within each round",
         options.rounds
     );
+    let mut ratios = Vec::new();
+    for b in &mut benches {
+        let ratio = b.report(options.batch, echo)?;
+        ratios.push((b.name.clone(), ratio));
+    }
     say!(
-        "cwru_cnn fp32 on-device latency p50: agent {agent:.1} µs vs in-process tract {inproc:.1} µs → ratio {:.3} (target within 5 %)",
-        agent / inproc
-    );
-    say!(
-        "harness overhead per inference p50 (batch {}, pipelined): stdio {:.2} µs, TCP {:.2} µs (target ≤ 50 µs)",
+        "tract over TCP: harness overhead per inference (batch {}) {:.2} µs (target ≤ 50 µs)",
         options.batch,
-        median(&mut over_stdio),
         median(&mut over_tcp)
     );
     say!(
-        "harness overhead per inference p50 (batch 1, two requests in flight): stdio {:.1} µs; raw pipe echo floor (one blocking round trip) on this machine {:.1} µs",
-        median(&mut over_single),
-        median(&mut echo)
-    );
-    say!(
-        "skab_mlp fp32 replay throughput through the agent (batch {SKAB_BATCH}, pipelined) vs in-process loop: {:.1} % (target ≥ 80 %)",
+        "skab_mlp fp32 replay throughput through the agent (tract, batch {SKAB_BATCH}, pipelined) vs in-process loop: {:.1} % (target ≥ 80 %)",
         100.0 * median(&mut skab_ratio)
     );
+    Ok(ratios)
+}
+
+pub fn bench(repo: &Path, options: &BenchOptions) -> anyhow::Result<()> {
+    if options.rounds == 0 || options.runs == 0 {
+        bail!("--rounds and --runs must be at least 1");
+    }
+    let runtimes = Runtimes::available(None);
+    let mut runs: Vec<Vec<(String, f64)>> = Vec::new();
+    for run in 0..options.runs {
+        if options.runs > 1 {
+            say!("run {} of {}", run + 1, options.runs);
+        }
+        runs.push(bench_once(repo, &runtimes, options)?);
+    }
+    if options.runs > 1 {
+        for (i, (name, _)) in runs[0].iter().enumerate() {
+            let ratios: Vec<f64> = runs.iter().filter_map(|r| r.get(i)).map(|r| r.1).collect();
+            let mut sorted = ratios.clone();
+            let mid = median(&mut sorted);
+            let spread = ratios
+                .iter()
+                .map(|r| (r / mid - 1.0).abs())
+                .fold(0.0, f64::max);
+            say!(
+                "{name}: agent / in-process ratio over {} runs: {} → within ±{:.1} % of their median {mid:.3} (target ±3 %)",
+                ratios.len(),
+                ratios
+                    .iter()
+                    .map(|r| format!("{r:.3}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                100.0 * spread
+            );
+        }
+    }
     Ok(())
 }

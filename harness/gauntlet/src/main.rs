@@ -104,11 +104,15 @@ enum Command {
     },
     /// Measure the harness's own cost against an in-process tract loop and a raw pipe echo.
     Bench {
-        #[arg(long, default_value_t = 5)]
+        /// Rounds per run: each is one interleaved block of the agent and the in-process loop.
+        #[arg(long, default_value_t = 15)]
         rounds: usize,
         /// Windows per inference request.
         #[arg(long, default_value_t = 32)]
         batch: usize,
+        /// Whole runs back to back, to show how far their agent / in-process ratios agree.
+        #[arg(long, default_value_t = 1)]
+        runs: usize,
     },
     /// Print the JSON Schema of scenario or rig files.
     Schema {
@@ -196,14 +200,23 @@ fn main() -> ExitCode {
             history::champion(store, &scenario, out)
         }),
         Command::Check { scenario, rig } => check(&scenario, rig.as_deref()),
-        Command::Bench { rounds, batch } => {
-            bench::bench(Path::new("."), &bench::BenchOptions { rounds, batch })
-                .map(|()| exit::SUCCESS)
-                .map_err(|error| Failure {
-                    code: exit::INFRA_FAILURE,
-                    error,
-                })
-        }
+        Command::Bench {
+            rounds,
+            batch,
+            runs,
+        } => bench::bench(
+            Path::new("."),
+            &bench::BenchOptions {
+                rounds,
+                batch,
+                runs,
+            },
+        )
+        .map(|()| exit::SUCCESS)
+        .map_err(|error| Failure {
+            code: exit::INFRA_FAILURE,
+            error,
+        }),
         Command::Schema { kind } => {
             let schema = match kind {
                 SchemaKind::Scenario => gauntlet_spec::scenario_json_schema(),
