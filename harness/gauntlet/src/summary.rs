@@ -123,20 +123,27 @@ pub fn print_results(results: &Results) {
             err.message
         );
     }
-    if !results.gates.is_empty() {
+    // One heading per gate, then one line per build it judged: the gate's text once, not per build.
+    let mut labels: Vec<&str> = Vec::new();
+    for g in &results.gates {
+        if !labels.contains(&g.gate.as_str()) {
+            labels.push(&g.gate);
+        }
+    }
+    for label in labels {
         say!();
-        for g in &results.gates {
+        say!("gate {label}");
+        for g in results.gates.iter().filter(|g| g.gate == label) {
             let verdict = match g.verdict {
                 Verdict::Pass => "PASS",
                 Verdict::Fail => "FAIL",
                 Verdict::Inconclusive => "INCONCLUSIVE",
             };
             say!(
-                "{verdict:<12} {}:{} on {} — {}: {}",
+                "  {verdict:<12} {}:{} on {}: {}",
                 g.model,
                 g.variant,
                 g.board,
-                g.gate,
                 g.evidence
             );
         }

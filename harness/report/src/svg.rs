@@ -305,6 +305,47 @@ pub(crate) fn pareto_optimal(points: &[Point]) -> Vec<bool> {
         .collect()
 }
 
+/// Point labels placed greedily so they neither overlap one another nor run past the plot's
+/// right edge: a label goes right of its point unless it would not fit, then left; when it would
+/// cover an earlier label it moves up or down a line at a time.
+#[derive(Default)]
+struct LabelPlacer {
+    /// Boxes (x0, x1, y0, y1) of the labels placed so far.
+    placed: Vec<(f64, f64, f64, f64)>,
+}
+
+impl LabelPlacer {
+    /// The 10 px label font is about this wide per character.
+    const CHAR_W: f64 = 5.6;
+    const LINE: f64 = 11.0;
+
+    fn place(&mut self, label: &str, px: f64, py: f64) -> (f64, f64, &'static str) {
+        let width = label.chars().count() as f64 * Self::CHAR_W;
+        let (x, anchor, x0) = if px + 8.0 + width <= W - RIGHT {
+            (px + 8.0, "start", px + 8.0)
+        } else {
+            (px - 8.0, "end", px - 8.0 - width)
+        };
+        let free = |y: f64, placed: &[(f64, f64, f64, f64)]| {
+            let (y0, y1) = (y - 9.0, y + 2.0);
+            y0 >= TOP
+                && y1 <= H - BOTTOM
+                && placed
+                    .iter()
+                    .all(|&(a0, a1, b0, b1)| x0 + width <= a0 || a1 <= x0 || y1 <= b0 || b1 <= y0)
+        };
+        let y = (0..12)
+            .map(|k| {
+                let step = f64::from((k + 1) / 2) * if k % 2 == 1 { 1.0 } else { -1.0 };
+                py - 6.0 + step * Self::LINE
+            })
+            .find(|&y| free(y, &self.placed))
+            .unwrap_or(py - 6.0);
+        self.placed.push((x0, x0 + width, y - 9.0, y + 2.0));
+        (x, y, anchor)
+    }
+}
+
 /// A scatter of builds with the Pareto-optimal ones highlighted and joined by the frontier.
 pub(crate) fn pareto(title: &str, x_label: &str, y_label: &str, points: &[Point]) -> String {
     let range = |v: &dyn Fn(&Point) -> f64| {
@@ -340,6 +381,7 @@ pub(crate) fn pareto(title: &str, x_label: &str, y_label: &str, points: &[Point]
             pts.join(" ")
         );
     }
+    let mut labels = LabelPlacer::default();
     let mut groups: Vec<&str> = Vec::new();
     for p in points {
         if !groups.contains(&p.group.as_str()) {
@@ -368,11 +410,10 @@ pub(crate) fn pareto(title: &str, x_label: &str, y_label: &str, points: &[Point]
             if *opt { 6.0 } else { 4.0 },
             &title,
         ));
+        let (x, y, anchor) = labels.place(&p.label, px, py);
         let _ = write!(
             body,
-            r#"<text class="pt-label" x="{:.1}" y="{:.1}">{}</text>"#,
-            px + 8.0,
-            py - 6.0,
+            r#"<text class="pt-label" x="{x:.1}" y="{y:.1}" text-anchor="{anchor}">{}</text>"#,
             xml(&p.label)
         );
     }
@@ -521,6 +562,48 @@ mod tests {
         assert_eq!(svg.matches("<circle class=").count(), 1, "{svg}");
         assert_eq!(svg.matches("<rect class=\"pt").count(), 1, "{svg}");
         assert!(svg.contains(">● tract   ■ onnxruntime</text>"), "{svg}");
+    }
+
+    #[test]
+    fn point_labels_neither_overlap_nor_leave_the_plot() {
+        // Three builds at almost the same place, one at the right edge.
+        let pts = [
+            pt("cwru_cnn:int8_qdq@tract", 50.0, 97.3),
+            pt("cwru_cnn:int8_qop@onnxruntime", 50.5, 97.4),
+            pt("cwru_cnn:fp32@onnxruntime", 51.0, 97.3),
+            pt("cwru_cnn:fp16@tract", 3700.0, 97.9),
+        ];
+        let svg = pareto("t", "x", "y", &pts);
+        let boxes: Vec<(f64, f64, f64)> = svg
+            .split("<text class=\"pt-label\" ")
+            .skip(1)
+            .map(|t| {
+                let attr = |name: &str| -> f64 {
+                    let at = t.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+                    t[at..at + t[at..].find('"').unwrap()].parse().unwrap()
+                };
+                let text = &t[t.find('>').unwrap() + 1..t.find("</text>").unwrap()];
+                let width = text.chars().count() as f64 * LabelPlacer::CHAR_W;
+                let x = attr("x");
+                let x0 = if t.contains("text-anchor=\"end\"") {
+                    x - width
+                } else {
+                    x
+                };
+                assert!(
+                    x0 >= 0.0 && x0 + width <= W - RIGHT,
+                    "{text} leaves the plot"
+                );
+                (x0, x0 + width, attr("y"))
+            })
+            .collect();
+        assert_eq!(boxes.len(), 4);
+        for (i, a) in boxes.iter().enumerate() {
+            for b in &boxes[i + 1..] {
+                let apart = a.1 <= b.0 || b.1 <= a.0 || (a.2 - b.2).abs() >= LabelPlacer::LINE;
+                assert!(apart, "labels overlap: {a:?} {b:?}");
+            }
+        }
     }
 
     #[test]

@@ -487,7 +487,8 @@ pub(crate) struct BoardSection {
     pub id: Sp<String>,
     #[schemars(extend("enum" = ["local", "linux-ssh", "jetson", "linux-tcp", "linux-serial", "stm32-probe", "qemu-stm32"]))]
     pub kind: Sp<String>,
-    /// Free-form labels for selectors; `kind` is added automatically and cannot be set here.
+    /// Free-form labels for selectors; `kind` and `platform` (`linux` or `mcu`) are added
+    /// automatically and cannot be set here.
     #[serde(default)]
     pub labels: Sp<Labels>,
     /// How to reach the board; which keys apply depends on `kind`.

@@ -73,20 +73,29 @@ fn validate(loaded: &Loaded<RigFile>, path: &Path) -> Result<Rig, Diagnostics> {
     ck.finish(rig)
 }
 
+/// Labels every board gets from its kind, which a rig may not set.
+const BUILT_IN_LABELS: [&str; 2] = ["kind", "platform"];
+
 fn board(ck: &mut Ck, b: &Sp<BoardSection>) -> Option<Board> {
     let raw = &b.value;
     ck.path_component(&raw.id, "board id");
     let kind = ck.one_of(&raw.kind, "board kind", &BoardKind::ALL);
-    if raw.labels.value.contains_key("kind") {
-        let d = ck
-            .at(&raw.labels.span, "`kind` cannot be set in `labels`")
-            .label("the board's kind is always its `kind` label")
-            .help("use another label name, e.g. `family`");
-        ck.push(d);
+    for built_in in BUILT_IN_LABELS {
+        if raw.labels.value.contains_key(built_in) {
+            let d = ck
+                .at(
+                    &raw.labels.span,
+                    format!("`{built_in}` cannot be set in `labels`"),
+                )
+                .label(format!("`{built_in}` is set from the board's `kind`"))
+                .help("use another label name, e.g. `family`");
+            ck.push(d);
+        }
     }
     let kind = kind?;
     let mut labels = raw.labels.value.clone();
     labels.insert("kind".into(), kind.name().into());
+    labels.insert("platform".into(), kind.platform().into());
     let connection = connection(ck, b, kind)?;
     let power = raw.power.as_ref().and_then(|p| power(ck, p));
     let power_switch = raw.power_switch.as_ref().and_then(|s| {

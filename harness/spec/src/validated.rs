@@ -424,6 +424,20 @@ impl BoardKind {
         ("qemu-stm32", BoardKind::QemuStm32),
     ];
 
+    /// The built-in `platform` label: `linux` for boards running the agent (they run ONNX builds),
+    /// `mcu` for microcontrollers (firmware builds). A scenario selecting `platform = "linux"`
+    /// runs on this machine with the local rig and on a lab's Pis and Jetsons alike.
+    pub fn platform(self) -> &'static str {
+        match self {
+            BoardKind::Local
+            | BoardKind::LinuxSsh
+            | BoardKind::Jetson
+            | BoardKind::LinuxTcp
+            | BoardKind::LinuxSerial => "linux",
+            BoardKind::Stm32Probe | BoardKind::QemuStm32 => "mcu",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         Self::ALL
             .iter()

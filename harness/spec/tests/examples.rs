@@ -42,7 +42,14 @@ fn cwru_scenario_validates() {
         .find(|g| g.metric == Metric::LatencyP90)
         .unwrap();
     assert_eq!(latency.threshold, Threshold::Absolute(20_000.0));
-    assert_eq!(s.targets.boards, vec!["local".to_string()]);
+    assert!(s.targets.boards.is_empty());
+    assert_eq!(
+        s.targets.selectors,
+        vec![std::collections::BTreeMap::from([(
+            "platform".to_string(),
+            "linux".to_string()
+        )])]
+    );
 }
 
 #[test]
@@ -132,16 +139,31 @@ fn lab_rig_validates() {
 }
 
 #[test]
-fn examples_select_their_boards() {
-    let rig = default_rig();
-    for f in ["cwru-quantization.toml", "skab-anomaly.toml"] {
+fn examples_select_their_boards_on_either_rig() {
+    let lab = ok(load_rig(&repo().join("rigs/lab-example.toml")));
+    for f in [
+        "cwru-quantization.toml",
+        "cwru-runtimes.toml",
+        "skab-anomaly.toml",
+        "skab-autoencoder.toml",
+        "skab-forecast.toml",
+    ] {
         let s = ok(load_scenario(&repo().join("scenarios").join(f)));
-        let boards = ok(select_boards(&s, &rig));
-        assert_eq!(
-            boards.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(),
-            ["local"]
-        );
+        let ids = |rig: &Rig| -> Vec<String> {
+            ok(select_boards(&s, rig))
+                .iter()
+                .map(|b| b.id.clone())
+                .collect()
+        };
+        assert_eq!(ids(&default_rig()), ["local"], "{f} on the local rig");
+        assert_eq!(ids(&lab), ["rpi4-01", "orin-nano-01"], "{f} on the lab rig");
     }
+    let stm32 = ok(load_scenario(&repo().join("scenarios/cwru-stm32.toml")));
+    let mcu: Vec<&str> = ok(select_boards(&stm32, &lab))
+        .iter()
+        .map(|b| b.id.as_str())
+        .collect();
+    assert_eq!(mcu, ["nucleo-f446re-01", "qemu-netduinoplus2"]);
 }
 
 #[test]
