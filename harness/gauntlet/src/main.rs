@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use gauntlet::output::write_atomically;
 use gauntlet::pipeline::{self, champions, stored_samples};
-use gauntlet_report::{Format, ReportInput};
+use gauntlet_report::{Format, ReportInput, Reporter};
 use gauntlet_results::{Outcome, Results};
 use gauntlet_runner::Plan;
 use gauntlet_store::{PromoteRequest, Store};
@@ -336,7 +336,16 @@ fn run(
         code: exit::INFRA_FAILURE,
         error: e.into(),
     })?;
-    summary::print_results(&finished.results);
+    let terminal = gauntlet_report::TerminalReporter
+        .render(&ReportInput::new(
+            &finished.results,
+            &gauntlet_report::MemorySamples::new(),
+        ))
+        .map_err(|e| Failure {
+            code: exit::INFRA_FAILURE,
+            error: e.into(),
+        })?;
+    stdout::say!("{}", terminal.trim_end());
     let results_json = finished.out.join("results.json");
     let written = results_json.is_file();
     if written {

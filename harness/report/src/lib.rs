@@ -21,8 +21,6 @@ mod svg;
 mod task;
 mod terminal;
 
-pub use runtimes::text as runtime_comparison;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

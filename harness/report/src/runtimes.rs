@@ -128,7 +128,7 @@ pub(crate) fn runtime_rows(results: &Results) -> Vec<RuntimeRow> {
 }
 
 /// Plain-text lines for terminals (empty when no file ran on two runtimes).
-pub fn text(r: &Results) -> String {
+pub(crate) fn text(r: &Results) -> String {
     let rows: Vec<Vec<String>> = runtime_rows(r)
         .into_iter()
         .map(|x| {

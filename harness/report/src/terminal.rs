@@ -38,20 +38,31 @@ impl Reporter for TerminalReporter {
             .collect();
         out.push_str(&aligned(&verdicts));
         out.push_str("\ngates\n");
-        let gates: Vec<Vec<String>> = gate_rows(r)
-            .into_iter()
-            .map(|g| {
-                vec![
-                    format!("  {}", g.verdict),
-                    g.gate,
-                    g.board,
-                    format!("{}:{}", g.model, g.variant),
-                    g.measured.plain(),
-                    g.threshold,
-                ]
-            })
-            .collect();
-        out.push_str(&aligned(&gates));
+        // Under each gate, one line per build it judged: the gate's text once, not per build.
+        let rows = gate_rows(r);
+        let mut labels: Vec<&str> = Vec::new();
+        for g in &rows {
+            if !labels.contains(&g.gate.as_str()) {
+                labels.push(&g.gate);
+            }
+        }
+        for label in labels {
+            out.push_str(&format!("  {label}\n"));
+            let judged: Vec<Vec<String>> = rows
+                .iter()
+                .filter(|g| g.gate == label)
+                .map(|g| {
+                    vec![
+                        format!("    {}", g.verdict),
+                        format!("{}:{}", g.model, g.variant),
+                        format!("on {}", g.board),
+                        g.measured.plain(),
+                        g.threshold.clone(),
+                    ]
+                })
+                .collect();
+            out.push_str(&aligned(&judged));
+        }
         out.push_str("\nbuilds\n");
         let mut table = vec![
             [
@@ -72,7 +83,12 @@ impl Reporter for TerminalReporter {
         table.extend(variant_rows(r).into_iter().map(|v| {
             vec![
                 format!("  {}", v.board),
-                format!("{}:{}", v.model, v.variant),
+                format!(
+                    "{}:{}{}",
+                    v.model,
+                    v.variant,
+                    if v.reference { " (reference)" } else { "" }
+                ),
                 v.status.to_string(),
                 v.accuracy.short(),
                 v.agreement.short(),
@@ -84,7 +100,26 @@ impl Reporter for TerminalReporter {
             ]
         }));
         out.push_str(&aligned(&table));
+        for e in &r.entries {
+            if let Some(err) = &e.error {
+                out.push_str(&format!(
+                    "  {} {}:{} {}: {}\n",
+                    e.board, e.model, e.variant, err.kind, err.message
+                ));
+            }
+        }
         out.push_str(&crate::runtimes::text(r));
+        for b in &r.boards {
+            if let Some(f) = &b.failure {
+                out.push_str(&format!(
+                    "\nboard `{}` infrastructure failure at {}: {}",
+                    b.board, f.stage, f.reason
+                ));
+            }
+            if let Some(e) = &b.power_error {
+                out.push_str(&format!("\nboard `{}` power: {e}", b.board));
+            }
+        }
         for s in sources_used(r) {
             let (_, meaning) = fmt::SOURCE_LEGEND
                 .iter()
@@ -117,14 +152,28 @@ mod tests {
         assert!(text.starts_with("run 20261125-101500-a1b2: INFRASTRUCTURE FAILURE\n"));
         assert!(text.contains("INFRA ERROR"), "{text}");
         assert!(text.contains("board jetson-01 failed health check"));
-        let gate_lines = text
+        // Each gate's text once, then a line per build it judged.
+        let mut labels: Vec<&str> = results.gates.iter().map(|g| g.gate.as_str()).collect();
+        labels.dedup();
+        for label in &labels {
+            assert_eq!(
+                text.lines().filter(|l| l.trim() == *label).count(),
+                1,
+                "{label}:\n{text}"
+            );
+        }
+        let judged = text
             .lines()
             .filter(|l| {
-                l.contains("latency.p99 <=") || l.contains(">= 99%") || l.contains("energy_per")
+                ["PASS", "FAIL", "INCONCLUSIVE"]
+                    .iter()
+                    .any(|v| l.starts_with(&format!("    {v}")))
             })
             .count();
-        assert_eq!(gate_lines, results.gates.len());
+        assert_eq!(judged, results.gates.len(), "{text}");
         assert!(text.contains("(emulated)") && text.contains("(simulated):"));
         assert!(text.contains("QEMU instruction-count"));
+        // What `gauntlet run` prints, as a whole.
+        insta::assert_snapshot!(text);
     }
 }
