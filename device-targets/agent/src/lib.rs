@@ -2,5 +2,6 @@
 //! on behalf of the harness.
 
 pub mod facts;
+pub mod machine;
 pub mod runtime;
 pub mod serve;

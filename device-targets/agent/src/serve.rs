@@ -37,6 +37,7 @@ const CAPABILITIES: Capabilities = Capabilities {
     max_request_bytes: MAX_FRAME_BYTES as u32,
     pipeline_depth: 16,
     models: ModelSource::Upload,
+    machine_state: true,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -239,6 +240,9 @@ impl<R: Runtime + ?Sized> Session<'_, R> {
             ),
             Request::Infer(infer) => self.infer(infer),
             Request::Memory => Response::Memory(memory(&self.config.facts_root)),
+            Request::MachineState => {
+                Response::MachineState(crate::machine::machine_state(&self.config.facts_root))
+            }
             Request::Mark(marker) => Response::Marked {
                 marker,
                 device_time_ns: self.epoch.elapsed().as_nanos() as u64,

@@ -120,6 +120,11 @@ fn handle(request: Request, loaded: &mut Option<Loaded>) -> Response {
             ErrorKind::Protocol,
             format_args!("firmware holds its model in flash: use UseBuiltin, not a load"),
         ),
+        // Its capabilities say so: no operating system keeps load, clocks or zones to read.
+        Request::MachineState => error(
+            ErrorKind::Protocol,
+            format_args!("firmware has no operating system to report machine state"),
+        ),
         Request::Shutdown | Request::EndSession => unreachable!("serve ends the session itself"),
     }
 }

@@ -19,8 +19,9 @@ pub use message::*;
 /// ends a session without stopping the agent, and nothing is obeyed before an accepted `Hello`.
 /// Version 3: the agent's hello lists its runtimes and what each one's check found. Version 4:
 /// the hello declares the device's capabilities. Version 5: window data travels as
-/// little-endian bytes.
-pub const PROTOCOL_VERSION: u16 = 5;
+/// little-endian bytes. Version 6: `MachineState` asks a device with an operating system (its
+/// capabilities say `machine_state`) for load, steal time, clocks, throttling and temperature.
+pub const PROTOCOL_VERSION: u16 = 6;
 
 /// Largest encoded request frame the STM32 firmware accepts: four 1024-float windows plus
 /// framing. The firmware sizes its receive buffer with it and declares it in its hello.
@@ -33,6 +34,7 @@ pub const FIRMWARE_CAPABILITIES: Capabilities = Capabilities {
     // overrun a real USART's one-byte receive register.
     pipeline_depth: 1,
     models: ModelSource::BuiltIn,
+    machine_state: false,
 };
 
 /// Largest model chunk a host sends in one [`Request::LoadChunk`]; small enough for an MCU's

@@ -31,6 +31,10 @@ pub enum Request {
     Infer(InferRequest),
     /// Current memory figures.
     Memory,
+    /// What the operating system says about the machine now (load, CPU time, clocks,
+    /// throttling, temperature). Asked only of devices whose capabilities declare
+    /// `machine_state`; the host asks at every block boundary.
+    MachineState,
     /// Energy-window boundary, answered with the device's own timestamp.
     Mark(Marker),
     /// Stops the device: a listening agent answers [`Response::Goodbye`] and exits, ending every
@@ -49,6 +53,7 @@ pub enum Response {
     Loaded(ModelLoaded),
     Outputs(InferResponse),
     Memory(MemoryFacts),
+    MachineState(MachineState),
     Marked { marker: Marker, device_time_ns: u64 },
     Error(WireError),
     Goodbye,
@@ -97,6 +102,8 @@ pub struct Capabilities {
     /// between requests, as firmware on a UART with a one-byte receive register must).
     pub pipeline_depth: u8,
     pub models: ModelSource,
+    /// Whether the device answers [`Request::MachineState`]: an operating system to read it from.
+    pub machine_state: bool,
 }
 
 /// How a device comes to hold the model it runs.
@@ -130,6 +137,33 @@ pub struct BoardFacts {
     pub cpu_governor: Option<String>,
     /// Core clock in Hz where the device knows it (MCUs).
     pub clock_hz: Option<u32>,
+}
+
+/// The machine at one moment, as the device's operating system exposes it; `None` or empty
+/// where it does not (no cpufreq in a virtual machine, no thermal zones, not a Raspberry Pi).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MachineState {
+    /// One-minute load average.
+    pub load_1m: Option<f64>,
+    /// CPU time of all cores since boot, in clock ticks: counters, so the host takes the share
+    /// stolen over an interval from two readings.
+    pub cpu_ticks: Option<CpuTicks>,
+    /// Current frequency of each core that reports one, kHz.
+    pub freq_khz: Vec<u32>,
+    /// Each distinct cpufreq governor, in core order.
+    pub governors: Vec<String>,
+    /// Raspberry Pi firmware's throttling flags (`get_throttled`); bits 0–3 are the present state.
+    pub throttled: Option<u32>,
+    /// The hottest thermal zone, °C.
+    pub max_temperature_c: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CpuTicks {
+    /// Every state /proc/stat counts (user … steal), guest time excluded as it is inside user.
+    pub total: u64,
+    /// Time the hypervisor ran something else while this machine wanted the CPU.
+    pub steal: u64,
 }
 
 /// How the device's own inference times are taken, so reports can label them honestly.

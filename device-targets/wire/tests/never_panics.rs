@@ -24,6 +24,7 @@ fn request_strategy() -> impl Strategy<Value = Request> {
                 data
             })),
         Just(Request::Memory),
+        Just(Request::MachineState),
         Just(Request::Shutdown),
         Just(Request::EndSession),
     ]

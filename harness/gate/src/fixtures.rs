@@ -148,6 +148,7 @@ pub fn results(run_id: &str, entries: Vec<Entry>) -> Results {
                 deploy: None,
                 temperatures: None,
                 session_s: None,
+                machine: None,
             });
         }
     }

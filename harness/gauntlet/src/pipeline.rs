@@ -73,6 +73,15 @@ pub fn run(
     results.gates = evaluation.gates;
     results.verdicts = evaluation.verdicts;
     results.outcome = evaluation.outcome;
+    // A FAIL measured while the machine changed under a scenario asking for a stable one says
+    // nothing about the model: the rig was unfit.
+    if results.boards.iter().any(|b| {
+        b.failure
+            .as_ref()
+            .is_some_and(|f| f.stage == gauntlet_runner::machine::UNSTABLE_STAGE)
+    }) {
+        results.outcome = gauntlet_results::Outcome::InfraFailure;
+    }
     let mut samples = MemorySamples::new();
     for board in &record.boards {
         for build in &board.builds {

@@ -98,6 +98,21 @@ token = "{token}"
         let e = entry(&results, "fp32");
         assert_eq!(e["status"], "completed", "{run} run: {e}");
         assert_eq!(e["metrics"]["latency_device_us"]["n"], 340, "{run} run");
+        // The real agent read this machine before every block and after the last.
+        let machine = &results["boards"][0]["machine"];
+        let blocks = machine["blocks"]
+            .as_array()
+            .expect("machine state per block");
+        assert!(blocks.len() >= 6, "{run} run: {machine}");
+        for b in blocks {
+            assert!(b["load_1m"].as_f64().is_some(), "{run} run: {b}");
+            let steal = b["steal_share"].as_f64().expect("steal share");
+            assert!((0.0..=1.0).contains(&steal), "{run} run: {b}");
+        }
+        assert!(
+            machine["summary"]["load_1m_max"].as_f64().is_some(),
+            "{machine}"
+        );
     }
     assert!(
         agent.try_wait().unwrap().is_none(),

@@ -92,6 +92,12 @@ fn cwru_fp32_and_int8_run_on_the_emulated_stm32_and_repeat_to_the_tick() {
     let board = &first["boards"][0];
     assert_eq!(board["board"], BOARD);
     assert_eq!(board["timing_source"], "emulated");
+    assert!(
+        board["machine"]["unavailable"]
+            .as_str()
+            .is_some_and(|why| why.contains("no operating system")),
+        "firmware records no machine state and says so: {board}"
+    );
     let clock_hz = board["facts"]["clock_hz"]
         .as_f64()
         .expect("the firmware's clock");

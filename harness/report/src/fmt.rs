@@ -1,7 +1,9 @@
 //! How figures read in every format, so the terminal, Markdown and HTML reports agree to the digit.
 
 use gauntlet_measure::ConfidenceInterval;
-use gauntlet_results::{Metrics, Outcome, Results, Source, Temperatures, Verdict};
+use gauntlet_results::{
+    Machine, MachineChange, Metrics, Outcome, Results, Source, Temperatures, Verdict,
+};
 
 /// The base unit of a gate metric, as `gauntlet-spec` defines it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,6 +198,13 @@ pub(crate) fn xml(s: &str) -> String {
         }
     }
     out
+}
+
+/// One line on a board whose machine state changed during the run: each change and the block it
+/// was first seen in; `None` when the state held (or was not recorded).
+pub(crate) fn machine_changes(m: &Machine) -> Option<String> {
+    let changes: Vec<String> = m.changes.iter().map(MachineChange::describe).collect();
+    (!changes.is_empty()).then(|| changes.join("; "))
 }
 
 /// One line on a board's temperatures during the run: each zone's range, or that the board exposes

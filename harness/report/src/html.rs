@@ -175,6 +175,7 @@ struct BoardView<'a> {
     timing_source: Option<&'static str>,
     power: Option<PowerView>,
     temperature: Option<String>,
+    machine_changes: Option<String>,
     builds: Vec<BuildView<'a>>,
 }
 
@@ -460,6 +461,7 @@ fn board_view<'a>(input: &ReportInput<'a>, index: usize, b: &'a BoardResult) -> 
         timing_source: b.timing_source.map(fmt::source),
         power,
         temperature: b.temperatures.as_ref().map(fmt::temperatures),
+        machine_changes: b.machine.as_ref().and_then(fmt::machine_changes),
         builds,
     }
 }
@@ -642,6 +644,10 @@ mod tests {
         assert_eq!(html.matches("<rect class=\"window w").count(), 4);
         assert!(html.contains(
             "Temperature during the run: cpu-thermal 51.2–58.9 °C (3 samples, every 1 s)"
+        ));
+        assert!(html.contains(
+            "<strong>Machine state changed:</strong> governor ondemand → powersave in block 4 of \
+             replay 0 of `kws`"
         ));
         assert!(html.contains("class=\"badge emulated\""));
         assert!(html.contains("class=\"badge simulated\""));

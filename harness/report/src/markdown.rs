@@ -110,6 +110,18 @@ impl Reporter for MarkdownReporter {
             }
             out.push('\n');
         }
+        let changed: Vec<_> = r
+            .boards
+            .iter()
+            .filter_map(|b| Some((b, fmt::machine_changes(b.machine.as_ref()?)?)))
+            .collect();
+        if !changed.is_empty() {
+            out.push_str("### Machine state changes during the run\n\n");
+            for (b, line) in changed {
+                out.push_str(&format!("- **{}**: {}\n", esc(&b.board), esc(&line)));
+            }
+            out.push('\n');
+        }
         for s in sources_used(r) {
             if let Some((_, meaning)) = fmt::SOURCE_LEGEND.iter().find(|(k, _)| *k == s) {
                 out.push_str(&format!("> **{}**: {meaning}.\n", fmt::source(s)));
@@ -200,6 +212,10 @@ mod tests {
         assert!(md.contains("&lt;script&gt;"));
         assert!(md.contains("fp32 of run 20261101-old"));
         assert!(md.contains("- **pi5-01**: cpu-thermal 51.2–58.9 °C (3 samples, every 1 s)"));
+        assert!(md.contains(
+            "### Machine state changes during the run\n\n- **pi5-01**: governor ondemand → \
+             powersave in block 4 of replay 0 of \\`kws\\`\n"
+        ));
         // One table row per verdict, gate and entry, each with the table's column count.
         let rows: Vec<&str> = md
             .lines()

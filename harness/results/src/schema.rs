@@ -159,6 +159,76 @@ pub struct BoardResult {
     pub temperatures: Option<Temperatures>,
     /// Wall time of the board's whole session (lock, connect, deploy, load, replay), seconds.
     pub session_s: Option<f64>,
+    /// The machine read at every block boundary, and whether its state changed during the run.
+    #[serde(default)]
+    pub machine: Option<Machine>,
+}
+
+/// The machine a board ran on, block by block (README, "Machine state").
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Machine {
+    /// Why nothing was recorded (firmware has no operating system to read); `None` when it was.
+    pub unavailable: Option<String>,
+    pub blocks: Vec<MachineBlock>,
+    pub summary: Option<MachineSummary>,
+    /// Each kind of change once, at the first block it was seen; empty when the state held.
+    pub changes: Vec<MachineChange>,
+}
+
+/// The machine during one interleaved block: read at its start, steal over the whole block.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MachineBlock {
+    pub model: String,
+    pub repeat: u32,
+    pub block: u32,
+    /// One-minute load average (a trailing mean: it also reflects the minute before the block).
+    pub load_1m: Option<f64>,
+    /// Share of CPU time the hypervisor gave to others during the block (0 on bare metal).
+    pub steal_share: Option<f64>,
+    /// Slowest and fastest core, MHz.
+    pub freq_mhz_min: Option<f64>,
+    pub freq_mhz_max: Option<f64>,
+    pub governors: Vec<String>,
+    /// Raspberry Pi firmware throttling flags.
+    pub throttled: Option<u32>,
+    /// Hottest thermal zone, °C.
+    pub temperature_c: Option<f64>,
+}
+
+/// Ranges over the run's blocks; `None` where no block had the figure.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MachineSummary {
+    pub load_1m_min: Option<f64>,
+    pub load_1m_max: Option<f64>,
+    pub steal_share_max: Option<f64>,
+    pub freq_mhz_min: Option<f64>,
+    pub freq_mhz_max: Option<f64>,
+    pub governors: Vec<String>,
+    /// Whether any block saw a present-state throttling flag.
+    pub throttled: bool,
+    pub temperature_c_min: Option<f64>,
+    pub temperature_c_max: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MachineChange {
+    /// `governor`, `frequency`, `load`, `steal`, `throttling` or `temperature`.
+    pub kind: String,
+    pub model: String,
+    pub repeat: u32,
+    pub block: u32,
+    /// What changed, with the figures, e.g. `governor ondemand → performance`.
+    pub detail: String,
+}
+
+impl MachineChange {
+    /// The change and where it was first seen, as reports and failure messages say it.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} in block {} of replay {} of `{}`",
+            self.detail, self.block, self.repeat, self.model
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -27,7 +27,11 @@ pub struct RunMeta {
 
 pub fn analyze(plan: &Plan, record: &RunRecord, meta: &RunMeta) -> Results {
     let scenario = &plan.scenario;
-    let boards: Vec<BoardResult> = record.boards.iter().map(board_result).collect();
+    let boards: Vec<BoardResult> = record
+        .boards
+        .iter()
+        .map(|b| board_result(plan, b))
+        .collect();
     let work: Vec<(&BoardRecord, &BoardResult, &BuildRecord)> = record
         .boards
         .iter()
@@ -104,9 +108,19 @@ fn timing_source(timing: TimingSource) -> Source {
     }
 }
 
-fn board_result(board: &BoardRecord) -> BoardResult {
+fn board_result(plan: &Plan, board: &BoardRecord) -> BoardResult {
+    let machine = crate::machine::machine(board);
     let (status, failure) = match &board.outcome {
-        BoardOutcome::Completed => (BoardStatus::Completed, None),
+        BoardOutcome::Completed => match unstable(plan, board, machine.as_ref()) {
+            Some(reason) => (
+                BoardStatus::InfraFailed,
+                Some(Failure {
+                    stage: crate::machine::UNSTABLE_STAGE.into(),
+                    reason,
+                }),
+            ),
+            None => (BoardStatus::Completed, None),
+        },
         BoardOutcome::InfraFailed { stage, reason } => (
             BoardStatus::InfraFailed,
             Some(Failure {
@@ -155,7 +169,27 @@ fn board_result(board: &BoardRecord) -> BoardResult {
         }),
         temperatures: board.temperatures.as_ref().map(temperatures),
         session_s: board.session.map(|d| d.as_secs_f64()),
+        machine,
     }
+}
+
+/// Why a board whose scenario asks for a stable machine (`[run] stable_machine`) is not fit: the
+/// measurements stand, but they do not describe one machine state.
+fn unstable(plan: &Plan, board: &BoardRecord, machine: Option<&Machine>) -> Option<String> {
+    let rules = plan
+        .boards
+        .iter()
+        .find(|b| b.id == board.board)
+        .map(|b| plan.scenario.run_for(b))?;
+    let changes = &machine?.changes;
+    (rules.stable_machine && !changes.is_empty()).then(|| {
+        let what: Vec<String> = changes.iter().map(MachineChange::describe).collect();
+        format!(
+            "keep the machine of board `{}` stable (`[run] stable_machine = true`): {}",
+            board.board,
+            what.join("; ")
+        )
+    })
 }
 
 /// One series per thermal zone, zones told apart by their position in each reading (two zones

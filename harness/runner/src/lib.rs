@@ -7,6 +7,7 @@ pub mod driver;
 pub mod events;
 pub mod link;
 pub mod lock;
+pub mod machine;
 pub mod mcu;
 pub mod plan;
 pub mod power;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use gauntlet_power::{MeasuredWindow, PowerTrace, Window};
 use gauntlet_spec::BoardKind;
-use gauntlet_wire::{AgentHello, MemoryFacts, ModelLoaded, TimingSource};
+use gauntlet_wire::{AgentHello, MachineState, MemoryFacts, ModelLoaded, TimingSource};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -40,6 +40,19 @@ pub struct BoardRecord {
     /// Wall time of the board's whole session, lock and connection included.
     #[serde(skip)]
     pub session: Option<std::time::Duration>,
+    /// The machine read at every block boundary, where the device declares it can be.
+    #[serde(skip)]
+    pub machine: Vec<MachineSample>,
+}
+
+/// The machine as the device read it before interleaved block `block` of replay `repeat` of
+/// `model`'s builds, or (`block: None`) after that model's last block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MachineSample {
+    pub model: String,
+    pub repeat: u32,
+    pub block: Option<u32>,
+    pub state: MachineState,
 }
 
 #[derive(Debug, Clone)]

@@ -140,6 +140,7 @@ fn empty_record(board: &Board) -> BoardRecord {
         deployment: None,
         temperatures: None,
         session: None,
+        machine: Vec::new(),
     }
 }
 
@@ -203,6 +204,7 @@ fn run_board(
         events,
         power: monitor.as_ref(),
         idle: Vec::new(),
+        machine: Vec::new(),
         done: 0,
         total: (plan.measured_per_build(board) * builds) as u64,
     };
@@ -211,6 +213,7 @@ fn run_board(
         Some(support) => run.run_mcu_board(support, &mut record),
     };
     let idle = std::mem::take(&mut run.idle);
+    record.machine = std::mem::take(&mut run.machine);
     if monitor.is_some() {
         // Keep sampling a little past the last window, so it ends inside the trace.
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -259,6 +262,7 @@ struct BoardRun<'a> {
     power: Option<&'a PowerMonitor>,
     /// Idle baseline of each model's energy phase.
     idle: Vec<(String, Window)>,
+    machine: Vec<MachineSample>,
     done: u64,
     total: u64,
 }
@@ -472,6 +476,7 @@ fn summary(response: &Response) -> String {
         Response::Loaded(_) => "model loaded".into(),
         Response::Outputs(_) => "outputs".into(),
         Response::Memory(_) => "memory facts".into(),
+        Response::MachineState(_) => "machine state".into(),
         Response::Marked { .. } => "a marker".into(),
         Response::Goodbye => "goodbye".into(),
     }
@@ -567,6 +572,40 @@ impl BoardSession<'_, '_> {
         Ok(idle)
     }
 
+    /// Reads the machine between blocks, when nothing is in flight, so the reading neither waits
+    /// behind inferences nor lands inside a timed one.
+    fn sample_machine(
+        &mut self,
+        model: &str,
+        repeat: usize,
+        block: Option<usize>,
+    ) -> Result<(), BoardFault> {
+        if !self.device.machine_state {
+            return Ok(());
+        }
+        let timeout = self.run.board.timeouts.batch;
+        match self.conn.link().call(&Request::MachineState, timeout) {
+            Ok(Response::MachineState(state)) => {
+                self.run.machine.push(MachineSample {
+                    model: model.to_string(),
+                    repeat: repeat as u32,
+                    block: block.map(|b| b as u32),
+                    state,
+                });
+                Ok(())
+            }
+            Ok(other) => Err(BoardFault {
+                stage: Stage::Replay,
+                reason: format!(
+                    "read the machine state of board `{}`: the device answered {}",
+                    self.run.board.id,
+                    summary(&other)
+                ),
+            }),
+            Err(e) => Err(self.link_fault(Stage::Replay, &e)),
+        }
+    }
+
     /// Marks the device's timeline; its own time of the mark, in ns.
     fn mark(&mut self, marker: Marker) -> Result<u64, BoardFault> {
         match self
@@ -637,7 +676,7 @@ impl BoardSession<'_, '_> {
                 }
             }
         }
-        let mut fault = self.replay(&mut active, &mut finished);
+        let mut fault = self.replay(&model.name, &mut active, &mut finished);
         if fault.is_none() {
             match self.windows(&mut active) {
                 Ok(Some(idle)) => self.run.idle.push((model.name.clone(), idle)),
@@ -738,6 +777,7 @@ impl BoardSession<'_, '_> {
     /// Warm-up, then measured passes over the dataset, builds interleaved block by block.
     fn replay(
         &mut self,
+        model: &str,
         active: &mut Vec<Active>,
         finished: &mut Vec<BuildRecord>,
     ) -> Option<BoardFault> {
@@ -764,7 +804,9 @@ impl BoardSession<'_, '_> {
                 && measured >= rules.min_inferences
                 && started.elapsed() >= rules.min_duration;
             if enough {
-                return None;
+                return self
+                    .sample_machine(model, pass.saturating_sub(1), None)
+                    .err();
             }
             // Warm-up runs once, as the first "block" of pass 0, and is not recorded.
             if pass == 0 && warmup > 0 {
@@ -777,6 +819,9 @@ impl BoardSession<'_, '_> {
             let mut start = 0;
             let mut block_index = 0;
             while start < n {
+                if let Err(fault) = self.sample_machine(model, pass, Some(block_index)) {
+                    return Some(fault);
+                }
                 let range = start..(start + block).min(n);
                 // Rotate which build goes first so none always follows the same neighbour.
                 let count = active.len();
@@ -810,7 +855,7 @@ impl BoardSession<'_, '_> {
                 finished.extend(out.into_iter().map(|a| a.record));
                 *active = keep;
                 if active.is_empty() {
-                    return None;
+                    return self.sample_machine(model, pass, None).err();
                 }
                 start = range.end;
                 block_index += 1;

@@ -17,8 +17,8 @@ use gauntlet_mcu::{DebugProbe, FakeProbe, Firmware, McuError, ProbeCall};
 use gauntlet_runtime::{SCRIPTED, ScriptedRuntime};
 use gauntlet_spec::{Board, BoardKind, ProbeSelector, SerialPort};
 use gauntlet_wire::{
-    Capabilities, FrameDecoder, ModelFormat, ModelHeader, OutputSelector, Request, Response,
-    WireError, encode_frame,
+    Capabilities, FrameDecoder, MachineState, ModelFormat, ModelHeader, OutputSelector, Request,
+    Response, WireError, encode_frame,
 };
 use sha2::{Digest, Sha256};
 
@@ -56,6 +56,9 @@ pub struct DeviceScript {
     /// well inside the tests' batch timeouts: a block's last request may be alone in flight), so
     /// a host that pipelines is seen to, however the threads are scheduled.
     pub hold_for_in_flight: usize,
+    /// Answers the device's machine-state readings in turn, the last one for every later
+    /// reading, in place of what the machine running the test says.
+    pub machine_states: Vec<MachineState>,
 }
 
 /// What the device was asked, in order.
@@ -212,6 +215,7 @@ fn serve_in_process(
         log,
         decoder: FrameDecoder::new(64 * 1024 * 1024),
         infers: 0,
+        machine_states: 0,
         sent: 0,
         frame: Vec::new(),
     };
@@ -259,6 +263,7 @@ fn name(request: &Request) -> &'static str {
         Request::UseBuiltin { .. } => "use-builtin",
         Request::Infer(_) => "infer",
         Request::Memory => "memory",
+        Request::MachineState => "machine-state",
         Request::Mark(_) => "mark",
         Request::Shutdown => "shutdown",
         Request::EndSession => "end-session",
@@ -273,6 +278,7 @@ struct ScriptedOutput {
     log: SharedLog,
     decoder: FrameDecoder,
     infers: usize,
+    machine_states: usize,
     sent: usize,
     frame: Vec<u8>,
 }
@@ -288,6 +294,15 @@ impl ScriptedOutput {
                 }
             }
             _ if answers == Some(Answer::Swallow) => return false,
+            Response::MachineState(state) => {
+                let n = self
+                    .machine_states
+                    .min(self.script.machine_states.len().saturating_sub(1));
+                if let Some(scripted) = self.script.machine_states.get(n) {
+                    *state = scripted.clone();
+                }
+                self.machine_states += 1;
+            }
             _ if answers == Some(Answer::Infer) => {
                 let index = self.infers;
                 self.infers += 1;

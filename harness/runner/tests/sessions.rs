@@ -244,6 +244,7 @@ fn a_device_declaring_small_frames_and_no_pipelining_is_sent_one_small_request_a
         max_request_bytes: 82,
         pipeline_depth: 1,
         models: ModelSource::Upload,
+        machine_state: true,
     };
     assert_eq!(capabilities.windows_per_request(2), 2);
     let script = DeviceScript {
@@ -440,4 +441,111 @@ uart = "/dev/null"
     let log = wiring.device.log();
     assert!(log.requests.contains(&"use-builtin"), "{:?}", log.requests);
     assert_eq!(log.max_in_flight, 1, "firmware takes one request at a time");
+}
+
+/// A machine that reads `governor` at `mhz` on both cores.
+fn machine_at(governor: &str, mhz: u32) -> gauntlet_wire::MachineState {
+    gauntlet_wire::MachineState {
+        load_1m: Some(0.5),
+        freq_khz: vec![mhz * 1000; 2],
+        governors: vec![governor.into()],
+        ..Default::default()
+    }
+}
+
+/// Six windows in blocks of one, two builds; the machine drops from 1500 MHz `ondemand` to
+/// 600 MHz `powersave` from the fourth reading (block 3) on.
+fn machine_change_run(run: &str) -> (BoardRecord, gauntlet_results::Results) {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = plan_with(dir.path(), 6, &["a", "b"], run);
+    let steady = machine_at("ondemand", 1500);
+    let script = DeviceScript {
+        machine_states: vec![
+            steady.clone(),
+            steady.clone(),
+            steady,
+            machine_at("powersave", 600),
+        ],
+        ..DeviceScript::default()
+    };
+    let driver = InProcessDriver::new(scripted(), script);
+    let record = run_plan_with(&plan, &[&driver as &dyn BoardDriver], &NoEvents);
+    let meta = gauntlet_runner::RunMeta {
+        run_id: "r".into(),
+        started_at: "t0".into(),
+        finished_at: "t1".into(),
+        harness_version: "0".into(),
+        git_commit: None,
+    };
+    let results = gauntlet_runner::analyze(&plan, &record, &meta);
+    let requests = driver.log().requests;
+    let readings = requests.iter().filter(|r| **r == "machine-state").count();
+    assert_eq!(
+        readings,
+        6 + 1,
+        "one reading per block and one after the last: {requests:?}"
+    );
+    (record.boards.into_iter().next().unwrap(), results)
+}
+
+#[test]
+fn a_machine_state_change_between_blocks_is_flagged_with_its_block() {
+    let (board, results) = machine_change_run("warmup = 0");
+    assert_eq!(board.outcome, BoardOutcome::Completed);
+    let machine = results.boards[0]
+        .machine
+        .as_ref()
+        .expect("machine recorded");
+    let blocks: Vec<(u32, Option<f64>)> = machine
+        .blocks
+        .iter()
+        .map(|b| (b.block, b.freq_mhz_max))
+        .collect();
+    assert_eq!(
+        blocks,
+        [0, 1, 2, 3, 4, 5].map(|b| (b, Some(if b < 3 { 1500.0 } else { 600.0 })))
+    );
+    let summary = machine.summary.as_ref().unwrap();
+    assert_eq!(
+        (summary.freq_mhz_min, summary.freq_mhz_max),
+        (Some(600.0), Some(1500.0))
+    );
+    assert_eq!(summary.governors, ["ondemand", "powersave"]);
+    let changes: Vec<(&str, u32)> = machine
+        .changes
+        .iter()
+        .map(|c| (c.kind.as_str(), c.block))
+        .collect();
+    assert_eq!(changes, [("governor", 3), ("frequency", 3)]);
+    assert_eq!(
+        results.outcome,
+        gauntlet_results::Outcome::Pass,
+        "flagged, not refused"
+    );
+}
+
+#[test]
+fn a_stable_machine_scenario_refuses_the_run_as_infrastructure_and_keeps_the_samples() {
+    let (board, results) = machine_change_run("warmup = 0\nstable_machine = true");
+    let b = &results.boards[0];
+    assert_eq!(b.status, gauntlet_results::BoardStatus::InfraFailed);
+    let failure = b.failure.as_ref().unwrap();
+    assert_eq!(failure.stage, "machine-state");
+    assert!(
+        failure.reason.contains("board `dut`")
+            && failure
+                .reason
+                .contains("governor ondemand → powersave in block 3 of replay 0 of `m`"),
+        "{}",
+        failure.reason
+    );
+    assert_eq!(results.outcome, gauntlet_results::Outcome::InfraFailure);
+    for (build, entry) in board.builds.iter().zip(&results.entries) {
+        assert_eq!(build.device_ns.len(), 6, "{}", build.variant);
+        let latency = entry
+            .metrics
+            .as_ref()
+            .and_then(|m| m.latency_device_us.as_ref());
+        assert_eq!(latency.map(|l| l.n), Some(6), "{}", entry.variant);
+    }
 }

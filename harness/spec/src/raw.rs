@@ -432,6 +432,10 @@ pub(crate) struct RunSection {
     /// MLPerf Tiny's performance rule: run the energy windows on every board, sensor or not, and
     /// report throughput as the median over them (default false).
     pub throughput: Option<bool>,
+    /// Refuse a run during which the machine's state changed (governor, frequency, load, steal,
+    /// throttling, temperature; README "Machine state"): the run becomes an infrastructure
+    /// failure, its measurements kept (default false).
+    pub stable_machine: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -842,6 +842,7 @@ fn run_rules(
         energy_window: Duration::from_secs(10),
         idle_baseline: Duration::from_secs(2),
         throughput: false,
+        stable_machine: false,
     };
     let base = base.cloned().unwrap_or(default);
     let Some(run) = run else { return base };
@@ -888,6 +889,7 @@ fn run_rules(
         energy_window,
         idle_baseline,
         throughput: run.throughput.unwrap_or(base.throughput),
+        stable_machine: run.stable_machine.unwrap_or(base.stable_machine),
     }
 }
 

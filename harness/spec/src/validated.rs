@@ -217,6 +217,8 @@ pub struct RunRules {
     /// Run those windows on every board, not only on boards with a power sensor, for throughput
     /// (MLPerf Tiny: the median over 5 windows of at least 10 s).
     pub throughput: bool,
+    /// A change of the machine's state during the run makes it an infrastructure failure.
+    pub stable_machine: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

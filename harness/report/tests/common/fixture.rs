@@ -413,6 +413,16 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
                 error: None,
             }),
             session_s: Some(12.5),
+            machine: Some(gauntlet_results::Machine {
+                changes: vec![gauntlet_results::MachineChange {
+                    kind: "governor".into(),
+                    model: "kws".into(),
+                    repeat: 0,
+                    block: 4,
+                    detail: "governor ondemand → powersave".into(),
+                }],
+                ..Default::default()
+            }),
         },
         BoardResult {
             board: "qemu-stm32".into(),
@@ -432,6 +442,7 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
             deploy: None,
             temperatures: None,
             session_s: None,
+            machine: None,
         },
         BoardResult {
             board: "jetson-01".into(),
@@ -450,6 +461,7 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
             deploy: None,
             temperatures: None,
             session_s: None,
+            machine: None,
         },
     ];
     let results = Results {
