@@ -336,16 +336,15 @@ fn run(
         code: exit::INFRA_FAILURE,
         error: e.into(),
     })?;
-    let terminal = gauntlet_report::TerminalReporter
-        .render(&ReportInput::new(
-            &finished.results,
-            &gauntlet_report::MemorySamples::new(),
-        ))
-        .map_err(|e| Failure {
-            code: exit::INFRA_FAILURE,
-            error: e.into(),
-        })?;
-    stdout::say!("{}", terminal.trim_end());
+    // The run is measured and written by now: a summary that cannot be rendered must not change
+    // its exit code.
+    match gauntlet_report::TerminalReporter.render(&ReportInput::new(
+        &finished.results,
+        &gauntlet_report::MemorySamples::new(),
+    )) {
+        Ok(text) => stdout::say!("{}", text.trim_end()),
+        Err(e) => eprintln!("warning: failed to render the terminal summary: {e}"),
+    }
     let results_json = finished.out.join("results.json");
     let written = results_json.is_file();
     if written {
