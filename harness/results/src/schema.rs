@@ -185,6 +185,10 @@ pub struct MachineBlock {
     pub load_1m: Option<f64>,
     /// Share of CPU time the hypervisor gave to others during the block (0 on bare metal).
     pub steal_share: Option<f64>,
+    /// Clock ticks (10 ms of one core at the usual 100 Hz) stolen during the block: how coarse
+    /// `steal_share` is.
+    #[serde(default)]
+    pub steal_ticks: Option<u64>,
     /// Slowest and fastest core, MHz.
     pub freq_mhz_min: Option<f64>,
     pub freq_mhz_max: Option<f64>,

@@ -7,7 +7,8 @@
 //!   block's;
 //! - **load**: the one-minute load average exceeds [`LOAD_PER_CORE`] per core (more runnable
 //!   tasks than cores: something waited for a CPU);
-//! - **steal**: the hypervisor took more than [`STEAL_SHARE`] of the CPU time during the block;
+//! - **steal**: the hypervisor took more than [`STEAL_SHARE`] of the CPU time during the block,
+//!   and at least [`MIN_STOLEN_TICKS`] ticks of it;
 //! - **throttling**: a present-state throttling flag (Raspberry Pi bits 0–3) is set;
 //! - **temperature**: the hottest zone is more than [`TEMPERATURE_RISE_C`] above the first block's.
 
@@ -23,6 +24,9 @@ pub const FREQUENCY_BAND: f64 = 0.10;
 pub const LOAD_PER_CORE: f64 = 1.0;
 /// Share of CPU time stolen by the hypervisor within one block.
 pub const STEAL_SHARE: f64 = 0.05;
+/// Stolen ticks below which a block's steal share is not judged: a block of tens of
+/// milliseconds spans a few ticks, so a single stolen tick would read as 10 % or more.
+pub const MIN_STOLEN_TICKS: u64 = 5;
 /// Rise of the hottest thermal zone over the first block, °C.
 pub const TEMPERATURE_RISE_C: f64 = 10.0;
 /// Raspberry Pi `get_throttled` bits that describe the present (under-voltage, frequency capped,
@@ -60,10 +64,11 @@ fn blocks(samples: &[MachineSample]) -> Vec<MachineBlock> {
         .filter_map(|(i, s)| {
             let block = s.block?;
             let state = &s.state;
-            let steal_share = samples.get(i + 1).and_then(|next| {
+            let steal = samples.get(i + 1).and_then(|next| {
                 let (a, b) = (state.cpu_ticks?, next.state.cpu_ticks?);
                 let total = b.total.checked_sub(a.total).filter(|&t| t > 0)?;
-                Some(b.steal.saturating_sub(a.steal) as f64 / total as f64)
+                let stolen = b.steal.saturating_sub(a.steal);
+                Some((stolen as f64 / total as f64, stolen))
             });
             let mhz = |f: &u32| f64::from(*f) / 1000.0;
             Some(MachineBlock {
@@ -71,7 +76,8 @@ fn blocks(samples: &[MachineSample]) -> Vec<MachineBlock> {
                 repeat: s.repeat,
                 block,
                 load_1m: state.load_1m,
-                steal_share,
+                steal_share: steal.map(|(share, _)| share),
+                steal_ticks: steal.map(|(_, ticks)| ticks),
                 freq_mhz_min: state.freq_khz.iter().min().map(mhz),
                 freq_mhz_max: state.freq_khz.iter().max().map(mhz),
                 governors: state.governors.clone(),
@@ -165,13 +171,14 @@ fn changes(blocks: &[MachineBlock], cores: u32) -> Vec<MachineChange> {
                 format!("load {load:.2} on {cores} cores (above {LOAD_PER_CORE} per core)"),
             );
         }
-        if let Some(steal) = b.steal_share
+        if let (Some(steal), Some(ticks)) = (b.steal_share, b.steal_ticks)
             && steal > STEAL_SHARE
+            && ticks >= MIN_STOLEN_TICKS
         {
             flag(
                 "steal",
                 format!(
-                    "steal {:.1} % of CPU time (above {:.0} %)",
+                    "steal {:.1} % of CPU time, {ticks} ticks (above {:.0} %)",
                     steal * 100.0,
                     STEAL_SHARE * 100.0
                 ),
@@ -272,7 +279,10 @@ mod tests {
                 ("temperature", 2)
             ]
         );
-        assert_eq!(found[0].detail, "steal 28.0 % of CPU time (above 5 %)");
+        assert_eq!(
+            found[0].detail,
+            "steal 28.0 % of CPU time, 280 ticks (above 5 %)"
+        );
         assert_eq!(
             found[1].describe(),
             "governor ondemand → performance in block 2 of replay 0 of `m`"
@@ -283,6 +293,19 @@ mod tests {
         );
         assert_eq!(found[3].detail, "load 2.50 on 2 cores (above 1 per core)");
         assert_eq!(found[4].detail, "throttled (flags 0x50004)");
+    }
+
+    #[test]
+    fn a_single_stolen_tick_in_a_short_block_is_not_steal() {
+        let samples = [
+            sample(Some(0), state(0.5, 1000, 0, 1_500_000, "ondemand", 50.0)),
+            sample(Some(1), state(0.5, 1010, 1, 1_500_000, "ondemand", 50.0)),
+            sample(None, state(0.5, 1020, 2, 1_500_000, "ondemand", 50.0)),
+        ];
+        let blocks = blocks(&samples);
+        assert_eq!(blocks[1].steal_share, Some(0.1));
+        assert_eq!(blocks[1].steal_ticks, Some(1));
+        assert!(changes(&blocks, 2).is_empty());
     }
 
     #[test]
