@@ -638,4 +638,21 @@ mod tests {
         let old = latency(&xs, None);
         assert_eq!(old.honest_intervals(), (old.summary.ci.as_ref(), None));
     }
+
+    #[test]
+    fn a_board_written_before_machine_state_was_recorded_still_reads() {
+        let old = r#"{"board": "local", "kind": "local", "status": "completed", "failure": null,
+            "agent": null, "facts": null, "timing_source": null, "power_trace": null,
+            "power_error": null, "health": null, "deploy": null, "temperatures": null,
+            "session_s": 1.5}"#;
+        let board: BoardResult = serde_json::from_str(old).unwrap();
+        assert_eq!(board.machine, None);
+        let block: MachineBlock = serde_json::from_str(
+            r#"{"model": "m", "repeat": 0, "block": 0, "load_1m": 0.5,
+                "steal_share": 0.0, "freq_mhz_min": null, "freq_mhz_max": null,
+                "governors": [], "throttled": null, "temperature_c": null}"#,
+        )
+        .unwrap();
+        assert_eq!(block.steal_ticks, None);
+    }
 }
