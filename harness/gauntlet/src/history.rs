@@ -446,6 +446,122 @@ pub fn compare(store: &Store, run_a: &str, run_b: &str, out: &mut dyn Write) -> 
     Ok(())
 }
 
+/// `gauntlet trend SCENARIO --model M --variant V`: one build's figures run by run on its board
+/// class, oldest first. The history follows the file's SHA-256 (from the newest run that has the
+/// build): a rebuilt model starts a trend of its own. A step from one run to the next is called a
+/// change only beyond the build's run-to-run spread over the *other* runs (at least 1 %), so two
+/// runs cannot widen the band that judges them.
+pub fn trend(
+    store: &Store,
+    scenario: &str,
+    model: &str,
+    variant: &str,
+    board_class: Option<&str>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let newest = store
+        .list_runs()?
+        .into_iter()
+        .rev()
+        .filter(|r| r.scenario_name == scenario)
+        .find_map(|r| {
+            let results = store.run(&r.id).ok()?.results?;
+            let entry = results.entries.iter().find(|e| {
+                e.model == model
+                    && e.variant == variant
+                    && board_class.is_none_or(|c| class_of(&results, e) == c)
+            })?;
+            Some((
+                entry.provenance.model_sha256.clone(),
+                class_of(&results, entry),
+            ))
+        });
+    let Some((sha256, class)) = newest else {
+        bail!(
+            "find {model}:{variant}{} in any finished run of scenario `{scenario}`",
+            board_class.map_or(String::new(), |c| format!(" on board class `{c}`"))
+        );
+    };
+    let history = store.build_history(scenario, &sha256, &class)?;
+    let p50s: Vec<Option<f64>> = history
+        .iter()
+        .map(|(_, m)| m.latency_device_us.as_ref().map(|l| l.p50))
+        .collect();
+    writeln!(
+        out,
+        "{model}:{variant} (sha256 {}) on {class} in `{scenario}`: {} completed runs",
+        &sha256[..sha256.len().min(12)],
+        history.len()
+    )?;
+    let mut rows = Vec::new();
+    for (i, (run, m)) in history.iter().enumerate() {
+        let latency = m.latency_device_us.as_ref();
+        let (change, band, reading) = match (i.checked_sub(1).and_then(|j| p50s[j]), p50s[i]) {
+            (Some(before), Some(now)) if before > 0.0 => {
+                let change = now / before - 1.0;
+                let others: Vec<f64> = p50s
+                    .iter()
+                    .enumerate()
+                    .filter(|&(k, _)| k != i && k != i - 1)
+                    .filter_map(|(_, p)| *p)
+                    .collect();
+                let spread = (others.len() >= 2)
+                    .then(|| gauntlet_measure::run_to_run_spread(&others))
+                    .flatten()
+                    .map(|s| s.max(RatioOptions::default().noise));
+                let reading = match spread {
+                    None => format!(
+                        "no noise band yet ({} other run{})",
+                        others.len(),
+                        if others.len() == 1 { "" } else { "s" }
+                    ),
+                    Some(band) if change.abs() <= band => "within noise".into(),
+                    Some(_) if change > 0.0 => "slower".into(),
+                    Some(_) => "faster".into(),
+                };
+                (
+                    format!("{:+.1}%", change * 100.0),
+                    spread.map_or("-".into(), |b| format!("±{:.1}%", b * 100.0)),
+                    reading,
+                )
+            }
+            _ => ("-".into(), "-".into(), "first run".into()),
+        };
+        rows.push(vec![
+            run.clone(),
+            latency_cell(latency, p50),
+            latency_cell(latency, p99),
+            percent(m.accuracy),
+            change,
+            band,
+            reading,
+        ]);
+    }
+    table(
+        out,
+        &[
+            "RUN",
+            "P50",
+            "P99",
+            "ACCURACY",
+            "P50 CHANGE",
+            "NOISE BAND",
+            "READING",
+        ],
+        &rows,
+    )?;
+    let all: Vec<f64> = p50s.iter().flatten().copied().collect();
+    if let Some(spread) = gauntlet_measure::run_to_run_spread(&all).filter(|_| all.len() >= 2) {
+        writeln!(
+            out,
+            "run-to-run spread of the p50 over all {} runs: {:.1}% ((max − min) / median)",
+            all.len(),
+            spread * 100.0
+        )?;
+    }
+    Ok(())
+}
+
 fn indent(mut rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
     for row in &mut rows {
         row[0] = format!("  {}", row[0]);
@@ -671,6 +787,41 @@ mod tests {
         assert!(int8.contains("median ratio b/a: 1.20"), "{out}");
         assert!(int8.contains("no significant difference"), "{out}");
         assert!(int8.contains("noise band ±22%"), "{out}");
+    }
+
+    #[test]
+    fn trend_calls_a_step_a_change_only_beyond_the_other_runs_spread() {
+        let (_dir, mut store) = store();
+        for (id, int8_us) in [("r1", 200.0), ("r2", 204.0), ("r3", 202.0), ("r4", 260.0)] {
+            stored_run(&mut store, id, 100.0, int8_us);
+        }
+        let out = text(|o| trend(&store, SCENARIO, "cnn", "int8", None, o));
+        let line = |run: &str| {
+            out.lines()
+                .find(|l| l.starts_with(run))
+                .unwrap_or_else(|| panic!("{run}:\n{out}"))
+                .to_string()
+        };
+        assert!(out.starts_with("cnn:int8 (sha256 "), "{out}");
+        assert!(
+            out.contains("on local in `demo`: 4 completed runs"),
+            "{out}"
+        );
+        assert!(line("r1").ends_with("first run"), "{out}");
+        // Each step is judged by the spread of the two other runs: r2's and r3's small steps by
+        // a band that r4 widens to 25 %; r4's 29 % step by r1 and r2, 2 % apart.
+        assert!(line("r2").ends_with("within noise"), "{out}");
+        assert!(line("r3").ends_with("within noise"), "{out}");
+        assert!(line("r4").ends_with("slower"), "{out}");
+        assert!(line("r4").contains("+28."), "{out}");
+        assert!(out.contains("over all 4 runs"), "{out}");
+        let missing = trend(&store, SCENARIO, "cnn", "fp16", None, &mut Vec::new()).unwrap_err();
+        assert!(
+            missing
+                .to_string()
+                .contains("find cnn:fp16 in any finished run of scenario `demo`"),
+            "{missing}"
+        );
     }
 
     #[test]

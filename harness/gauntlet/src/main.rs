@@ -58,6 +58,22 @@ enum Command {
         #[command(flatten)]
         db: DbArg,
     },
+    /// One build's figures run by run on its board class, each step judged against the build's
+    /// run-to-run spread.
+    Trend {
+        /// The scenario's name, as in `runs list`.
+        scenario: String,
+        #[arg(long)]
+        model: String,
+        /// The build id, e.g. `int8_qdq` or `fp32@onnxruntime`.
+        #[arg(long)]
+        variant: String,
+        /// Only this board class (default: the class of the newest run that has the build).
+        #[arg(long)]
+        board_class: Option<String>,
+        #[command(flatten)]
+        db: DbArg,
+    },
     /// Make a build the champion of its board class(es); refused unless its gates passed.
     Promote {
         run: String,
@@ -168,6 +184,22 @@ fn main() -> ExitCode {
         }),
         Command::Compare { run_a, run_b, db } => with_store(db.db.as_deref(), |store, out| {
             history::compare(store, &run_a, &run_b, out)
+        }),
+        Command::Trend {
+            scenario,
+            model,
+            variant,
+            board_class,
+            db,
+        } => with_store(db.db.as_deref(), |store, out| {
+            history::trend(
+                store,
+                &scenario,
+                &model,
+                &variant,
+                board_class.as_deref(),
+                out,
+            )
         }),
         Command::Promote {
             run,
