@@ -5,8 +5,9 @@
 //! - **governor**: the set of cpufreq governors differs from the first block's;
 //! - **frequency**: the fastest core's frequency lies more than [`FREQUENCY_BAND`] from the first
 //!   block's;
-//! - **load**: the one-minute load average exceeds [`LOAD_PER_CORE`] per core (more runnable
-//!   tasks than cores: something waited for a CPU);
+//! - **load**: the one-minute load average rises above [`LOAD_PER_CORE`] per core from at or
+//!   below it at the first block (more runnable tasks than cores: something began to wait for a
+//!   CPU). A machine that busy from the start has not changed; the summary shows its load;
 //! - **steal**: the hypervisor took more than [`STEAL_SHARE`] of the CPU time during the block,
 //!   and at least [`MIN_STOLEN_TICKS`] ticks of it;
 //! - **throttling**: a present-state throttling flag (Raspberry Pi bits 0–3) is set;
@@ -163,8 +164,10 @@ fn changes(blocks: &[MachineBlock], cores: u32) -> Vec<MachineChange> {
                 ),
             );
         }
-        if let Some(load) = b.load_1m
-            && load > LOAD_PER_CORE * f64::from(cores)
+        let busy = |load: f64| load > LOAD_PER_CORE * f64::from(cores);
+        if let (Some(load0), Some(load)) = (first.load_1m, b.load_1m)
+            && !busy(load0)
+            && busy(load)
         {
             flag(
                 "load",
@@ -293,6 +296,16 @@ mod tests {
         );
         assert_eq!(found[3].detail, "load 2.50 on 2 cores (above 1 per core)");
         assert_eq!(found[4].detail, "throttled (flags 0x50004)");
+    }
+
+    #[test]
+    fn a_machine_busy_from_the_first_block_has_not_changed() {
+        let samples = [
+            sample(Some(0), state(3.0, 1000, 0, 1_500_000, "ondemand", 50.0)),
+            sample(Some(1), state(3.2, 2000, 0, 1_500_000, "ondemand", 50.0)),
+            sample(None, state(2.9, 3000, 0, 1_500_000, "ondemand", 50.0)),
+        ];
+        assert!(changes(&blocks(&samples), 2).is_empty());
     }
 
     #[test]
