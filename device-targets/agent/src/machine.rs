@@ -115,16 +115,7 @@ fn max_temperature_c(root: &Path) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for (rel, text) in files {
-            let path = dir.path().join(rel);
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(path, text).unwrap();
-        }
-        dir
-    }
+    use crate::facts::tests::tree;
 
     const STAT: &str = "cpu  3006343 415686 566397 1023740 15358 0 5804 3736 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\nintr 1 2\n";
 

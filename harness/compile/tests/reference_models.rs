@@ -233,14 +233,18 @@ fn report(model: &str, variant: &str, o: &Outcome, r: &Reference) {
     );
 }
 
+/// The largest |engine − tract| over all scores.
+fn max_abs_difference(engine: &[f32], tract: &[f32]) -> f32 {
+    engine
+        .iter()
+        .zip(tract)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max)
+}
+
 fn check_fp32(model: &str) {
     let (o, r) = run_variant(model, "fp32", reference(model));
-    let max_delta = o
-        .engine
-        .iter()
-        .zip(&o.tract)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
+    let max_delta = max_abs_difference(&o.engine, &o.tract);
     report(model, "fp32", &o, &r);
     eprintln!(
         "{model} fp32: max |Δ| vs tract {max_delta:e} over {} windows",
@@ -260,12 +264,7 @@ fn check_fp32(model: &str) {
 fn check_int8(model: &str) {
     let (o, r) = run_variant(model, "int8_qdq", reference(model));
     let agreement = fraction_equal(&labels(&o.engine, o.classes), &labels(&o.tract, o.classes));
-    let max_delta = o
-        .engine
-        .iter()
-        .zip(&o.tract)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
+    let max_delta = max_abs_difference(&o.engine, &o.tract);
     report(model, "int8_qdq", &o, &r);
     eprintln!(
         "{model} int8_qdq: label agreement with tract {agreement:.5} over {} windows, max |Δ| score {max_delta}",
@@ -289,12 +288,7 @@ fn check_int8(model: &str) {
 fn check_skab(model: &str, variant: &str) {
     let (o, r) = run_variant(model, variant, skab_reference());
     assert_eq!(o.classes, 1, "one score per window");
-    let max_delta = o
-        .engine
-        .iter()
-        .zip(&o.tract)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
+    let max_delta = max_abs_difference(&o.engine, &o.tract);
     let c = &o.compiled;
     eprintln!(
         "{model} {variant}: blob {} B (weights {} B), arena {} B, ops {:?}; max |Δ| vs tract {max_delta:e} over {} windows",

@@ -5,10 +5,10 @@ use std::path::Path;
 
 use gauntlet_mcu::ProbeCall;
 use gauntlet_runner::connect::ProbeDriver;
-use gauntlet_runner::testing::{Cut, DeviceScript, FakeWiring, InProcessDriver};
+use gauntlet_runner::testing::{Cut, DeviceLog, DeviceScript, FakeWiring, InProcessDriver};
 use gauntlet_runner::{
-    BoardDriver, BoardOutcome, BoardRecord, BuildOutcome, Plan, Stage, events::NoEvents, plan,
-    run_plan_with,
+    BoardDriver, BoardOutcome, BoardRecord, BuildOutcome, BuildRecord, Plan, Stage,
+    events::NoEvents, plan, run_plan_with,
 };
 use gauntlet_runtime::ScriptedRuntime;
 use gauntlet_wire::{Capabilities, ErrorKind, FIRMWARE_CAPABILITIES, ModelSource, WireError};
@@ -200,19 +200,30 @@ fn min_duration_repeats_whole_passes_and_keeps_the_first_pass_scores() {
     );
 }
 
-#[test]
-fn requests_carry_a_batch_and_up_to_four_are_in_flight() {
+/// Replays 42 windows of one build at `batch` on a device that holds each answer until
+/// `hold_for_in_flight` requests are in flight (or a moment passes); the build and the device's log.
+fn replay_holding(batch: usize, hold_for_in_flight: usize) -> (BuildRecord, DeviceLog) {
     let dir = tempfile::tempdir().unwrap();
-    // 42 windows make six blocks of seven, each sent as batches of 3, 3 and 1.
-    let plan = plan_with(dir.path(), 42, &["a"], "warmup = 0\nbatch = 3");
+    let plan = plan_with(
+        dir.path(),
+        42,
+        &["a"],
+        &format!("warmup = 0\nbatch = {batch}"),
+    );
     let script = DeviceScript {
-        hold_for_in_flight: 3,
+        hold_for_in_flight,
         ..DeviceScript::default()
     };
     let driver = InProcessDriver::new(scripted(), script);
     let build = run(&plan, &driver).builds.remove(0);
     assert_eq!(build.outcome, BuildOutcome::Completed);
-    let log = driver.log();
+    (build, driver.log())
+}
+
+#[test]
+fn requests_carry_a_batch_and_up_to_four_are_in_flight() {
+    // 42 windows make six blocks of seven, each sent as batches of 3, 3 and 1.
+    let (build, log) = replay_holding(3, 3);
     let windows: Vec<usize> = log.infers.iter().map(|&(_, w)| w).collect();
     assert_eq!(windows, [3, 3, 1].repeat(6));
     assert_eq!(
@@ -224,15 +235,8 @@ fn requests_carry_a_batch_and_up_to_four_are_in_flight() {
     assert_eq!(build.device_ns.len(), 42);
 
     // One window per request: seven requests a block, never more than four in flight.
-    let plan = plan_with(dir.path(), 42, &["a"], "warmup = 0\nbatch = 1");
-    let script = DeviceScript {
-        hold_for_in_flight: 5,
-        ..DeviceScript::default()
-    };
-    let driver = InProcessDriver::new(scripted(), script);
-    let build = run(&plan, &driver).builds.remove(0);
-    assert_eq!(build.outcome, BuildOutcome::Completed);
-    assert_eq!(driver.log().max_in_flight, 4);
+    let (_, log) = replay_holding(1, 5);
+    assert_eq!(log.max_in_flight, 4);
 }
 
 #[test]
