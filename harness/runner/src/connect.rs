@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use gauntlet_mcu::{DebugProbe, Firmware, McuBoard, McuError};
 use gauntlet_spec::{AgentBinary, Board, BoardKind, Connection, LocalTransport, SerialPort};
-use sha2::{Digest, Sha256};
 
 use crate::driver::{BoardDriver, DeviceSession};
 use crate::link::{Link, LinkError};
@@ -69,12 +68,6 @@ pub enum ConnectError {
         arch: String,
         path: PathBuf,
         env: String,
-    },
-    #[error("read the onnxruntime library `{path}` the rig names for board `{board}`: {source}")]
-    OnnxruntimeLibrary {
-        board: String,
-        path: PathBuf,
-        source: std::io::Error,
     },
 }
 
@@ -478,26 +471,15 @@ impl BoardDriver for SshDriver {
         let ssh = gauntlet_ssh::SshBoard::new(&board.id, conn, &board.timeouts);
         // A library the rig names is the host's file: it travels to the board's cache like the
         // agent. Without one, the agent finds the board's own installed onnxruntime.
-        let library = board
+        let host_files: Vec<gauntlet_ssh::HostFile<'_>> = board
             .onnxruntime
-            .as_ref()
-            .map(|path| {
-                std::fs::read(path).map_err(|source| ConnectError::OnnxruntimeLibrary {
-                    board: board.id.clone(),
-                    path: path.clone(),
-                    source,
-                })
-            })
-            .transpose()?;
-        let uploads: Vec<gauntlet_ssh::Upload<'_>> = library
             .iter()
-            .map(|bytes| gauntlet_ssh::Upload {
+            .map(|path| gauntlet_ssh::HostFile {
                 name: ONNXRUNTIME_UPLOAD,
-                bytes,
-                sha256: Sha256::digest(bytes).into(),
+                path,
             })
             .collect();
-        let deployment = ssh.deploy(&agent, &uploads)?;
+        let deployment = ssh.deploy(&agent, &host_files, &[])?;
         let library_remote = deployment
             .files
             .iter()

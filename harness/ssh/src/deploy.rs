@@ -22,6 +22,15 @@ pub struct Upload<'a> {
     pub sha256: [u8; 32],
 }
 
+/// A file on this machine to place in the board's cache, e.g. a runtime library the rig names.
+/// Streamed from disk only when the cache lacks it, and hashed once per process (as the agent is).
+#[derive(Debug, Clone, Copy)]
+pub struct HostFile<'a> {
+    /// Name used in [`Deployment`]'s lists and in logs.
+    pub name: &'a str,
+    pub path: &'a Path,
+}
+
 /// What [`SshBoard::deploy`] left on the board.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Deployment {
@@ -52,30 +61,30 @@ enum Source<'a> {
 }
 
 impl SshBoard {
-    /// Installs `agent` (the local agent binary built for this board's `arch`) and `uploads` into
-    /// `<cache_dir>/sha256/<hex>`. One remote `test -f` batch finds what is already there; each
+    /// Installs `agent` (the local agent binary built for this board's `arch`), `host_files` and
+    /// `uploads` into `<cache_dir>/sha256/<hex>`. One remote `test -f` batch finds what is already there; each
     /// missing file is streamed to a temporary name, its SHA-256 checked on the board, then moved
     /// into place, so a present cache entry is always complete and correct. The whole deployment
     /// is bounded by the board's deploy timeout.
-    pub fn deploy(&self, agent: &Path, uploads: &[Upload<'_>]) -> Result<Deployment, SshError> {
+    pub fn deploy(
+        &self,
+        agent: &Path,
+        host_files: &[HostFile<'_>],
+        uploads: &[Upload<'_>],
+    ) -> Result<Deployment, SshError> {
         self.connect()?;
         let started = Instant::now();
         let left = || self.timeouts.deploy.saturating_sub(started.elapsed());
-        let agent_hex = sha256_file(agent)
-            .map_err(|e| self.local(&format!("read the agent binary `{}`", agent.display()), e))?;
-        let items: Vec<Item<'_>> = std::iter::once(Item {
-            name: AGENT_NAME,
-            hex: agent_hex,
-            mode: "755",
-            source: Source::Path(agent),
-        })
-        .chain(uploads.iter().map(|u| Item {
+        let mut items = vec![self.host_item(AGENT_NAME, agent, "755", "the agent binary")?];
+        for f in host_files {
+            items.push(self.host_item(f.name, f.path, "644", &format!("`{}`", f.name))?);
+        }
+        items.extend(uploads.iter().map(|u| Item {
             name: u.name,
             hex: hex::encode(u.sha256),
             mode: "644",
             source: Source::Bytes(u.bytes),
-        }))
-        .collect();
+        }));
 
         let probe = probe_script(&self.cache_dir, items.iter().map(|i| i.hex.as_str()));
         let listing = self.run_ok("prepare the cache directory", &probe, left())?;
@@ -113,6 +122,24 @@ impl SshBoard {
             }
         }
         Ok(deployment)
+    }
+
+    /// A file of this machine as a cache item, hashed (once per process for an unchanged file).
+    fn host_item<'a>(
+        &self,
+        name: &'a str,
+        path: &'a Path,
+        mode: &'static str,
+        what: &str,
+    ) -> Result<Item<'a>, SshError> {
+        let hex = sha256_file(path)
+            .map_err(|e| self.local(&format!("read {what} `{}`", path.display()), e))?;
+        Ok(Item {
+            name,
+            hex,
+            mode,
+            source: Source::Path(path),
+        })
     }
 
     /// Streams one file to a temporary name, verifies it and moves it into place; answers the bytes

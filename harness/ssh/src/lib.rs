@@ -9,6 +9,7 @@
 //! let board = SshBoard::new("pi4-a", conn, &gauntlet_spec::Timeouts::default());
 //! let deployment = board.deploy(
 //!     std::path::Path::new("target/aarch64-unknown-linux-gnu/release/gauntlet-agent"),
+//!     &[],
 //!     &[Upload { name: "kws/int8", bytes: model, sha256: sha }],
 //! )?;
 //! let health = board.health_check(&deployment.agent_remote)?;
@@ -27,6 +28,6 @@ mod error;
 mod health;
 
 pub use board::SshBoard;
-pub use deploy::{AGENT_NAME, Deployment, Upload};
+pub use deploy::{AGENT_NAME, Deployment, HostFile, Upload};
 pub use error::SshError;
 pub use health::Health;

@@ -160,7 +160,7 @@ fn deploy_installs_verified_files_and_a_second_deploy_sends_nothing() {
     let (board, cache) = rig.board(0, "redeploy");
 
     let started = Instant::now();
-    let first = board.deploy(&rig.agent, &uploads(&models)).unwrap();
+    let first = board.deploy(&rig.agent, &[], &uploads(&models)).unwrap();
     let first_time = started.elapsed();
     assert_eq!(first.uploaded, [AGENT_NAME, "model-3", "model-7"]);
     assert!(first.cache_hits.is_empty());
@@ -187,7 +187,7 @@ fn deploy_installs_verified_files_and_a_second_deploy_sends_nothing() {
     let row = &rig.boards[0];
     let board = SshBoard::new(&row.id, &rig.connection(row, &cache), &timeouts());
     let started = Instant::now();
-    let second = board.deploy(&rig.agent, &uploads(&models)).unwrap();
+    let second = board.deploy(&rig.agent, &[], &uploads(&models)).unwrap();
     let second_time = started.elapsed();
     assert_eq!(second.cache_hits, [AGENT_NAME, "model-3", "model-7"]);
     assert!(second.uploaded.is_empty());
@@ -199,7 +199,7 @@ fn deploy_installs_verified_files_and_a_second_deploy_sends_nothing() {
     );
 
     let changed = [model(3, 200_000), model(9, 5_000)];
-    let third = board.deploy(&rig.agent, &uploads(&changed)).unwrap();
+    let third = board.deploy(&rig.agent, &[], &uploads(&changed)).unwrap();
     assert_eq!(third.cache_hits, [AGENT_NAME, "model-3"]);
     assert_eq!(third.uploaded, ["model-9"]);
     assert_eq!(third.bytes_sent, 5_000);
@@ -209,7 +209,7 @@ fn deploy_installs_verified_files_and_a_second_deploy_sends_nothing() {
 fn health_check_reads_the_board() {
     let Some(rig) = rig() else { return };
     let (board, _) = rig.board(1, "health");
-    let deployment = board.deploy(&rig.agent, &[]).unwrap();
+    let deployment = board.deploy(&rig.agent, &[], &[]).unwrap();
     let health = board.health_check(&deployment.agent_remote).unwrap();
     eprintln!("{health:#?}");
 
@@ -301,7 +301,7 @@ fn hello_over(child: &mut std::process::Child) -> Result<gauntlet_wire::AgentHel
 fn agent_speaks_the_wire_protocol_over_the_ssh_channel() {
     let Some(rig) = rig() else { return };
     let (board, _) = rig.board(2, "wire");
-    let deployment = board.deploy(&rig.agent, &[]).unwrap();
+    let deployment = board.deploy(&rig.agent, &[], &[]).unwrap();
     let mut agent = board.spawn_agent(&deployment.agent_remote, &[]).unwrap();
     let hello = hello_over(&mut agent).unwrap();
     assert_eq!(hello.agent, "gauntlet-agent");
@@ -313,7 +313,7 @@ fn agent_speaks_the_wire_protocol_over_the_ssh_channel() {
 fn a_dropped_connection_ends_the_channel_and_the_next_operation_reconnects() {
     let Some(rig) = rig() else { return };
     let (board, _) = rig.board(0, "drop");
-    let deployment = board.deploy(&rig.agent, &[]).unwrap();
+    let deployment = board.deploy(&rig.agent, &[], &[]).unwrap();
     let mut agent = board.spawn_agent(&deployment.agent_remote, &[]).unwrap();
     let mut decoder = FrameDecoder::new(1 << 20);
     // An answer proves the channel runs through the control master.
@@ -349,7 +349,7 @@ fn three_boards_deploy_and_answer_in_parallel() {
     let one = |index: usize| {
         let (board, _) = rig.board(index, "parallel");
         let started = Instant::now();
-        let deployment = board.deploy(&rig.agent, &[]).unwrap();
+        let deployment = board.deploy(&rig.agent, &[], &[]).unwrap();
         board.health_check(&deployment.agent_remote).unwrap();
         let mut agent = board.spawn_agent(&deployment.agent_remote, &[]).unwrap();
         hello_over(&mut agent).unwrap();
@@ -390,7 +390,7 @@ fn unreachable_board_is_named_and_retryable() {
         &rig.connection(&row, Path::new("/tmp")),
         &timeouts(),
     );
-    let e = board.deploy(&rig.agent, &[]).unwrap_err();
+    let e = board.deploy(&rig.agent, &[], &[]).unwrap_err();
     assert!(matches!(e, SshError::Unreachable { .. }), "{e:?}");
     assert!(e.retryable());
     let text = e.to_string();
@@ -474,7 +474,7 @@ fn disk_full_names_the_board_and_the_remote_path() {
     let _ = std::fs::remove_dir_all(&cache);
     let board = SshBoard::new(&row.id, &rig.connection(row, &cache), &timeouts());
     let big = model(5, 2 << 20);
-    let e = board.deploy(&rig.agent, &uploads(&[big])).unwrap_err();
+    let e = board.deploy(&rig.agent, &[], &uploads(&[big])).unwrap_err();
     let SshError::DiskFull { board: id, path } = &e else {
         panic!("expected disk full, got {e:?}")
     };
