@@ -46,6 +46,7 @@ mod anomaly;
 mod blocks;
 mod chart;
 mod classify;
+pub mod drift;
 mod error;
 mod events;
 mod interval;
