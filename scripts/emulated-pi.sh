@@ -14,14 +14,14 @@
 # recipe builds a new image and removes the old one. The board runs on an overlay of the image, so
 # the image stays as built and `down` forgets everything the board wrote (its agent cache too).
 #
-# State lives in $GAUNTLET_EMULATED_PI (default /tmp/gauntlet-emulated-pi), as rigs/emulated-pi.toml
+# State lives in $GAUNTLET_EMULATED_PI_STATE (default /tmp/gauntlet-emulated-pi), as rigs/emulated-pi.toml
 # expects: user_key (root's key on the board), known_hosts (the board's real host key), sshd.pid.
 # The board is 10.231.8.2, reached from 10.231.8.1 on a veth pair that exists only inside this
 # machine (scripts/ssh-test-boards.sh uses 10.231.7.0/24). Needs root: namespaces, mounts, binfmt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-state="${GAUNTLET_EMULATED_PI:-/tmp/gauntlet-emulated-pi}"
+state="${GAUNTLET_EMULATED_PI_STATE:-/tmp/gauntlet-emulated-pi}"
 images="${GAUNTLET_EMULATED_PI_IMAGES:-$PWD/target/emulated-pi}"
 ns="gauntlet-pi"
 veth_host="gnt-pi-h"

@@ -42,6 +42,17 @@ if ! python3 -c "import importlib.util as u, sys; sys.exit(u.find_spec('onnxrunt
     fi
 fi
 
+# The emulated Raspberry Pi (harness/gauntlet/tests/emulated_pi.rs), opt-in with
+# GAUNTLET_EMULATED_PI=1: the aarch64 agent and the onnxruntime wheel's aarch64 library
+# (scripts/cross-agent.sh, Debian's cross toolchain) and the arm64 board's root filesystem from
+# Debian's archive (scripts/emulated-pi.sh). Both are cached, but a cold machine pays a release
+# build of tract for aarch64 and the image (README: "An emulated Raspberry Pi"), too much for the
+# suite's time budget by default.
+if [ "${GAUNTLET_EMULATED_PI:-}" = 1 ]; then
+    bash scripts/cross-agent.sh
+    $sudo bash scripts/emulated-pi.sh image >/dev/null
+fi
+
 # One feature set for everything: building binaries separately would compile tract twice.
 # `cargo test` builds each tested package's binaries too (the integration tests start the real
 # `gauntlet` and `gauntlet-agent`).

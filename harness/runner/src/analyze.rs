@@ -101,12 +101,23 @@ pub fn analyze(plan: &Plan, record: &RunRecord, meta: &RunMeta) -> Results {
     }
 }
 
-fn timing_source(timing: TimingSource) -> Source {
+/// What a board's times are. A rig that labels a board `emulated = "true"` (an arm64 Linux board
+/// under QEMU on an x86 host) says its agent's real clock times an emulator, not the silicon it
+/// stands for, whatever that clock is.
+fn timing_source(plan: &Plan, board: &str, timing: TimingSource) -> Source {
+    let emulated_board = plan
+        .boards
+        .iter()
+        .any(|b| b.id == board && b.labels.get(EMULATED_LABEL).is_some_and(|v| v == "true"));
     match timing {
-        TimingSource::MonotonicClock | TimingSource::CycleCounter => Source::Measured,
         TimingSource::EmulatedTicks => Source::Emulated,
+        _ if emulated_board => Source::Emulated,
+        TimingSource::MonotonicClock | TimingSource::CycleCounter => Source::Measured,
     }
 }
+
+/// The rig label that marks a board as an emulator.
+const EMULATED_LABEL: &str = "emulated";
 
 fn board_result(plan: &Plan, board: &BoardRecord) -> BoardResult {
     let machine = crate::machine::machine(board);
@@ -155,7 +166,10 @@ fn board_result(plan: &Plan, board: &BoardRecord) -> BoardResult {
                 clock_hz: f.clock_hz,
             }
         }),
-        timing_source: board.hello.as_ref().map(|h| timing_source(h.timing)),
+        timing_source: board
+            .hello
+            .as_ref()
+            .map(|h| timing_source(plan, &board.board, h.timing)),
         power_trace: board.power.as_ref().and_then(|p| power_trace(board, p)),
         power_error: board.power.as_ref().and_then(|p| p.error.clone()),
         health: board
@@ -348,7 +362,10 @@ fn metrics(
     reference: Option<&BuildRecord>,
 ) -> Metrics {
     let seed = plan.scenario.run.seed;
-    let timing = build.timing.map(timing_source).unwrap_or(Source::Measured);
+    let timing = build
+        .timing
+        .map(|t| timing_source(plan, &board.board, t))
+        .unwrap_or(Source::Measured);
     // Outputs come from the same execution as the timings: emulated execution, emulated scores.
     let execution = timing;
     let scored = build.windows_scored();

@@ -214,8 +214,6 @@ pub(crate) struct ScenarioFile {
     /// the `[run]` keys it sets, for that board only.
     #[serde(default)]
     pub overrides: Vec<Sp<OverrideSection>>,
-    /// How `gauntlet drift` requalifies the champion on fresh recordings.
-    pub drift: Option<Sp<crate::drift::DriftSection>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -440,7 +438,7 @@ pub(crate) struct RunSection {
     pub stable_machine: Option<bool>,
 }
 
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct GateSection {
     /// One of: accuracy, macro_f1, latency.p50, latency.p90, latency.p99, latency.mean,

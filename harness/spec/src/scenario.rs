@@ -76,7 +76,6 @@ fn validate(loaded: &Loaded<ScenarioFile>, path: &Path) -> Result<Scenario, Diag
         .iter()
         .filter_map(|g| gate(&mut ck, g, &models))
         .collect();
-    let drift = crate::drift::validate(&mut ck, raw.drift.as_ref(), &dataset, &models);
     let header = &raw.scenario.value;
     ck.printable(&header.name, "scenario name");
     ck.printable(&raw.dataset.value.name, "dataset name");
@@ -100,7 +99,6 @@ fn validate(loaded: &Loaded<ScenarioFile>, path: &Path) -> Result<Scenario, Diag
         overrides,
         gates,
         inconclusive_fails: header.inconclusive_fails.unwrap_or(true),
-        drift,
         dataset_at: loaded.locate(&raw.dataset.value.files.span),
     };
     ck.finish(scenario)
@@ -124,7 +122,7 @@ fn is_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
-pub(crate) fn recordings(ck: &mut Ck, files: &Sp<Vec<Sp<String>>>) -> Vec<PathBuf> {
+fn recordings(ck: &mut Ck, files: &Sp<Vec<Sp<String>>>) -> Vec<PathBuf> {
     if files.value.is_empty() {
         let d = ck
             .at(&files.span, "`files` is empty")
@@ -914,7 +912,7 @@ fn dimension(metric: Metric) -> Option<&'static units::Dimension> {
     }
 }
 
-pub(crate) fn gate(ck: &mut Ck, g: &Sp<GateSection>, models: &[Model]) -> Option<GateSpec> {
+fn gate(ck: &mut Ck, g: &Sp<GateSection>, models: &[Model]) -> Option<GateSpec> {
     let raw = &g.value;
     let metric = ck.one_of(&raw.metric, "metric", &Metric::ALL);
     let (comparison, value) = match (&raw.at_least, &raw.at_most) {

@@ -27,7 +27,7 @@ pub struct SshBoards {
     pub small_cache: Option<PathBuf>,
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()

@@ -1,0 +1,302 @@
+//! Issue 18: an emulated Raspberry Pi. `rigs/emulated-pi.toml` puts this machine (x86, the bundled
+//! agent) beside an arm64 Debian board from scripts/emulated-pi.sh (its own sshd in a network
+//! namespace under QEMU user-mode emulation), which gets the aarch64 agent from
+//! scripts/cross-agent.sh through SSH deployment and a health check, like a real Pi. The CWRU
+//! scenario runs on both, one board at a time, so the two agents score the same windows.
+//!
+//! Opt-in, as its cold cost (a release build of tract for aarch64, the board's image) is too much
+//! for every run of the suite: `GAUNTLET_EMULATED_PI=1` (scripts/test.sh then builds both first).
+//! Without it the tests print a loud SKIPPED line; with it, a board or agent that cannot be built
+//! fails them, under `CI=true` as anywhere. Needs root (namespaces, mounts, binfmt_misc).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::ssh::is_root;
+use common::*;
+
+/// The board is one: tests take turns, and the fault test pulls its plug.
+static BOARD: Mutex<()> = Mutex::new(());
+
+const PI: &str = "emulated-pi";
+/// The board's network namespace (scripts/emulated-pi.sh).
+const NAMESPACE: &str = "gauntlet-pi";
+/// The builds tract runs; `int8_qop` (onnxruntime contrib ops) is refused everywhere.
+const TRACT_BUILDS: [&str; 5] = ["fp32", "int8_qdq", "int8_dynamic", "int8_qop_std", "fp16"];
+
+/// Builds the aarch64 agent and the board (each a no-op when cached) and starts the board;
+/// `None`, said loudly, when the test is not opted into.
+fn emulated_pi() -> Option<()> {
+    if std::env::var_os("GAUNTLET_EMULATED_PI").is_none_or(|v| v != "1") {
+        eprintln!(
+            "SKIPPED: the emulated Pi tests run with GAUNTLET_EMULATED_PI=1 (see the README's \
+             \"An emulated Raspberry Pi\")"
+        );
+        return None;
+    }
+    assert!(
+        is_root(),
+        "the emulated Pi needs root (network namespace, overlay, binfmt_misc)"
+    );
+    for args in [
+        &["scripts/cross-agent.sh"][..],
+        &["scripts/emulated-pi.sh", "up"],
+    ] {
+        let status = Command::new("bash")
+            .args(args)
+            .current_dir(repo())
+            .status()
+            .expect("run bash");
+        assert!(status.success(), "`{}` succeeded", args.join(" "));
+    }
+    Some(())
+}
+
+/// The committed CWRU scenario on a stratified subset (the last `tail` of every class's
+/// recording), with the Raspberry Pi override's run rules replaced by `pi` (TOML inline-table keys)
+/// instead of its 10 s minimum per build.
+fn scenario(dir: &Path, tail: f64, pi: &str) -> PathBuf {
+    write(
+        dir,
+        "s.toml",
+        &format!(
+            "extends = \"{{repo}}/scenarios/cwru-quantization.toml\"\n\n\
+             [dataset]\nselect = {{ tail = {tail} }}\n\n\
+             [run]\nwarmup = 4\n\n\
+             [[overrides]]\nboards = {{ family = \"raspberry-pi\" }}\nrun = {{ {pi} }}\n"
+        ),
+    )
+}
+
+fn rig() -> PathBuf {
+    repo().join("rigs/emulated-pi.toml")
+}
+
+fn command(scenario: &Path, out: &Path, locks: &Path) -> Command {
+    let mut command = gauntlet();
+    command
+        .args(run_args(scenario, &rig(), out, None))
+        .env("GAUNTLET_LOCK_DIR", locks)
+        .stdin(Stdio::null());
+    command
+}
+
+fn board<'a>(results: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    results["boards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["board"] == id)
+        .unwrap_or_else(|| panic!("no board {id}"))
+}
+
+fn entry_on<'a>(results: &'a serde_json::Value, id: &str, variant: &str) -> &'a serde_json::Value {
+    results["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["board"] == id && e["variant"] == variant)
+        .unwrap_or_else(|| panic!("no entry for {variant} on {id}"))
+}
+
+#[test]
+fn cwru_on_the_emulated_pi_agrees_with_x86_and_the_second_run_deploys_nothing() {
+    let _turn = BOARD.lock().unwrap_or_else(|e| e.into_inner());
+    if emulated_pi().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = scenario(dir.path(), 0.3, "warmup = 4");
+    let locks = dir.path().join("locks");
+    let mut runs = Vec::new();
+    for name in ["first", "second"] {
+        let out = dir.path().join(name);
+        let output = command(&scenario, &out, &locks).output().unwrap();
+        eprintln!("--- {name}\n{}", String::from_utf8_lossy(&output.stdout));
+        eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+        assert_eq!(output.status.code(), Some(0), "{name} run passes");
+        runs.push((out, results(&dir.path().join(name))));
+    }
+    let (out, first) = &runs[0];
+
+    let pi = board(first, PI);
+    assert_eq!(pi["status"], "completed", "{pi}");
+    assert_eq!(pi["facts"]["arch"], "aarch64", "{pi}");
+    assert_eq!(pi["kind"], "linux-ssh");
+    assert_eq!(pi["timing_source"], "emulated", "{pi}");
+    assert!(pi["health"].is_object(), "health checked: {pi}");
+    let local = board(first, "local");
+    assert_eq!(local["facts"]["arch"], std::env::consts::ARCH);
+    assert_eq!(local["timing_source"], "measured", "{local}");
+
+    for variant in TRACT_BUILDS {
+        let (e_pi, e_x86) = (
+            entry_on(first, PI, variant),
+            entry_on(first, "local", variant),
+        );
+        assert_eq!(e_pi["status"], "completed", "{variant} on the Pi: {e_pi}");
+        assert_eq!(e_x86["status"], "completed", "{variant} on x86: {e_x86}");
+        assert_eq!(e_pi["metrics"]["latency_device_us"]["source"], "emulated");
+        assert_eq!(e_x86["metrics"]["latency_device_us"]["source"], "measured");
+        let windows = e_x86["metrics"]["windows_scored"].as_u64().unwrap();
+        assert_eq!(e_pi["metrics"]["windows_scored"].as_u64(), Some(windows));
+
+        // Scores of the same windows from tract's aarch64 (NEON) and x86 kernels.
+        let read = |id: &str| read_f32(&out.join(format!("outputs/{id}__cwru_cnn__{variant}.f32")));
+        let (arm, x86) = (read(PI), read("local"));
+        assert_eq!(arm.len(), x86.len());
+        assert_eq!(arm.len() as u64, windows * 10);
+        let max_delta = arm
+            .iter()
+            .zip(&x86)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert_eq!(
+            argmaxes(&arm, 10),
+            argmaxes(&x86, 10),
+            "{variant}: labels agree"
+        );
+        assert!(
+            max_delta <= 1e-4,
+            "{variant}: max |aarch64 - x86| {max_delta}"
+        );
+        let p50 =
+            |e: &serde_json::Value| e["metrics"]["latency_device_us"]["p50"].as_f64().unwrap();
+        eprintln!(
+            "{variant}: {windows} windows, labels agree, max |aarch64 - x86| = {max_delta:e}; \
+             device p50 {:.0} us emulated vs {:.0} us x86 (slowdown {:.1}x)",
+            p50(e_pi),
+            p50(e_x86),
+            p50(e_pi) / p50(e_x86)
+        );
+    }
+    // tract refuses onnxruntime's contrib operators on either architecture alike.
+    assert_eq!(
+        entry_on(first, PI, "int8_qop")["status"],
+        entry_on(first, "local", "int8_qop")["status"]
+    );
+
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        report.contains("emulated"),
+        "the report says the Pi's figures are emulated"
+    );
+
+    let deploy = |r: &serde_json::Value| board(r, PI)["deploy"].clone();
+    let (sent, again) = (deploy(first), deploy(&runs[1].1));
+    assert!(!sent["uploaded"].as_array().unwrap().is_empty(), "{sent}");
+    assert_eq!(
+        again["uploaded"],
+        serde_json::json!([]),
+        "second run: {again}"
+    );
+    assert_eq!(again["bytes_sent"], 0, "{again}");
+    assert_eq!(again["cache_hits"], sent["uploaded"], "{again}");
+}
+
+/// The process ids in the board's network namespace.
+fn board_pids() -> Vec<u32> {
+    let out = Command::new("ip")
+        .args(["netns", "pids", NAMESPACE])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// The agent serving a session on the board (it alone runs `--stdio` from the deployment cache),
+/// and what it has written so far: it writes nothing but answers.
+fn agent_on_board() -> Option<(u32, u64)> {
+    board_pids().into_iter().find_map(|pid| {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if !(cmdline.contains("/sha256/") && cmdline.contains("--stdio")) {
+            return None;
+        }
+        let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+        let written = io.lines().find_map(|l| l.strip_prefix("wchar: "))?;
+        Some((pid, written.trim().parse().ok()?))
+    })
+}
+
+#[test]
+fn the_emulated_pi_losing_power_mid_run_infra_fails_that_board_and_keeps_its_measurements() {
+    let _turn = BOARD.lock().unwrap_or_else(|e| e.into_inner());
+    if emulated_pi().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Long enough on the Pi that the plug is pulled while a build replays.
+    let scenario = scenario(dir.path(), 0.05, "warmup = 4, min_duration = \"20s\"");
+    let out = dir.path().join("out");
+    let log = dir.path().join("run.log");
+    let log_file = std::fs::File::create(&log).unwrap();
+    let mut child = command(&scenario, &out, &dir.path().join("locks"))
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file)
+        .spawn()
+        .unwrap();
+
+    // Answers to a few batches after the agent was first seen: the replay is under way.
+    let give_up = Instant::now() + Duration::from_secs(600);
+    let mut first_seen: Option<(u32, u64)> = None;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "gauntlet ended ({status}) before the board was killed:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        match (first_seen, agent_on_board()) {
+            (None, now) => first_seen = now,
+            (Some((pid, before)), Some((now_pid, written)))
+                if pid == now_pid && written >= before + 16 * 1024 =>
+            {
+                break;
+            }
+            _ => {}
+        }
+        assert!(Instant::now() < give_up, "the Pi's agent never got going");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pulled = Command::new("bash")
+        .args(["scripts/emulated-pi.sh", "down"])
+        .current_dir(repo())
+        .status()
+        .unwrap();
+    assert!(pulled.success(), "the board went down");
+
+    let status: ExitStatus = child.wait().unwrap();
+    eprintln!("{}", std::fs::read_to_string(&log).unwrap_or_default());
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "infrastructure failure: exit code 3"
+    );
+    let results = results(&out);
+    let pi = board(&results, PI);
+    assert_eq!(pi["status"], "infra-failed", "{pi}");
+    let reason = pi["failure"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("`{PI}`")),
+        "names the board: {reason}"
+    );
+    assert_eq!(board(&results, "local")["status"], "completed");
+    let measured: u64 = results["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["board"] == PI)
+        .map(|e| e["metrics"]["latency_device_us"]["n"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(measured > 0, "what the Pi measured before it died is kept");
+    for variant in TRACT_BUILDS {
+        assert_eq!(entry_on(&results, "local", variant)["status"], "completed");
+    }
+}
