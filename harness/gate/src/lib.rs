@@ -144,6 +144,15 @@ impl<'a> From<&'a Scenario> for Rules<'a> {
     }
 }
 
+/// A build's figure for `metric` and its interval, read as gates read it; `Err` names what was
+/// not measured.
+pub fn metric_figure(
+    metric: Metric,
+    m: &Metrics,
+) -> Result<(f64, Option<gauntlet_measure::ConfidenceInterval>), String> {
+    figure(metric, m).map(|f| (f.value, f.ci))
+}
+
 /// The class verdicts and champions are kept per: the `class` label, else the board's kind.
 pub fn board_class(board: &Board) -> String {
     board

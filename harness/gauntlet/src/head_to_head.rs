@@ -8,7 +8,7 @@ use std::sync::Arc;
 use gauntlet_results::RuntimeUsed;
 use gauntlet_runner::{Plan, PlannedBuild};
 use gauntlet_spec::{RuntimeSpec, Threshold};
-use gauntlet_store::Store;
+use gauntlet_store::{Promotion, Store};
 use sha2::{Digest, Sha256};
 
 /// Adds, for every model of a scenario with a `vs_champion` gate, the champion build of each board class in
@@ -43,56 +43,56 @@ pub fn join_champions(plan: &mut Plan, store: &Store) -> Vec<String> {
                 "champion {} {} (run {}, {class})",
                 model.name, p.variant, p.run_id
             );
-            let promoted = store.run(&p.run_id).ok().and_then(|r| {
-                r.results?
-                    .entries
-                    .into_iter()
-                    .find(|e| e.model == p.model && e.variant == p.variant)
-            });
-            let Some(promoted) = promoted else {
-                notes.push(format!(
-                    "{who}: its run names no artifact; judging by stored figures"
-                ));
-                continue;
-            };
-            let path = std::path::PathBuf::from(&promoted.provenance.model_path);
-            let bytes = match std::fs::read(&path) {
-                Ok(b) => b,
-                Err(e) => {
+            match champion_build(store, &p, &format!("champion-{}", p.variant)) {
+                Ok(build) => {
                     notes.push(format!(
-                        "{who}: cannot read `{}` ({e}); judging by stored figures",
-                        path.display()
+                        "{who}: joins the run head to head from `{}`",
+                        build.artifact.display()
                     ));
-                    continue;
+                    model.builds.push(build);
                 }
-            };
-            let sha256: [u8; 32] = Sha256::digest(&bytes).into();
-            if hex::encode(sha256) != p.model_sha256 {
-                notes.push(format!(
-                    "{who}: `{}` has changed since it was promoted (SHA-256 differs); judging by stored figures",
-                    path.display()
-                ));
-                continue;
+                Err(why) => notes.push(format!("{who}: {why}; judging by stored figures")),
             }
-            let prebuilt_firmware = path.extension().is_some_and(|x| x == "elf");
-            notes.push(format!(
-                "{who}: joins the run head to head from `{}`",
-                path.display()
-            ));
-            model.builds.push(PlannedBuild {
-                model: model.name.clone(),
-                variant: format!("champion-{}", p.variant),
-                reference: false,
-                artifact: path,
-                prebuilt_firmware,
-                bytes: Arc::new(bytes),
-                sha256,
-                champion: true,
-                runtime: runtime_of(promoted.runtime.as_ref(), prebuilt_firmware),
-            });
         }
     }
     notes
+}
+
+/// The champion's own build, found through its run's provenance and checked against the SHA-256
+/// the promotion ledger recorded, as build `variant`; `Err` says why it cannot run.
+pub fn champion_build(store: &Store, p: &Promotion, variant: &str) -> Result<PlannedBuild, String> {
+    let promoted = store
+        .run(&p.run_id)
+        .ok()
+        .and_then(|r| {
+            r.results?
+                .entries
+                .into_iter()
+                .find(|e| e.model == p.model && e.variant == p.variant)
+        })
+        .ok_or_else(|| "its run names no artifact".to_string())?;
+    let path = std::path::PathBuf::from(&promoted.provenance.model_path);
+    let bytes =
+        std::fs::read(&path).map_err(|e| format!("cannot read `{}` ({e})", path.display()))?;
+    let sha256: [u8; 32] = Sha256::digest(&bytes).into();
+    if hex::encode(sha256) != p.model_sha256 {
+        return Err(format!(
+            "`{}` has changed since it was promoted (SHA-256 differs)",
+            path.display()
+        ));
+    }
+    let prebuilt_firmware = path.extension().is_some_and(|x| x == "elf");
+    Ok(PlannedBuild {
+        model: p.model.clone(),
+        variant: variant.to_string(),
+        reference: false,
+        artifact: path,
+        prebuilt_firmware,
+        bytes: Arc::new(bytes),
+        sha256,
+        champion: true,
+        runtime: runtime_of(promoted.runtime.as_ref(), prebuilt_firmware),
+    })
 }
 
 /// The champion runs on the runtime and settings it was promoted with (version 1 results, and

@@ -2,6 +2,7 @@
 //! mapping outcomes to the documented exit codes in [`exit`].
 
 mod bench;
+mod drift;
 mod exit;
 mod head_to_head;
 mod history;
@@ -130,6 +131,24 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         runs: usize,
     },
+    /// Requalify the champion on fresh recordings: replay them through its build on a board of
+    /// its class and judge input, output and performance drift against the reference.
+    Drift {
+        scenario: PathBuf,
+        /// CSV recordings or globs (default: the scenario's `[drift] recordings`).
+        #[arg(long, num_args = 1..)]
+        recordings: Vec<String>,
+        /// The board class whose champion is requalified (default: the first with one).
+        #[arg(long)]
+        board_class: Option<String>,
+        #[arg(long)]
+        rig: Option<PathBuf>,
+        /// Output folder; `reports/drift/<id>/` when omitted.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArg,
+    },
     /// Print the JSON Schema of scenario or rig files.
     Schema {
         #[arg(value_enum)]
@@ -232,6 +251,23 @@ fn main() -> ExitCode {
             history::champion(store, &scenario, out)
         }),
         Command::Check { scenario, rig } => check(&scenario, rig.as_deref()),
+        Command::Drift {
+            scenario,
+            recordings,
+            board_class,
+            rig,
+            out,
+            db,
+        } => drift_command(
+            &scenario,
+            rig.as_deref(),
+            db.db.as_deref(),
+            &drift::DriftRequest {
+                recordings: &recordings,
+                board_class: board_class.as_deref(),
+                out,
+            },
+        ),
         Command::Bench {
             rounds,
             batch,
@@ -406,6 +442,36 @@ fn run(
             "write every output of run `{}`: {kept}",
             finished.results.run_id
         ),
+    })
+}
+
+fn drift_command(
+    scenario: &Path,
+    rig: Option<&Path>,
+    db: Option<&Path>,
+    request: &drift::DriftRequest,
+) -> Result<u8, Failure> {
+    let plan = load_plan(scenario, rig)?;
+    let inconclusive_fails = plan.scenario.inconclusive_fails;
+    let store = open_store(db)?;
+    let judged = drift::drift(plan, &store, request).map_err(|e| match e {
+        drift::DriftError::Input(error) => input_error(error),
+        drift::DriftError::Infra(error) => Failure {
+            code: exit::INFRA_FAILURE,
+            error,
+        },
+    })?;
+    drift::print_summary(&judged.results);
+    let path = drift::write(&judged).map_err(|error| Failure {
+        code: exit::INFRA_FAILURE,
+        error,
+    })?;
+    stdout::say!("drift: {}", path.display());
+    Ok(match judged.results.verdict {
+        gauntlet_results::DriftVerdict::Requalified => exit::SUCCESS,
+        gauntlet_results::DriftVerdict::Drifted => exit::GATE_FAILED,
+        gauntlet_results::DriftVerdict::Inconclusive if inconclusive_fails => exit::INCONCLUSIVE,
+        gauntlet_results::DriftVerdict::Inconclusive => exit::SUCCESS,
     })
 }
 

@@ -248,11 +248,13 @@ pub fn stored_samples(store: &Store, results: &Results) -> MemorySamples {
     samples
 }
 
-fn timestamp(t: SystemTime) -> String {
+/// RFC 3339 to the second, UTC.
+pub fn timestamp(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-fn run_id(started: SystemTime) -> String {
+/// A run id from its start time, e.g. `20261201T183017-1a2b`.
+pub fn run_id(started: SystemTime) -> String {
     let stamp = timestamp(started).replace([':', '-'], "");
     let nanos = started
         .duration_since(SystemTime::UNIX_EPOCH)

@@ -25,7 +25,7 @@ fn data(seed: u64, moved: f32) -> Vec<f32> {
         .map(|i| {
             // Sum of three uniforms: bell-shaped, cheap, with ties only by accident.
             let x = uniform() + uniform() + uniform() - 1.5;
-            if i % FEATURES % 16 == 0 {
+            if (i % FEATURES).is_multiple_of(16) {
                 x + moved * 0.5
             } else {
                 x

@@ -9,6 +9,7 @@
 //! Every figure that did not come from a real clock or sensor is marked with its [`Source`]
 //! (`emulated`, `simulated`) wherever it is shown.
 
+mod drift;
 mod fmt;
 mod html;
 mod json;
@@ -29,6 +30,7 @@ use gauntlet_results::Results;
 use gauntlet_results::Source;
 use serde::Serialize;
 
+pub use drift::{drift_html, drift_markdown, drift_terminal, moved_features};
 pub use html::HtmlReporter;
 pub use json::JsonReporter;
 pub use junit::JunitReporter;

@@ -521,6 +521,112 @@ pub(crate) fn power(title: &str, trace: &PowerTrace) -> String {
     f.finish()
 }
 
+/// Reference and new samples over shared bins, as shares of each sample: the reference filled,
+/// the new sample outlined on top.
+pub(crate) fn paired_histogram(
+    title: &str,
+    x_label: &str,
+    bins: &[gauntlet_measure::drift::PairedBin],
+) -> String {
+    let lo = bins.first().map_or(0.0, |b| b.lo);
+    let hi = bins.last().map_or(1.0, |b| b.hi);
+    let total = |f: fn(&gauntlet_measure::drift::PairedBin) -> u64| {
+        bins.iter().map(f).sum::<u64>().max(1) as f64
+    };
+    let (nr, nn) = (total(|b| b.reference), total(|b| b.new));
+    let top = bins
+        .iter()
+        .map(|b| (b.reference as f64 / nr).max(b.new as f64 / nn))
+        .fold(0.01, f64::max);
+    let mut f = Frame::new(
+        title,
+        x_label,
+        "share of windows",
+        (lo, hi),
+        (0.0, top * 1.1),
+    );
+    let base = f.y(0.0);
+    let mut body = String::new();
+    for b in bins {
+        let (x0, x1) = (f.x(b.lo), f.x(b.hi).max(f.x(b.lo) + 1.0));
+        let yr = f.y(b.reference as f64 / nr);
+        let yn = f.y(b.new as f64 / nn);
+        let _ = write!(
+            body,
+            r#"<rect class="bar" x="{x0:.1}" y="{yr:.1}" width="{:.1}" height="{:.1}"/><rect class="bar-new" x="{x0:.1}" y="{yn:.1}" width="{:.1}" height="{:.1}"/>"#,
+            x1 - x0,
+            base - yr,
+            x1 - x0,
+            base - yn
+        );
+    }
+    let _ = write!(
+        body,
+        r#"<rect class="bar" x="{:.1}" y="{TOP}" width="10" height="8"/><text class="legend" x="{:.1}" y="{:.1}">reference</text><rect class="bar-new" x="{:.1}" y="{:.1}" width="10" height="8"/><text class="legend" x="{:.1}" y="{:.1}">new</text>"#,
+        W - RIGHT - 90.0,
+        W - RIGHT - 76.0,
+        TOP + 8.0,
+        W - RIGHT - 90.0,
+        TOP + 12.0,
+        W - RIGHT - 76.0,
+        TOP + 20.0
+    );
+    f.body = body;
+    f.finish()
+}
+
+/// One horizontal bar per subject (e.g. each feature's PSI), with a dashed line at the gate's
+/// threshold; bars beyond it are drawn in the failing colour.
+pub(crate) fn drift_bars(title: &str, bars: &[(String, f64)], threshold: Option<f64>) -> String {
+    let row = 18.0;
+    let label_w = 170.0;
+    let height = TOP + row * bars.len() as f64 + 30.0;
+    let top = bars
+        .iter()
+        .map(|b| b.1)
+        .chain(threshold)
+        .fold(0.0f64, f64::max)
+        .max(1e-9)
+        * 1.1;
+    let x = |v: f64| label_w + v / top * (W - label_w - RIGHT - 40.0);
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {W} {height}" role="img" aria-label="{t}"><title>{t}</title><text x="8" y="18" class="chart-title">{t}</text>"#,
+        t = xml(title)
+    );
+    for (i, (label, v)) in bars.iter().enumerate() {
+        let y = TOP + row * i as f64;
+        let over = threshold.is_some_and(|t| *v > t);
+        let _ = write!(
+            s,
+            r#"<text class="tick" x="{:.1}" y="{:.1}" text-anchor="end">{}</text><rect class="{}" x="{label_w}" y="{:.1}" width="{:.1}" height="{:.1}"/><text class="tick" x="{:.1}" y="{:.1}">{}</text>"#,
+            label_w - 6.0,
+            y + 12.0,
+            xml(label),
+            if over { "bar-over" } else { "bar" },
+            y + 3.0,
+            (x(*v) - label_w).max(1.0),
+            row - 6.0,
+            x(*v) + 4.0,
+            y + 12.0,
+            tick_label(*v, 3)
+        );
+    }
+    if let Some(t) = threshold {
+        let _ = write!(
+            s,
+            r#"<line class="marker" x1="{:.1}" y1="{TOP}" x2="{:.1}" y2="{:.1}"/><text class="marker-label" x="{:.1}" y="{:.1}">gate {}</text>"#,
+            x(t),
+            x(t),
+            height - 24.0,
+            x(t) + 3.0,
+            height - 12.0,
+            tick_label(t, 3)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

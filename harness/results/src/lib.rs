@@ -6,8 +6,11 @@
 //! included), `emulated` when an emulator executed the model (its clock is instruction counts), or
 //! `simulated` when a model of the hardware produced it (e.g. the simulated INA219).
 
+mod drift;
 mod schema;
 mod task;
+
+pub use drift::*;
 
 pub use schema::*;
 pub use task::*;

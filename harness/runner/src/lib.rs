@@ -23,3 +23,4 @@ pub use events::{Event, EventSink};
 pub use plan::{Plan, PlanError, PlannedBuild, plan};
 pub use record::*;
 pub use session::{run_plan, run_plan_with};
+pub use task_analysis::scores as anomaly_scores;

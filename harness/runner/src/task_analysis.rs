@@ -137,7 +137,7 @@ fn first_outputs(build: &BuildRecord, n: usize) -> Vec<f64> {
 
 /// Each window's anomaly score: the output itself, or the reconstruction's error against the
 /// window (both flat in the model's input layout).
-fn scores(plan: &Plan, build: &BuildRecord, task: &AnomalyTask, n: usize) -> Vec<f64> {
+pub fn scores(plan: &Plan, build: &BuildRecord, task: &AnomalyTask, n: usize) -> Vec<f64> {
     let error = |power: fn(f64) -> f64| {
         build
             .outputs

@@ -6,6 +6,7 @@
 
 mod check;
 mod diagnostic;
+mod drift;
 mod load;
 mod names;
 mod raw;
@@ -14,6 +15,7 @@ mod scenario;
 mod units;
 pub mod validated;
 
+pub use drift::{DriftGate, DriftSpec, DriftStatistic, resolve_recordings};
 pub use diagnostic::{Diagnostic, Diagnostics, Location};
 pub use names::{MAX_NAME_BYTES, NameProblem, check_path_component};
 pub use rig::{DEFAULT_RIG_SOURCE, default_rig, load_rig, select_boards};

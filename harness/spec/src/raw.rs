@@ -214,6 +214,8 @@ pub(crate) struct ScenarioFile {
     /// the `[run]` keys it sets, for that board only.
     #[serde(default)]
     pub overrides: Vec<Sp<OverrideSection>>,
+    /// How `gauntlet drift` requalifies the champion on fresh recordings.
+    pub drift: Option<Sp<crate::drift::DriftSection>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -438,7 +440,7 @@ pub(crate) struct RunSection {
     pub stable_machine: Option<bool>,
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct GateSection {
     /// One of: accuracy, macro_f1, latency.p50, latency.p90, latency.p99, latency.mean,

@@ -76,6 +76,7 @@ fn validate(loaded: &Loaded<ScenarioFile>, path: &Path) -> Result<Scenario, Diag
         .iter()
         .filter_map(|g| gate(&mut ck, g, &models))
         .collect();
+    let drift = crate::drift::validate(&mut ck, raw.drift.as_ref(), &dataset, &models);
     let header = &raw.scenario.value;
     ck.printable(&header.name, "scenario name");
     ck.printable(&raw.dataset.value.name, "dataset name");
@@ -99,6 +100,7 @@ fn validate(loaded: &Loaded<ScenarioFile>, path: &Path) -> Result<Scenario, Diag
         overrides,
         gates,
         inconclusive_fails: header.inconclusive_fails.unwrap_or(true),
+        drift,
         dataset_at: loaded.locate(&raw.dataset.value.files.span),
     };
     ck.finish(scenario)
@@ -122,7 +124,7 @@ fn is_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
-fn recordings(ck: &mut Ck, files: &Sp<Vec<Sp<String>>>) -> Vec<PathBuf> {
+pub(crate) fn recordings(ck: &mut Ck, files: &Sp<Vec<Sp<String>>>) -> Vec<PathBuf> {
     if files.value.is_empty() {
         let d = ck
             .at(&files.span, "`files` is empty")
@@ -912,7 +914,7 @@ fn dimension(metric: Metric) -> Option<&'static units::Dimension> {
     }
 }
 
-fn gate(ck: &mut Ck, g: &Sp<GateSection>, models: &[Model]) -> Option<GateSpec> {
+pub(crate) fn gate(ck: &mut Ck, g: &Sp<GateSection>, models: &[Model]) -> Option<GateSpec> {
     let raw = &g.value;
     let metric = ck.one_of(&raw.metric, "metric", &Metric::ALL);
     let (comparison, value) = match (&raw.at_least, &raw.at_most) {

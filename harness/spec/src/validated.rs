@@ -32,6 +32,8 @@ pub struct Scenario {
     pub gates: Vec<GateSpec>,
     /// Whether an INCONCLUSIVE verdict fails CI (exit code 4) or passes.
     pub inconclusive_fails: bool,
+    /// `[drift]`: how `gauntlet drift` requalifies the champion (defaults when absent).
+    pub drift: crate::DriftSpec,
     /// Where `[dataset] files` is written, for errors found when the data is read.
     #[serde(skip)]
     pub dataset_at: Option<crate::Location>,
