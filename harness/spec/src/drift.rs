@@ -204,9 +204,11 @@ pub(crate) fn validate(
             .reference_files
             .as_ref()
             .map(|f| crate::scenario::recordings(ck, f)),
+        // An empty list is allowed: the command line must then name the recordings.
         recordings: d
             .recordings
             .as_ref()
+            .filter(|f| !f.value.is_empty())
             .map(|f| crate::scenario::recordings(ck, f))
             .unwrap_or_default(),
         bins: ck.opt_at_least(&d.bins, 2, "bins", 10),
