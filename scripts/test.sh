@@ -16,6 +16,7 @@ packages=(
     chromium libxml2-utils fonts-dejavu-core   # HTML report in headless Chromium; JUnit XSD check
     openssh-server openssh-client iproute2     # real sshd "boards" in network namespaces
     rustc-web cargo-web rust-web-src lld qemu-system-arm  # STM32 firmware, run on QEMU's netduinoplus2
+    postgresql libssl-dev pkg-config      # the PostgreSQL store: a real server; the TLS client's build
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -52,6 +53,13 @@ if [ "${GAUNTLET_EMULATED_PI:-}" = 1 ]; then
     bash scripts/cross-agent.sh
     $sudo bash scripts/emulated-pi.sh image >/dev/null
 fi
+
+# A throw-away PostgreSQL cluster (temporary folder, loopback port, an unprivileged owner): every
+# store test runs on it as well as on SQLite, and the shared-lab tests drive it. Stopped at exit.
+export GAUNTLET_TEST_PG_DIR="$(mktemp -d /tmp/gauntlet-pg.XXXXXX)"
+trap 'scripts/test-postgres.sh stop' EXIT
+GAUNTLET_TEST_PG_URL="$(scripts/test-postgres.sh start)"
+export GAUNTLET_TEST_PG_URL
 
 # One feature set for everything: building binaries separately would compile tract twice.
 # `cargo test` builds each tested package's binaries too (the integration tests start the real

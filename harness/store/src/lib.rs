@@ -1,7 +1,12 @@
-//! Run history, raw samples, verdicts, champions and the promotion ledger in SQLite.
+//! Run history, raw samples, verdicts, champions, the promotion ledger and board leases, in SQLite
+//! (embedded, the default) or PostgreSQL (a lab shared by many runners) behind one [`Backend`].
 //!
-//! - **Durability**: WAL journal, `synchronous = NORMAL` (a committed transaction survives the
-//!   process being killed; only a power cut may lose the last ones). [`Store::begin_run`] commits the
+//! - **Where**: [`Store::open`] takes a file path, or a `postgres://` URL (see [`backend::Postgres`]
+//!   for TLS and the `PG*` variables). Both get the same schema through the same migrations.
+//! - **Durability**: SQLite uses a WAL journal, `synchronous = NORMAL` (a committed transaction
+//!   survives the process being killed; only a power cut may lose the last ones). Every write is a
+//!   transaction; one that fails because the database went away is retried with backoff for up to
+//!   [`Store::set_retry`] (default [`DEFAULT_RETRY`]). [`Store::begin_run`] commits the
 //!   run row on its own, so a harness killed mid-run leaves a visible row; each
 //!   [`Store::record_samples`] call commits a chunk; [`Store::finish_run`] writes everything else in
 //!   one transaction.
@@ -12,22 +17,29 @@
 //!   ever added. [`Store`] implements [`gauntlet_gate::ChampionLookup`].
 //! - **Path**: [`default_db_path`]: `--db` flag, else `$GAUNTLET_DB`, else `.gauntlet/gauntlet.db`.
 
+pub mod backend;
+mod lease;
 mod process;
 mod schema;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
+pub use backend::{Backend, DbError, Dialect};
+use backend::{Row, Value, vals};
 use gauntlet_gate::{Champion, ChampionLookup, LookupError, board_class};
 use gauntlet_results::{Entry, Metrics, Outcome, Results, Verdict};
 use gauntlet_spec::Board;
-use rusqlite::{Connection, OptionalExtension, Row, params};
+pub use lease::{Holder, Lease, LeaseError, LeaseEvent, OutOfRotation, Ticket};
 use serde::{Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 
 /// Environment variable naming the database when no `--db` flag is given.
 pub const DB_ENV: &str = "GAUNTLET_DB";
+/// How long a failed write is retried when the database went away.
+pub const DEFAULT_RETRY: Duration = Duration::from_secs(30);
 /// The database used when neither `--db` nor `$GAUNTLET_DB` names one, relative to the working folder.
 pub const DEFAULT_DB: &str = ".gauntlet/gauntlet.db";
 
@@ -52,10 +64,7 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error("open the database {}: {source}", path.display())]
-    Open {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
+    Open { path: PathBuf, source: DbError },
     #[error(
         "open the database {}: it has schema version {found}, newer than the {supported} this gauntlet knows; use a newer gauntlet",
         path.display()
@@ -66,10 +75,7 @@ pub enum StoreError {
         supported: usize,
     },
     #[error("{what}: {source}")]
-    Sql {
-        what: String,
-        source: rusqlite::Error,
-    },
+    Sql { what: String, source: DbError },
     #[error("{what}: stored JSON does not parse: {source}")]
     Json {
         what: String,
@@ -103,12 +109,24 @@ pub enum StoreError {
     },
     #[error("promote from run `{run}`: `{field}` must not be empty")]
     EmptyField { run: String, field: &'static str },
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
+}
+
+impl StoreError {
+    /// Whether the database could not be reached (as opposed to refusing the request).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Sql { source, .. } | StoreError::Open { source, .. } => source.transient,
+            _ => false,
+        }
+    }
 }
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// Wraps a rusqlite error with what was being done.
-fn sql(what: impl FnOnce() -> String) -> impl FnOnce(rusqlite::Error) -> StoreError {
+/// Wraps a database error with what was being done.
+fn sql(what: impl FnOnce() -> String) -> impl FnOnce(DbError) -> StoreError {
     move |source| StoreError::Sql {
         what: what(),
         source,
@@ -175,16 +193,12 @@ impl RunStatus {
         }
     }
 
-    fn parse(s: &str) -> rusqlite::Result<Self> {
+    fn parse(s: &str) -> Result<Self, DbError> {
         match s {
             "running" => Ok(RunStatus::Running),
             "complete" => Ok(RunStatus::Complete),
             "incomplete" => Ok(RunStatus::Incomplete),
-            other => Err(rusqlite::Error::InvalidColumnType(
-                0,
-                format!("status `{other}`"),
-                rusqlite::types::Type::Text,
-            )),
+            other => Err(DbError::new(false, format!("unknown run status `{other}`"))),
         }
     }
 }
@@ -264,35 +278,34 @@ fn enum_text<T: Serialize>(v: &T) -> String {
         .expect("results enums serialise as strings")
 }
 
-fn enum_parse<T: DeserializeOwned>(s: &str) -> rusqlite::Result<T> {
-    serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-    })
+fn enum_parse<T: DeserializeOwned>(s: &str) -> Result<T, DbError> {
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .map_err(|e| DbError::new(false, e))
 }
 
 const RUN_COLUMNS: &str = "id, scenario_name, scenario_path, scenario_sha256, rig_name, rig_sha256, \
-     started_at, finished_at, status, outcome, pid, pid_started";
+     started_at, finished_at, status, outcome, pid, pid_started, runner";
 
-fn run_summary(row: &Row<'_>) -> rusqlite::Result<RunSummary> {
-    let mut status = RunStatus::parse(&row.get::<_, String>(8)?)?;
-    let (pid, started): (u32, Option<u64>) = (row.get(10)?, row.get(11)?);
-    if status == RunStatus::Running && !process::alive(pid, started) {
+fn run_summary(row: &Row) -> Result<RunSummary, DbError> {
+    let mut status = RunStatus::parse(&row.text(8)?)?;
+    let pid = u32::try_from(row.int(10)?).unwrap_or(0);
+    let started = row.opt_int(11)?.and_then(|s| u64::try_from(s).ok());
+    let here = row.opt_text(12)?.is_none_or(|h| h == lease::host_name());
+    // A process on another runner cannot be looked up here; its row says what it is.
+    if status == RunStatus::Running && here && !process::alive(pid, started) {
         status = RunStatus::Incomplete;
     }
     Ok(RunSummary {
-        id: row.get(0)?,
-        scenario_name: row.get(1)?,
-        scenario_path: row.get(2)?,
-        scenario_sha256: row.get(3)?,
-        rig_name: row.get(4)?,
-        rig_sha256: row.get(5)?,
-        started_at: row.get(6)?,
-        finished_at: row.get(7)?,
+        id: row.text(0)?,
+        scenario_name: row.text(1)?,
+        scenario_path: row.text(2)?,
+        scenario_sha256: row.text(3)?,
+        rig_name: row.text(4)?,
+        rig_sha256: row.text(5)?,
+        started_at: row.text(6)?,
+        finished_at: row.opt_text(7)?,
         status,
-        outcome: row
-            .get::<_, Option<String>>(9)?
-            .map(|s| enum_parse(&s))
-            .transpose()?,
+        outcome: row.opt_text(9)?.map(|s| enum_parse(&s)).transpose()?,
     })
 }
 
@@ -300,28 +313,46 @@ const PROMOTION_COLUMNS: &str = "id, run_id, scenario, model, variant, board_cla
      reason, override_reason, verdict, promoted_at, model_sha256, dataset_sha256, scenario_sha256, \
      rig_sha256, report_sha256";
 
-fn promotion(row: &Row<'_>) -> rusqlite::Result<Promotion> {
+fn promotion(row: &Row) -> Result<Promotion, DbError> {
     Ok(Promotion {
-        id: row.get(0)?,
-        run_id: row.get(1)?,
-        scenario: row.get(2)?,
-        model: row.get(3)?,
-        variant: row.get(4)?,
-        board_class: row.get(5)?,
-        by: row.get(6)?,
-        reason: row.get(7)?,
-        override_reason: row.get(8)?,
-        verdict: row
-            .get::<_, Option<String>>(9)?
-            .map(|s| enum_parse(&s))
-            .transpose()?,
-        promoted_at: row.get(10)?,
-        model_sha256: row.get(11)?,
-        dataset_sha256: row.get(12)?,
-        scenario_sha256: row.get(13)?,
-        rig_sha256: row.get(14)?,
-        report_sha256: row.get(15)?,
+        id: row.int(0)?,
+        run_id: row.text(1)?,
+        scenario: row.text(2)?,
+        model: row.text(3)?,
+        variant: row.text(4)?,
+        board_class: row.text(5)?,
+        by: row.text(6)?,
+        reason: row.text(7)?,
+        override_reason: row.opt_text(8)?,
+        verdict: row.opt_text(9)?.map(|s| enum_parse(&s)).transpose()?,
+        promoted_at: row.text(10)?,
+        model_sha256: row.text(11)?,
+        dataset_sha256: row.text(12)?,
+        scenario_sha256: row.text(13)?,
+        rig_sha256: row.text(14)?,
+        report_sha256: row.text(15)?,
     })
+}
+
+/// A column of JSON text, parsed; `None` when it is NULL.
+fn json_column<T: DeserializeOwned>(
+    row: &Row,
+    i: usize,
+    what: impl Fn() -> String,
+) -> Result<Option<T>> {
+    row.opt_text(i)
+        .map_err(sql(&what))?
+        .map(|j| serde_json::from_str(&j))
+        .transpose()
+        .map_err(|source| StoreError::Json {
+            what: what(),
+            source,
+        })
+}
+
+/// Every row through `f`, the first error stopping it.
+fn all<T>(rows: Vec<Row>, f: impl Fn(&Row) -> Result<T, DbError>) -> Result<Vec<T>, DbError> {
+    rows.iter().map(f).collect()
 }
 
 /// Little-endian f64s, 8 bytes each.
@@ -337,90 +368,178 @@ fn decode(blob: &[u8], out: &mut Vec<f64>) {
 }
 
 pub struct Store {
-    conn: Connection,
+    db: Mutex<Box<dyn Backend>>,
+    /// The file, or the server's URL without its password.
     path: PathBuf,
+    retry: Duration,
 }
 
 impl Store {
-    /// Opens (creating it and its folder if needed) and migrates the database at `path`.
+    /// Opens and migrates the database at `path`: a SQLite file (created with its folder if
+    /// needed), or a PostgreSQL server when `path` is a `postgres://` URL.
     pub fn open(path: &Path) -> Result<Store> {
+        Store::open_with(path, "")
+    }
+
+    /// Like [`Store::open`], for a connection that only holds leases: on PostgreSQL its commits
+    /// do not wait for the server's disk (`synchronous_commit = off`), which halves a lease round
+    /// trip. A server crash may then forget the last lease changes (at most about 0.6 s of them);
+    /// a holder whose lease was forgotten finds it gone at its next heartbeat, as after an expiry.
+    pub fn open_for_leases(path: &Path) -> Result<Store> {
+        Store::open_with(path, "SET synchronous_commit = off")
+    }
+
+    fn open_with(path: &Path, session: &str) -> Result<Store> {
+        let location = path.to_string_lossy();
+        if backend::is_postgres_url(&location) {
+            let pg = backend::Postgres::connect_with(&location, session).map_err(|source| {
+                StoreError::Open {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })?;
+            return Store::with_backend(Box::new(pg));
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
                 path: dir.to_path_buf(),
                 source,
             })?;
         }
-        let open_err = |source| StoreError::Open {
+        let sqlite = backend::Sqlite::open(path).map_err(|source| StoreError::Open {
             path: path.to_path_buf(),
             source,
-        };
-        let mut conn = Connection::open(path).map_err(open_err)?;
-        // Another gauntlet may be writing (a run in CI while someone promotes): wait, don't fail.
-        conn.busy_timeout(Duration::from_secs(10))
-            .map_err(open_err)?;
-        conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
-            .map_err(open_err)?;
-        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
-            .map_err(open_err)?;
-        schema::migrate(&mut conn).map_err(|e| match e {
+        })?;
+        Store::with_backend(Box::new(sqlite))
+    }
+
+    /// A store on any backend (e.g. [`backend::testing::Outage`]), migrated.
+    pub fn with_backend(mut db: Box<dyn Backend>) -> Result<Store> {
+        let path = PathBuf::from(db.describe());
+        schema::migrate(db.as_mut()).map_err(|e| match e {
             schema::MigrateError::TooNew { found, supported } => StoreError::TooNew {
-                path: path.to_path_buf(),
+                path: path.clone(),
                 found,
                 supported,
             },
-            schema::MigrateError::Sql(source) => open_err(source),
+            schema::MigrateError::Db(source) => StoreError::Open {
+                path: path.clone(),
+                source,
+            },
         })?;
         Ok(Store {
-            conn,
-            path: path.to_path_buf(),
+            db: Mutex::new(db),
+            path,
+            retry: DEFAULT_RETRY,
         })
     }
 
+    /// The file, or the server's URL without its password.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.db().dialect()
+    }
+
+    /// How long a write that failed because the database went away is retried.
+    pub fn set_retry(&mut self, retry: Duration) {
+        self.retry = retry;
+    }
+
+    fn db(&self) -> MutexGuard<'_, Box<dyn Backend>> {
+        // A panic while holding it leaves no transaction open (each call ends its own), so the
+        // connection is still usable.
+        self.db.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn query(&self, what: impl FnOnce() -> String, q: &str, params: &[Value]) -> Result<Vec<Row>> {
+        self.db().query(q, params).map_err(sql(what))
+    }
+
+    /// Runs `f` in one transaction; when the database could not be reached, again with backoff
+    /// (100 ms doubling, at most 5 s apart) until `retry` has passed.
+    fn transaction<T>(
+        &self,
+        retry: Duration,
+        what: &dyn Fn() -> String,
+        mut f: impl FnMut(&mut dyn Backend) -> Result<T>,
+    ) -> Result<T> {
+        let deadline = Instant::now() + retry;
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let attempt = {
+                let mut guard = self.db();
+                let db: &mut dyn Backend = guard.as_mut();
+                let begin = db.dialect().begin();
+                let attempt = db
+                    .batch(begin)
+                    .map_err(sql(what))
+                    .and_then(|()| f(&mut *db))
+                    .and_then(|v| db.batch("COMMIT").map_err(sql(what)).map(|()| v));
+                if attempt.is_err() {
+                    let _ = db.batch("ROLLBACK");
+                }
+                attempt
+            };
+            match attempt {
+                Ok(v) => return Ok(v),
+                Err(e) if e.is_unavailable() && Instant::now() + pause <= deadline => {}
+                Err(e) => return Err(e),
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_secs(5));
+        }
     }
 
     /// Records a run as `running`, committed at once, so that a harness killed later leaves it
     /// visible (and shown as incomplete).
     pub fn begin_run(&self, run: &NewRun) -> Result<RunHandle> {
         let pid = std::process::id();
-        self.conn
-            .execute(
+        let what = || format!("record the start of run `{}`", run.id);
+        self.transaction(self.retry, &what, |db| {
+            db.execute(
                 "INSERT INTO runs (id, scenario_name, scenario_path, scenario_sha256, rig_name, \
-                 rig_sha256, started_at, status, pid, pid_started) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9)",
-                params![
-                    run.id,
-                    run.scenario_name,
-                    run.scenario_path,
-                    run.scenario_sha256,
-                    run.rig_name,
-                    run.rig_sha256,
-                    run.started_at,
+                 rig_sha256, started_at, status, pid, pid_started, runner) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9, ?10)",
+                vals![
+                    &run.id,
+                    &run.scenario_name,
+                    &run.scenario_path,
+                    &run.scenario_sha256,
+                    &run.rig_name,
+                    &run.rig_sha256,
+                    &run.started_at,
                     pid,
                     process::start_time(pid),
+                    lease::host_name(),
                 ],
             )
-            .map_err(sql(|| format!("record the start of run `{}`", run.id)))?;
+            .map_err(sql(what))
+        })?;
         Ok(RunHandle { id: run.id.clone() })
     }
 
-    /// Appends device latencies (µs) of one build on one board; each call commits on its own.
+    /// Appends device latencies (µs) of one build on one board; each call commits on its own and is
+    /// not retried (the caller keeps what it could not write, for the next call or the end).
     pub fn record_samples(&self, run: &RunHandle, key: &EntryKey, device_us: &[f64]) -> Result<()> {
-        self.conn
-            .execute(
-                "INSERT INTO samples (run_id, board, model, variant, chunk, device_us) \
-                 VALUES (?1, ?2, ?3, ?4, (SELECT COALESCE(MAX(chunk) + 1, 0) FROM samples \
-                 WHERE run_id = ?1 AND board = ?2 AND model = ?3 AND variant = ?4), ?5)",
-                params![run.id, key.board, key.model, key.variant, encode(device_us)],
-            )
-            .map_err(sql(|| {
-                format!(
-                    "record samples of {} {} on {} for run `{}`",
-                    key.model, key.variant, key.board, run.id
-                )
-            }))?;
-        Ok(())
+        self.record_sample_batches(run, &[(key, device_us)])
+    }
+
+    /// Appends several builds' latencies in one transaction.
+    pub fn record_sample_batches(
+        &self,
+        run: &RunHandle,
+        batches: &[(&EntryKey, &[f64])],
+    ) -> Result<()> {
+        let what = || format!("record samples for run `{}`", run.id);
+        self.transaction(Duration::ZERO, &what, |db| {
+            for (key, device_us) in batches {
+                insert_samples(db, &run.id, key, device_us)?;
+            }
+            Ok(())
+        })
     }
 
     /// Stores the run's results, entries and verdicts and marks it complete, in one transaction.
@@ -432,102 +551,100 @@ impl Store {
         boards: &[Board],
     ) -> Result<()> {
         let what = || format!("store the results of run `{}`", run.id);
-        let json = serde_json::to_string(results).expect("results serialise");
-        let tx = self.conn.transaction().map_err(sql(what))?;
-        let status: String = tx
-            .query_row("SELECT status FROM runs WHERE id = ?1", [&run.id], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(sql(what))?
-            .ok_or_else(|| StoreError::NoSuchRun(run.id.clone()))?;
-        if status != "running" {
-            return Err(StoreError::NotRunning {
-                run: run.id.clone(),
-                status: RunStatus::parse(&status).map_err(sql(what))?,
-            });
-        }
-        tx.execute(
-            "UPDATE runs SET status = 'complete', finished_at = ?2, outcome = ?3, results_json = ?4 \
-             WHERE id = ?1",
-            params![run.id, results.finished_at, enum_text(&results.outcome), json],
-        )
-        .map_err(sql(what))?;
-        for e in &results.entries {
-            let class = boards.iter().find(|b| b.id == e.board).map_or_else(
-                || {
-                    results
-                        .boards
-                        .iter()
-                        .find(|b| b.board == e.board)
-                        .map_or_else(|| "unknown".to_string(), |b| b.kind.clone())
-                },
-                board_class,
-            );
-            let m = e.metrics.as_ref();
-            let latency = m.and_then(|m| m.latency_device_us.as_ref());
-            tx.execute(
-                "INSERT INTO entries (run_id, board, board_class, model, variant, reference, status, \
-                 model_sha256, accuracy, macro_f1, latency_p50_us, latency_p99_us, latency_mean_us, \
-                 energy_per_inference_j, peak_rss_kib, flash_bytes, metrics_json) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-                params![
-                    run.id,
-                    e.board,
-                    class,
-                    e.model,
-                    e.variant,
-                    e.reference,
-                    enum_text(&e.status),
-                    e.provenance.model_sha256,
-                    m.and_then(|m| m.accuracy),
-                    m.and_then(|m| m.macro_f1),
-                    latency.map(|l| l.p50),
-                    latency.map(|l| l.p99),
-                    latency.map(|l| l.mean),
-                    m.and_then(|m| m.energy.as_ref()).map(|en| en.per_inference_j),
-                    m.and_then(|m| m.peak_rss_kib),
-                    m.and_then(|m| m.flash_bytes),
-                    m.map(|m| serde_json::to_string(m).expect("metrics serialise")),
-                ],
-            )
-            .map_err(sql(|| {
-                format!(
-                    "store entry {} {} on {} of run `{}`",
-                    e.model, e.variant, e.board, run.id
+        self.transaction(self.retry, &what, |db| {
+            let status = db
+                .query("SELECT status FROM runs WHERE id = ?1", vals![&run.id])
+                .map_err(sql(what))?;
+            let status = status
+                .first()
+                .ok_or_else(|| StoreError::NoSuchRun(run.id.clone()))?
+                .text(0)
+                .map_err(sql(what))?;
+            if status != "running" {
+                return Err(StoreError::NotRunning {
+                    run: run.id.clone(),
+                    status: RunStatus::parse(&status).map_err(sql(what))?,
+                });
+            }
+            write_results(db, &run.id, results, boards)
+        })
+    }
+
+    /// Records a run from its results.json (`samples`: raw device latencies per build), for a run
+    /// whose store write failed. Idempotent: returns `false`, writing nothing, when the run is
+    /// already complete; a row left `running` or `incomplete` by the failed run is completed.
+    pub fn import_run(
+        &self,
+        results: &Results,
+        boards: &[Board],
+        samples: &[(EntryKey, Vec<f64>)],
+        source: &NewRun,
+    ) -> Result<bool> {
+        let what = || format!("import run `{}`", results.run_id);
+        self.transaction(self.retry, &what, |db| {
+            let found = db
+                .query(
+                    "SELECT status FROM runs WHERE id = ?1",
+                    vals![&results.run_id],
                 )
-            }))?;
-        }
-        for v in &results.verdicts {
-            tx.execute(
-                "INSERT INTO verdicts (run_id, model, variant, board_class, verdict, infra_error, \
-                 gates_passed, gates_failed, gates_inconclusive) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    run.id,
-                    v.model,
-                    v.variant,
-                    v.board_class,
-                    v.verdict.as_ref().map(enum_text),
-                    v.infra_error,
-                    v.gates_passed,
-                    v.gates_failed,
-                    v.gates_inconclusive,
-                ],
-            )
-            .map_err(sql(what))?;
-        }
-        tx.commit().map_err(sql(what))
+                .map_err(sql(what))?;
+            match found
+                .first()
+                .map(|r| r.text(0))
+                .transpose()
+                .map_err(sql(what))?
+            {
+                Some(status) if status == "complete" => return Ok(false),
+                Some(_) => {
+                    db.execute(
+                        "UPDATE runs SET status = 'running' WHERE id = ?1",
+                        vals![&results.run_id],
+                    )
+                    .map_err(sql(what))?;
+                    // What it streamed before the store went away is replaced by the whole record.
+                    db.execute(
+                        "DELETE FROM samples WHERE run_id = ?1",
+                        vals![&results.run_id],
+                    )
+                    .map_err(sql(what))?;
+                }
+                None => {
+                    db.execute(
+                        "INSERT INTO runs (id, scenario_name, scenario_path, scenario_sha256, \
+                         rig_name, rig_sha256, started_at, status, pid, runner) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', 0, ?8)",
+                        vals![
+                            &results.run_id,
+                            &source.scenario_name,
+                            &source.scenario_path,
+                            &source.scenario_sha256,
+                            &source.rig_name,
+                            &source.rig_sha256,
+                            &source.started_at,
+                            lease::host_name(),
+                        ],
+                    )
+                    .map_err(sql(what))?;
+                }
+            }
+            for (key, device_us) in samples {
+                insert_samples(db, &results.run_id, key, device_us)?;
+            }
+            write_results(db, &results.run_id, results, boards)?;
+            Ok(true)
+        })
     }
 
     /// Marks a run this process gives up on (e.g. interrupted by Ctrl-C) as incomplete.
     pub fn abandon_run(&self, run: RunHandle) -> Result<()> {
-        self.conn
-            .execute(
+        let what = || format!("mark run `{}` incomplete", run.id);
+        self.transaction(self.retry, &what, |db| {
+            db.execute(
                 "UPDATE runs SET status = 'incomplete' WHERE id = ?1 AND status = 'running'",
-                [&run.id],
+                vals![&run.id],
             )
-            .map_err(sql(|| format!("mark run `{}` incomplete", run.id)))?;
+            .map_err(sql(what))
+        })?;
         Ok(())
     }
 
@@ -541,88 +658,64 @@ impl Store {
             .collect();
         let mut n = 0;
         for id in stale {
-            n += self
-                .conn
-                .execute(
+            let what = || format!("mark run `{id}` incomplete");
+            n += self.transaction(Duration::ZERO, &what, |db| {
+                db.execute(
                     "UPDATE runs SET status = 'incomplete' WHERE id = ?1 AND status = 'running'",
-                    [&id],
+                    vals![&id],
                 )
-                .map_err(sql(|| format!("mark run `{id}` incomplete")))?;
+                .map_err(sql(what))
+            })?;
         }
-        Ok(n)
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
     /// Every run, oldest first.
     pub fn list_runs(&self) -> Result<Vec<RunSummary>> {
+        self.find_runs(&RunFilter::default())
+    }
+
+    /// The runs `filter` selects, oldest first.
+    pub fn find_runs(&self, filter: &RunFilter) -> Result<Vec<RunSummary>> {
         let what = || "list runs".to_string();
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
-                "SELECT {RUN_COLUMNS} FROM runs ORDER BY started_at, rowid"
-            ))
-            .map_err(sql(what))?;
-        let rows = stmt.query_map([], run_summary).map_err(sql(what))?;
-        rows.collect::<rusqlite::Result<_>>().map_err(sql(what))
+        let rows = self.query(
+            what,
+            &format!(
+                "SELECT {RUN_COLUMNS} FROM runs r \
+                 WHERE (CAST(?1 AS TEXT) IS NULL OR r.scenario_name = ?1) \
+                 AND (CAST(?2 AS TEXT) IS NULL OR r.started_at >= ?2) \
+                 AND (CAST(?3 AS TEXT) IS NULL OR r.runner = ?3) \
+                 AND (CAST(?4 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM entries e WHERE e.run_id = r.id \
+                      AND e.board = ?4) OR EXISTS (SELECT 1 FROM samples s \
+                      WHERE s.run_id = r.id AND s.board = ?4)) \
+                 ORDER BY r.started_at, r.rowid"
+            ),
+            vals![
+                filter.scenario.as_deref(),
+                filter.since.as_deref(),
+                filter.runner.as_deref(),
+                filter.board.as_deref(),
+            ],
+        )?;
+        all(rows, run_summary).map_err(sql(what))
     }
 
     pub fn run(&self, id: &str) -> Result<RunRecord> {
         let what = || format!("read run `{id}`");
-        let found = self
-            .conn
-            .query_row(
-                &format!("SELECT {RUN_COLUMNS}, results_json FROM runs WHERE id = ?1"),
-                [id],
-                |row| Ok((run_summary(row)?, row.get::<_, Option<String>>(12)?)),
-            )
-            .optional()
-            .map_err(sql(what))?;
-        let (summary, json) = found.ok_or_else(|| StoreError::NoSuchRun(id.to_string()))?;
-        let results = json
-            .map(|j| serde_json::from_str(&j))
-            .transpose()
-            .map_err(|source| StoreError::Json {
-                what: what(),
-                source,
-            })?;
+        let rows = self.query(
+            what,
+            &format!("SELECT {RUN_COLUMNS}, results_json FROM runs WHERE id = ?1"),
+            vals![id],
+        )?;
+        let row = rows
+            .first()
+            .ok_or_else(|| StoreError::NoSuchRun(id.to_string()))?;
+        let summary = run_summary(row).map_err(sql(what))?;
+        let results = json_column(row, 13, what)?;
         Ok(RunRecord { summary, results })
     }
 
     /// The raw device latencies of one build on one board, in the order recorded.
-    /// Drops the run's raw samples, so that they can be written again whole when streaming them
-    /// stopped half-way.
-    pub fn clear_samples(&self, run: &RunHandle) -> Result<()> {
-        self.conn
-            .execute("DELETE FROM samples WHERE run_id = ?1", [&run.id])
-            .map_err(sql(|| format!("drop the samples of run `{}`", run.id)))?;
-        Ok(())
-    }
-
-    /// How many raw samples the store holds for each entry of run `run_id`, finished or not.
-    pub fn sample_counts(&self, run_id: &str) -> Result<Vec<(EntryKey, usize)>> {
-        let what = || format!("count the samples of run `{run_id}`");
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT board, model, variant, SUM(LENGTH(device_us)) FROM samples \
-                 WHERE run_id = ?1 GROUP BY board, model, variant ORDER BY board, model, variant",
-            )
-            .map_err(sql(what))?;
-        let rows = stmt
-            .query_map([run_id], |r| {
-                Ok((
-                    EntryKey {
-                        board: r.get(0)?,
-                        model: r.get(1)?,
-                        variant: r.get(2)?,
-                    },
-                    r.get::<_, i64>(3)? as usize / 8,
-                ))
-            })
-            .map_err(sql(what))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(sql(what))
-    }
-
     pub fn samples(&self, run_id: &str, key: &EntryKey) -> Result<Vec<f64>> {
         let what = || {
             format!(
@@ -630,22 +723,88 @@ impl Store {
                 key.model, key.variant, key.board
             )
         };
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT device_us FROM samples WHERE run_id = ?1 AND board = ?2 AND model = ?3 \
-                 AND variant = ?4 ORDER BY chunk",
-            )
-            .map_err(sql(what))?;
-        let mut rows = stmt
-            .query(params![run_id, key.board, key.model, key.variant])
-            .map_err(sql(what))?;
+        let rows = self.query(
+            what,
+            "SELECT device_us FROM samples WHERE run_id = ?1 AND board = ?2 AND model = ?3 \
+             AND variant = ?4 ORDER BY chunk",
+            vals![run_id, &key.board, &key.model, &key.variant],
+        )?;
         let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(sql(what))? {
-            let blob: Vec<u8> = row.get(0).map_err(sql(what))?;
-            decode(&blob, &mut out);
+        for row in rows {
+            decode(&row.blob(0).map_err(sql(what))?, &mut out);
         }
         Ok(out)
+    }
+
+    /// Drops the run's raw samples, so that they can be written again whole when streaming them
+    /// stopped half-way.
+    pub fn clear_samples(&self, run: &RunHandle) -> Result<()> {
+        let what = || format!("drop the samples of run `{}`", run.id);
+        self.transaction(self.retry, &what, |db| {
+            db.execute("DELETE FROM samples WHERE run_id = ?1", vals![&run.id])
+                .map_err(sql(what))
+        })?;
+        Ok(())
+    }
+
+    /// Every build a run has samples of, with how many (a killed run's partial record).
+    pub fn sample_counts(&self, run_id: &str) -> Result<Vec<(EntryKey, usize)>> {
+        let what = || format!("count the samples of run `{run_id}`");
+        let rows = self.query(
+            what,
+            "SELECT board, model, variant, SUM(LENGTH(device_us)) / 8 FROM samples \
+             WHERE run_id = ?1 GROUP BY board, model, variant ORDER BY board, model, variant",
+            vals![run_id],
+        )?;
+        all(rows, |r| {
+            Ok((
+                EntryKey {
+                    board: r.text(0)?,
+                    model: r.text(1)?,
+                    variant: r.text(2)?,
+                },
+                usize::try_from(r.int(3)?).unwrap_or(0),
+            ))
+        })
+        .map_err(sql(what))
+    }
+
+    /// One figure of a scenario's builds over its recent complete runs, oldest first: the trend of
+    /// `metric` (`latency.p50`, `latency.p90`, `latency.p99`, `accuracy`, `macro_f1`, `energy`) on
+    /// `board_class` (every class when `None`), at most `last` runs.
+    pub fn trend(
+        &self,
+        scenario: &str,
+        metric: &str,
+        board_class: Option<&str>,
+        last: usize,
+    ) -> Result<Vec<TrendPoint>> {
+        let what = || format!("read the trend of `{metric}` in `{scenario}`");
+        let rows = self.query(
+            what,
+            "SELECT r.id, r.started_at, e.board, e.board_class, e.model, e.variant, e.metrics_json \
+             FROM entries e JOIN runs r ON r.id = e.run_id \
+             WHERE r.scenario_name = ?1 AND r.status = 'complete' \
+             AND (CAST(?2 AS TEXT) IS NULL OR e.board_class = ?2) \
+             AND r.id IN (SELECT id FROM runs WHERE scenario_name = ?1 AND status = 'complete' \
+                          ORDER BY started_at DESC, rowid DESC LIMIT ?3) \
+             ORDER BY r.started_at, r.rowid, e.rowid",
+            vals![scenario, board_class, last],
+        )?;
+        let mut points = Vec::with_capacity(rows.len());
+        for r in rows {
+            let metrics: Option<Metrics> = json_column(&r, 6, what)?;
+            points.push(TrendPoint {
+                run_id: r.text(0).map_err(sql(what))?,
+                started_at: r.text(1).map_err(sql(what))?,
+                board: r.text(2).map_err(sql(what))?,
+                board_class: r.text(3).map_err(sql(what))?,
+                model: r.text(4).map_err(sql(what))?,
+                variant: r.text(5).map_err(sql(what))?,
+                value: metrics.as_ref().and_then(|m| metric_value(m, metric)),
+            });
+        }
+        Ok(points)
     }
 
     /// Makes a build the champion of its board class(es), refusing a build whose verdict is not PASS
@@ -683,42 +842,33 @@ impl Store {
                 req.model, req.variant
             )
         };
-        let report_json: String = self
-            .conn
-            .query_row(
-                "SELECT results_json FROM runs WHERE id = ?1",
-                [run_id],
-                |r| r.get(0),
-            )
+        let report_json = self.query(
+            what,
+            "SELECT results_json FROM runs WHERE id = ?1",
+            vals![run_id],
+        )?[0]
+            .text(0)
             .map_err(sql(what))?;
         let report_sha256 = hex::encode(Sha256::digest(report_json.as_bytes()));
 
-        let verdicts: Vec<(String, Option<String>, String)> = {
-            let mut stmt = self
-                .conn
-                .prepare(
-                    "SELECT v.board_class, v.verdict, \
-                     (SELECT e.model_sha256 FROM entries e WHERE e.run_id = v.run_id \
-                      AND e.model = v.model AND e.variant = v.variant \
-                      AND e.board_class = v.board_class ORDER BY e.rowid LIMIT 1) \
-                     FROM verdicts v WHERE v.run_id = ?1 AND v.model = ?2 AND v.variant = ?3 \
-                     AND (?4 IS NULL OR v.board_class = ?4) ORDER BY v.rowid",
-                )
-                .map_err(sql(what))?;
-            let rows = stmt
-                .query_map(
-                    params![run_id, req.model, req.variant, req.board_class],
-                    |r| {
-                        Ok((
-                            r.get(0)?,
-                            r.get(1)?,
-                            r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                        ))
-                    },
-                )
-                .map_err(sql(what))?;
-            rows.collect::<rusqlite::Result<_>>().map_err(sql(what))?
-        };
+        let rows = self.query(
+            what,
+            "SELECT v.board_class, v.verdict, \
+             (SELECT e.model_sha256 FROM entries e WHERE e.run_id = v.run_id \
+              AND e.model = v.model AND e.variant = v.variant \
+              AND e.board_class = v.board_class ORDER BY e.rowid LIMIT 1) \
+             FROM verdicts v WHERE v.run_id = ?1 AND v.model = ?2 AND v.variant = ?3 \
+             AND (CAST(?4 AS TEXT) IS NULL OR v.board_class = ?4) ORDER BY v.rowid",
+            vals![run_id, req.model, req.variant, req.board_class],
+        )?;
+        let verdicts: Vec<(String, Option<String>, String)> = all(rows, |r| {
+            Ok((
+                r.text(0)?,
+                r.opt_text(1)?,
+                r.opt_text(2)?.unwrap_or_default(),
+            ))
+        })
+        .map_err(sql(what))?;
         if verdicts.is_empty() {
             return Err(StoreError::NoSuchBuild {
                 run: run_id.into(),
@@ -747,46 +897,40 @@ impl Store {
             }
         }
 
-        let tx = self.conn.transaction().map_err(sql(what))?;
-        let mut ids = Vec::with_capacity(verdicts.len());
-        for (class, verdict, model_sha256) in &verdicts {
-            tx.execute(
-                "INSERT INTO promotions (run_id, scenario, model, variant, board_class, promoted_by, \
-                 reason, override_reason, verdict, model_sha256, dataset_sha256, scenario_sha256, \
-                 rig_sha256, report_sha256) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-                params![
-                    run_id,
-                    record.summary.scenario_name,
-                    req.model,
-                    req.variant,
-                    class,
-                    req.by,
-                    req.reason,
-                    override_reason,
-                    verdict,
-                    model_sha256,
-                    results.dataset.sha256,
-                    record.summary.scenario_sha256,
-                    record.summary.rig_sha256,
-                    report_sha256,
-                ],
-            )
-            .map_err(sql(what))?;
-            ids.push(tx.last_insert_rowid());
-        }
-        tx.commit().map_err(sql(what))?;
-        ids.into_iter()
-            .map(|id| {
-                self.conn
-                    .query_row(
-                        &format!("SELECT {PROMOTION_COLUMNS} FROM promotions WHERE id = ?1"),
-                        [id],
-                        promotion,
+        self.transaction(self.retry, &what, |db| {
+            let mut promotions = Vec::with_capacity(verdicts.len());
+            for (class, verdict, model_sha256) in &verdicts {
+                let rows = db
+                    .query(
+                        &format!(
+                            "INSERT INTO promotions (run_id, scenario, model, variant, board_class, \
+                             promoted_by, reason, override_reason, verdict, model_sha256, \
+                             dataset_sha256, scenario_sha256, rig_sha256, report_sha256) \
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+                             RETURNING {PROMOTION_COLUMNS}"
+                        ),
+                        vals![
+                            run_id,
+                            &record.summary.scenario_name,
+                            req.model,
+                            req.variant,
+                            class,
+                            req.by,
+                            req.reason,
+                            override_reason,
+                            verdict.clone(),
+                            model_sha256,
+                            &results.dataset.sha256,
+                            &record.summary.scenario_sha256,
+                            &record.summary.rig_sha256,
+                            &report_sha256,
+                        ],
                     )
-                    .map_err(sql(what))
-            })
-            .collect()
+                    .map_err(sql(what))?;
+                promotions.push(promotion(&rows[0]).map_err(sql(what))?);
+            }
+            Ok(promotions)
+        })
     }
 
     /// The current champion (latest promotion) of a model on a board class.
@@ -796,46 +940,41 @@ impl Store {
         model: &str,
         board_class: &str,
     ) -> Result<Option<Promotion>> {
-        self.conn
-            .query_row(
-                &format!(
-                    "SELECT {PROMOTION_COLUMNS} FROM champions \
-                     WHERE scenario = ?1 AND model = ?2 AND board_class = ?3"
-                ),
-                [scenario, model, board_class],
-                promotion,
-            )
-            .optional()
-            .map_err(sql(|| {
-                format!("read the champion of `{model}` on `{board_class}` for `{scenario}`")
-            }))
+        let what = || format!("read the champion of `{model}` on `{board_class}` for `{scenario}`");
+        let rows = self.query(
+            what,
+            &format!(
+                "SELECT {PROMOTION_COLUMNS} FROM champions \
+                 WHERE scenario = ?1 AND model = ?2 AND board_class = ?3"
+            ),
+            vals![scenario, model, board_class],
+        )?;
+        rows.first().map(promotion).transpose().map_err(sql(what))
     }
 
     /// Every current champion of a scenario, by model and board class.
     pub fn champions(&self, scenario: &str) -> Result<Vec<Promotion>> {
         let what = || format!("list the champions of `{scenario}`");
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
+        let rows = self.query(
+            what,
+            &format!(
                 "SELECT {PROMOTION_COLUMNS} FROM champions WHERE scenario = ?1 \
                  ORDER BY model, board_class"
-            ))
-            .map_err(sql(what))?;
-        let rows = stmt.query_map([scenario], promotion).map_err(sql(what))?;
-        rows.collect::<rusqlite::Result<_>>().map_err(sql(what))
+            ),
+            vals![scenario],
+        )?;
+        all(rows, promotion).map_err(sql(what))
     }
 
     /// The whole promotion ledger of a scenario, oldest first.
     pub fn promotions(&self, scenario: &str) -> Result<Vec<Promotion>> {
         let what = || format!("list the promotions of `{scenario}`");
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
-                "SELECT {PROMOTION_COLUMNS} FROM promotions WHERE scenario = ?1 ORDER BY id"
-            ))
-            .map_err(sql(what))?;
-        let rows = stmt.query_map([scenario], promotion).map_err(sql(what))?;
-        rows.collect::<rusqlite::Result<_>>().map_err(sql(what))
+        let rows = self.query(
+            what,
+            &format!("SELECT {PROMOTION_COLUMNS} FROM promotions WHERE scenario = ?1 ORDER BY id"),
+            vals![scenario],
+        )?;
+        all(rows, promotion).map_err(sql(what))
     }
 
     /// Figures of one build (by its model's SHA-256) on a board class in every completed run of a
@@ -848,30 +987,21 @@ impl Store {
         board_class: &str,
     ) -> Result<Vec<(String, Metrics)>> {
         let what = || format!("read the history of build `{model_sha256}` on `{board_class}`");
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT e.run_id, e.metrics_json FROM entries e JOIN runs r ON r.id = e.run_id \
-                 WHERE r.scenario_name = ?1 AND e.model_sha256 = ?2 AND e.board_class = ?3 \
-                 AND e.status = 'completed' AND e.metrics_json IS NOT NULL \
-                 ORDER BY r.started_at, e.rowid",
-            )
-            .map_err(sql(what))?;
-        let rows = stmt
-            .query_map([scenario, model_sha256, board_class], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })
-            .map_err(sql(what))?;
+        let rows = self.query(
+            what,
+            "SELECT e.run_id, e.metrics_json FROM entries e JOIN runs r ON r.id = e.run_id \
+             WHERE r.scenario_name = ?1 AND e.model_sha256 = ?2 AND e.board_class = ?3 \
+             AND e.status = 'completed' AND e.metrics_json IS NOT NULL \
+             ORDER BY r.started_at, r.rowid, e.rowid",
+            vals![scenario, model_sha256, board_class],
+        )?;
         let mut history: Vec<(String, Metrics)> = Vec::new();
         for row in rows {
-            let (run_id, json) = row.map_err(sql(what))?;
+            let run_id = row.text(0).map_err(sql(what))?;
             if history.last().is_some_and(|(last, _)| *last == run_id) {
                 continue;
             }
-            let metrics = serde_json::from_str(&json).map_err(|source| StoreError::Json {
-                what: what(),
-                source,
-            })?;
+            let metrics = json_column(&row, 1, what)?.expect("selected NOT NULL");
             history.push((run_id, metrics));
         }
         Ok(history)
@@ -885,24 +1015,180 @@ impl Store {
                 p.model, p.variant, p.run_id
             )
         };
-        let json: Option<Option<String>> = self
-            .conn
-            .query_row(
-                "SELECT metrics_json FROM entries WHERE run_id = ?1 AND model = ?2 AND variant = ?3 \
-                 AND board_class = ?4 ORDER BY rowid LIMIT 1",
-                [&p.run_id, &p.model, &p.variant, &p.board_class],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(sql(what))?;
-        json.flatten()
-            .map(|j| serde_json::from_str(&j))
-            .transpose()
-            .map_err(|source| StoreError::Json {
-                what: what(),
-                source,
-            })
+        let rows = self.query(
+            what,
+            "SELECT metrics_json FROM entries WHERE run_id = ?1 AND model = ?2 AND variant = ?3 \
+             AND board_class = ?4 ORDER BY rowid LIMIT 1",
+            vals![&p.run_id, &p.model, &p.variant, &p.board_class],
+        )?;
+        Ok(match rows.first() {
+            Some(row) => json_column(row, 0, what)?,
+            None => None,
+        })
     }
+}
+
+/// Which runs [`Store::find_runs`] lists; `None` fields select everything.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunFilter {
+    pub scenario: Option<String>,
+    /// Boards by id: a run that recorded an entry or samples on it.
+    pub board: Option<String>,
+    /// RFC 3339: runs started at or after it.
+    pub since: Option<String>,
+    /// The host that ran it.
+    pub runner: Option<String>,
+}
+
+/// One build's figure in one run, for [`Store::trend`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrendPoint {
+    pub run_id: String,
+    pub started_at: String,
+    pub board: String,
+    pub board_class: String,
+    pub model: String,
+    pub variant: String,
+    /// `None`: the build has no such figure in that run.
+    pub value: Option<f64>,
+}
+
+/// The names [`Store::trend`] accepts.
+pub const TREND_METRICS: &[&str] = &[
+    "latency.p50",
+    "latency.p90",
+    "latency.p99",
+    "accuracy",
+    "macro_f1",
+    "energy",
+];
+
+fn metric_value(m: &Metrics, metric: &str) -> Option<f64> {
+    let latency = m.latency_device_us.as_ref();
+    match metric {
+        "latency.p50" => latency.map(|l| l.p50),
+        "latency.p90" => latency.map(|l| l.p90),
+        "latency.p99" => latency.map(|l| l.p99),
+        "accuracy" => m.accuracy,
+        "macro_f1" => m.macro_f1,
+        "energy" => m.energy.as_ref().map(|e| e.per_inference_j),
+        _ => None,
+    }
+}
+
+fn insert_samples(
+    db: &mut dyn Backend,
+    run_id: &str,
+    key: &EntryKey,
+    device_us: &[f64],
+) -> Result<()> {
+    db.execute(
+        "INSERT INTO samples (run_id, board, model, variant, chunk, device_us) \
+         VALUES (?1, ?2, ?3, ?4, (SELECT COALESCE(MAX(chunk) + 1, 0) FROM samples \
+         WHERE run_id = ?1 AND board = ?2 AND model = ?3 AND variant = ?4), ?5)",
+        vals![
+            run_id,
+            &key.board,
+            &key.model,
+            &key.variant,
+            encode(device_us)
+        ],
+    )
+    .map_err(sql(|| {
+        format!(
+            "record samples of {} {} on {} for run `{run_id}`",
+            key.model, key.variant, key.board
+        )
+    }))?;
+    Ok(())
+}
+
+/// The results, entries and verdicts of a `running` run, which becomes complete.
+fn write_results(
+    db: &mut dyn Backend,
+    run_id: &str,
+    results: &Results,
+    boards: &[Board],
+) -> Result<()> {
+    let what = || format!("store the results of run `{run_id}`");
+    let json = serde_json::to_string(results).expect("results serialise");
+    db.execute(
+        "UPDATE runs SET status = 'complete', finished_at = ?2, outcome = ?3, results_json = ?4 \
+         WHERE id = ?1",
+        vals![
+            run_id,
+            &results.finished_at,
+            enum_text(&results.outcome),
+            json
+        ],
+    )
+    .map_err(sql(what))?;
+    for e in &results.entries {
+        let class = boards.iter().find(|b| b.id == e.board).map_or_else(
+            || {
+                results
+                    .boards
+                    .iter()
+                    .find(|b| b.board == e.board)
+                    .map_or_else(|| "unknown".to_string(), |b| b.kind.clone())
+            },
+            board_class,
+        );
+        let m = e.metrics.as_ref();
+        let latency = m.and_then(|m| m.latency_device_us.as_ref());
+        db.execute(
+            "INSERT INTO entries (run_id, board, board_class, model, variant, reference, status, \
+             model_sha256, accuracy, macro_f1, latency_p50_us, latency_p99_us, latency_mean_us, \
+             energy_per_inference_j, peak_rss_kib, flash_bytes, metrics_json) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+            vals![
+                run_id,
+                &e.board,
+                class,
+                &e.model,
+                &e.variant,
+                e.reference,
+                enum_text(&e.status),
+                &e.provenance.model_sha256,
+                m.and_then(|m| m.accuracy),
+                m.and_then(|m| m.macro_f1),
+                latency.map(|l| l.p50),
+                latency.map(|l| l.p99),
+                latency.map(|l| l.mean),
+                m.and_then(|m| m.energy.as_ref())
+                    .map(|en| en.per_inference_j),
+                m.and_then(|m| m.peak_rss_kib),
+                m.and_then(|m| m.flash_bytes),
+                m.map(|m| serde_json::to_string(m).expect("metrics serialise")),
+            ],
+        )
+        .map_err(sql(|| {
+            format!(
+                "store entry {} {} on {} of run `{run_id}`",
+                e.model, e.variant, e.board
+            )
+        }))?;
+    }
+    for v in &results.verdicts {
+        db.execute(
+            "INSERT INTO verdicts (run_id, model, variant, board_class, verdict, infra_error, \
+             gates_passed, gates_failed, gates_inconclusive) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            vals![
+                run_id,
+                &v.model,
+                &v.variant,
+                &v.board_class,
+                v.verdict.as_ref().map(enum_text),
+                v.infra_error.clone(),
+                v.gates_passed,
+                v.gates_failed,
+                v.gates_inconclusive,
+            ],
+        )
+        .map_err(sql(what))?;
+    }
+    Ok(())
 }
 
 impl ChampionLookup for Store {
