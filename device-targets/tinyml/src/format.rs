@@ -20,54 +20,86 @@ pub enum SectionKind {
 
 /// Opcodes and their field layouts (words after `opcode | n_words`). `in`/`out` are arena byte
 /// offsets; `*_off` are CONST byte offsets (`NO_CONST` for an absent bias); f32 fields are the
-/// IEEE bits; zero points and clamps are i32 bits.
-pub mod opcode {
+/// IEEE bits; zero points and clamps are i32 bits. The compiler writes `op as u32`; the decoder
+/// reads it back with [`Opcode::from_word`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Opcode {
     /// in, out, n, scale, zp — f32 → int8, round half to even, saturating.
-    pub const QUANTIZE: u32 = 1;
+    Quantize = 1,
     /// in, out, n, scale, zp — int8 → f32.
-    pub const DEQUANTIZE: u32 = 2;
-    /// in, out, n, kind (0 relu, 1 sigmoid) — f32, may run in place.
-    pub const UNARY_F32: u32 = 3;
-    /// in, out, n, kind (0 x+c, 1 x−c, 2 c−x, 3 x·c, 4 x/c, 5 c/x), c_off, period, inner —
+    Dequantize = 2,
+    /// in, out, n, kind ([`UnaryKind`]) — f32, may run in place.
+    UnaryF32 = 3,
+    /// in, out, n, kind ([`BinaryKind`]), c_off, period, inner —
     /// element i uses c[(i / inner) % period]; f32, may run in place.
-    pub const BINARY_F32: u32 = 4;
+    BinaryF32 = 4,
     /// in, out, cin, lin, cout, lout, k, stride, pad, dilation, groups, w_off, b_off —
     /// weights [cout][cin/groups][k] f32, bias [cout] f32.
-    pub const CONV1D_F32: u32 = 5;
+    Conv1dF32 = 5,
     /// in, out, m, k, n, w_off, b_off — x [m][k] · wᵀ with w stored [n][k] f32, bias [n].
-    pub const GEMM_F32: u32 = 6;
+    GemmF32 = 6,
     /// in, out, channels, lin, lout, k, stride, pad — padding never wins the max.
-    pub const MAXPOOL_F32: u32 = 7;
+    MaxpoolF32 = 7,
     /// in, out, outer, len, inner, scale — out[o][i] = scale · Σ_l in[o][l][i] (sum, mean).
-    pub const REDUCE_F32: u32 = 8;
+    ReduceF32 = 8,
     /// in, out, outer, len, inner — softmax over the middle axis.
-    pub const SOFTMAX_F32: u32 = 9;
+    SoftmaxF32 = 9,
     /// out, elem_bytes, outer, n_inputs, n_inputs × (in, chunk) — each output row is the
     /// inputs' rows (chunk elements each) side by side.
-    pub const CONCAT: u32 = 10;
+    Concat = 10,
     /// in, out, cin, lin, cout, lout, k, stride, pad, dilation, groups, in_zp, out_zp, act_min,
     /// act_max, w_off (i8), b_off (i32), mult_off (i32 per cout), shift_off (i32 per cout).
-    pub const CONV1D_I8: u32 = 11;
+    Conv1dI8 = 11,
     /// in, out, m, k, n, in_zp, out_zp, act_min, act_max, w_off (i8 [n][k]), b_off, mult_off,
     /// shift_off.
-    pub const GEMM_I8: u32 = 12;
-    /// As `MAXPOOL_F32` on int8.
-    pub const MAXPOOL_I8: u32 = 13;
+    GemmI8 = 12,
+    /// As `MaxpoolF32` on int8.
+    MaxpoolI8 = 13,
     /// in, out, outer, len, inner, in_zp, out_zp, mult, shift — Σ (q − in_zp) requantised.
-    pub const REDUCE_I8: u32 = 14;
+    ReduceI8 = 14,
     /// in, out, n, period, inner, table_off — out = table[(i / inner) % period][q + 128].
-    pub const LUT_I8: u32 = 15;
-    /// in_a, in_b, out, n, kind (0 a+b, 1 a−b, 3 a·b, 4 a/b) — two f32 activations of `n`
+    LutI8 = 15,
+    /// in_a, in_b, out, n, kind ([`BinaryKind`] Add, Sub, Mul or Div: the compiler orders the inputs rather than reversing the kind) — two f32 activations of `n`
     /// elements each (an input may be given twice, as in `d · d`).
-    pub const BINARY2_F32: u32 = 16;
-    /// in_a, in_b, out, n, kind (as `BINARY2_F32`), a_scale, a_zp, b_scale, b_zp, out_scale,
+    Binary2F32 = 16,
+    /// in_a, in_b, out, n, kind (as `Binary2F32`), a_scale, a_zp, b_scale, b_zp, out_scale,
     /// out_zp — int8 → int8 computed as ONNX's DequantizeLinear → float op → QuantizeLinear does,
     /// in f32 (two inputs make a table 64 Ki entries, too big for flash).
-    pub const BINARY2_I8: u32 = 17;
-    /// As `BINARY_F32` on int8, then in_scale, in_zp, out_scale, out_zp — computed as ONNX's
+    Binary2I8 = 17,
+    /// As `BinaryF32` on int8, then in_scale, in_zp, out_scale, out_zp — computed as ONNX's
     /// DequantizeLinear → float op → QuantizeLinear does, in f32: a per-channel constant (a bias
     /// after an int8 MatMul) would otherwise need a 256-entry table per channel.
-    pub const BINARY_I8: u32 = 18;
+    BinaryI8 = 18,
+}
+
+impl Opcode {
+    /// Every opcode, in word order.
+    pub const ALL: [Opcode; 18] = [
+        Opcode::Quantize,
+        Opcode::Dequantize,
+        Opcode::UnaryF32,
+        Opcode::BinaryF32,
+        Opcode::Conv1dF32,
+        Opcode::GemmF32,
+        Opcode::MaxpoolF32,
+        Opcode::ReduceF32,
+        Opcode::SoftmaxF32,
+        Opcode::Concat,
+        Opcode::Conv1dI8,
+        Opcode::GemmI8,
+        Opcode::MaxpoolI8,
+        Opcode::ReduceI8,
+        Opcode::LutI8,
+        Opcode::Binary2F32,
+        Opcode::Binary2I8,
+        Opcode::BinaryI8,
+    ];
+
+    /// The opcode an op record's first word names; `None` for a word no engine writes.
+    pub fn from_word(word: u32) -> Option<Opcode> {
+        Self::ALL.into_iter().find(|op| *op as u32 == word)
+    }
 }
 
 /// Why a blob is not a model this engine can run.
@@ -240,20 +272,73 @@ pub(crate) struct QParam {
     pub zp: i32,
 }
 
+/// The `kind` word of [`Opcode::UnaryF32`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum UnaryKind {
-    Relu,
-    Sigmoid,
+#[repr(u32)]
+pub enum UnaryKind {
+    Relu = 0,
+    Sigmoid = 1,
 }
 
+impl UnaryKind {
+    pub const ALL: [UnaryKind; 2] = [UnaryKind::Relu, UnaryKind::Sigmoid];
+
+    pub fn from_word(word: u32) -> Option<UnaryKind> {
+        Self::ALL.into_iter().find(|k| *k as u32 == word)
+    }
+
+    /// The one definition of each kind, shared by the kernel and the compiler's lookup tables.
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            UnaryKind::Relu => x.max(0.0),
+            UnaryKind::Sigmoid => 1.0 / (1.0 + libm::expf(-x)),
+        }
+    }
+}
+
+/// The `kind` word of the binary opcodes: how element `x` meets `c` (a constant, or the second
+/// activation of [`Opcode::Binary2F32`] / [`Opcode::Binary2I8`], which take no reversed kinds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BinaryKind {
-    Add,
-    Sub,
-    RSub,
-    Mul,
-    Div,
-    RDiv,
+#[repr(u32)]
+pub enum BinaryKind {
+    Add = 0,
+    Sub = 1,
+    RSub = 2,
+    Mul = 3,
+    Div = 4,
+    RDiv = 5,
+}
+
+impl BinaryKind {
+    pub const ALL: [BinaryKind; 6] = [
+        BinaryKind::Add,
+        BinaryKind::Sub,
+        BinaryKind::RSub,
+        BinaryKind::Mul,
+        BinaryKind::Div,
+        BinaryKind::RDiv,
+    ];
+
+    pub fn from_word(word: u32) -> Option<BinaryKind> {
+        Self::ALL.into_iter().find(|k| *k as u32 == word)
+    }
+
+    /// Whether the kind reverses its operands, which a two-activation op never does.
+    pub fn is_reversed(self) -> bool {
+        matches!(self, BinaryKind::RSub | BinaryKind::RDiv)
+    }
+
+    /// The one definition of each kind, shared by the kernels and the compiler's constant folding.
+    pub fn apply(self, x: f32, c: f32) -> f32 {
+        match self {
+            BinaryKind::Add => x + c,
+            BinaryKind::Sub => x - c,
+            BinaryKind::RSub => c - x,
+            BinaryKind::Mul => x * c,
+            BinaryKind::Div => x / c,
+            BinaryKind::RDiv => c / x,
+        }
+    }
 }
 
 /// Inputs and output of an op over two activations.
@@ -603,13 +688,9 @@ impl<'a> Fields<'a> {
             output: self.buf(n, size)?,
         };
         self.at += 4;
-        let kind = match self.u32()? {
-            0 => BinaryKind::Add,
-            1 => BinaryKind::Sub,
-            3 => BinaryKind::Mul,
-            4 => BinaryKind::Div,
-            _ => return Err(self.bad("unknown two-input kind")),
-        };
+        let kind = BinaryKind::from_word(self.u32()?)
+            .filter(|k| !k.is_reversed())
+            .ok_or(self.bad("unknown two-input kind"))?;
         Ok((io, n, kind))
     }
 
@@ -745,12 +826,16 @@ impl<'a> Fields<'a> {
     }
 }
 
-fn decode<'a>(code: u32, f: &mut Fields<'a>) -> Result<Op<'a>, FormatError> {
+fn decode<'a>(word: u32, f: &mut Fields<'a>) -> Result<Op<'a>, FormatError> {
+    let code = Opcode::from_word(word).ok_or(FormatError::UnknownOpcode {
+        op: f.op,
+        opcode: word,
+    })?;
     Ok(match code {
-        opcode::QUANTIZE | opcode::DEQUANTIZE => {
+        Opcode::Quantize | Opcode::Dequantize => {
             let mut ahead = f.peek_skip(2)?;
             let n = ahead.dim()?;
-            let (si, so) = if code == opcode::QUANTIZE {
+            let (si, so) = if code == Opcode::Quantize {
                 (4, 1)
             } else {
                 (1, 4)
@@ -758,38 +843,26 @@ fn decode<'a>(code: u32, f: &mut Fields<'a>) -> Result<Op<'a>, FormatError> {
             let io = f.io(n, n, si, so)?;
             f.at += 4;
             let q = f.qparam()?;
-            if code == opcode::QUANTIZE {
+            if code == Opcode::Quantize {
                 Op::Quantize { io, n, q }
             } else {
                 Op::Dequantize { io, n, q }
             }
         }
-        opcode::UNARY_F32 => {
+        Opcode::UnaryF32 => {
             let n = f.peek_skip(2)?.dim()?;
             let io = f.io(n, n, 4, 4)?;
             f.at += 4;
-            let kind = match f.u32()? {
-                0 => UnaryKind::Relu,
-                1 => UnaryKind::Sigmoid,
-                _ => return Err(f.bad("unknown unary kind")),
-            };
+            let kind = UnaryKind::from_word(f.u32()?).ok_or(f.bad("unknown unary kind"))?;
             Op::Unary { io, n, kind }
         }
-        opcode::BINARY_F32 | opcode::BINARY_I8 => {
-            let int8 = code == opcode::BINARY_I8;
+        Opcode::BinaryF32 | Opcode::BinaryI8 => {
+            let int8 = code == Opcode::BinaryI8;
             let size = if int8 { 1 } else { 4 };
             let n = f.peek_skip(2)?.dim()?;
             let io = f.io(n, n, size, size)?;
             f.at += 4;
-            let kind = match f.u32()? {
-                0 => BinaryKind::Add,
-                1 => BinaryKind::Sub,
-                2 => BinaryKind::RSub,
-                3 => BinaryKind::Mul,
-                4 => BinaryKind::Div,
-                5 => BinaryKind::RDiv,
-                _ => return Err(f.bad("unknown binary kind")),
-            };
+            let kind = BinaryKind::from_word(f.u32()?).ok_or(f.bad("unknown binary kind"))?;
             let period = f.peek_skip(1)?.dim()?;
             let c = f.konst(period, 4)?;
             f.at += 4;
@@ -809,8 +882,8 @@ fn decode<'a>(code: u32, f: &mut Fields<'a>) -> Result<Op<'a>, FormatError> {
                 q,
             }
         }
-        opcode::CONV1D_F32 | opcode::CONV1D_I8 => {
-            let int8 = code == opcode::CONV1D_I8;
+        Opcode::Conv1dF32 | Opcode::Conv1dI8 => {
+            let int8 = code == Opcode::Conv1dI8;
             let g = f.peek_skip(2)?.conv_geom()?;
             let size = if int8 { 1 } else { 4 };
             let io = f.io(f.mul(g.cin, g.lin)?, f.mul(g.cout, g.lout)?, size, size)?;
@@ -840,8 +913,8 @@ fn decode<'a>(code: u32, f: &mut Fields<'a>) -> Result<Op<'a>, FormatError> {
                 }
             }
         }
-        opcode::GEMM_F32 | opcode::GEMM_I8 => {
-            let int8 = code == opcode::GEMM_I8;
+        Opcode::GemmF32 | Opcode::GemmI8 => {
+            let int8 = code == Opcode::GemmI8;
             let g = f.peek_skip(2)?.gemm_geom()?;
             let size = if int8 { 1 } else { 4 };
             let io = f.io(f.mul(g.m, g.k)?, f.mul(g.m, g.n)?, size, size)?;
@@ -870,8 +943,8 @@ fn decode<'a>(code: u32, f: &mut Fields<'a>) -> Result<Op<'a>, FormatError> {
                 }
             }
         }
-        opcode::MAXPOOL_F32 | opcode::MAXPOOL_I8 => {
-            let int8 = code == opcode::MAXPOOL_I8;
+        Opcode::MaxpoolF32 | Opcode::MaxpoolI8 => {
+            let int8 = code == Opcode::MaxpoolI8;
             let g = f.peek_skip(2)?.pool_geom()?;
             let size = if int8 { 1 } else { 4 };
             let io = f.io(
@@ -883,25 +956,25 @@ fn decode<'a>(code: u32, f: &mut Fields<'a>) -> Result<Op<'a>, FormatError> {
             f.at += 4 * 6;
             Op::MaxPool { io, g, int8 }
         }
-        opcode::REDUCE_F32 | opcode::SOFTMAX_F32 | opcode::REDUCE_I8 => {
+        Opcode::ReduceF32 | Opcode::SoftmaxF32 | Opcode::ReduceI8 => {
             let g = f.peek_skip(2)?.reduce_geom()?;
             let rows = f.mul(g.outer, g.inner)?;
             let n_in = f.mul(rows, g.len)?;
-            let n_out = if code == opcode::SOFTMAX_F32 {
+            let n_out = if code == Opcode::SoftmaxF32 {
                 n_in
             } else {
                 rows
             };
-            let size = if code == opcode::REDUCE_I8 { 1 } else { 4 };
+            let size = if code == Opcode::ReduceI8 { 1 } else { 4 };
             let io = f.io(n_in, n_out, size, size)?;
             f.at += 4 * 3;
             match code {
-                opcode::REDUCE_F32 => Op::ReduceF32 {
+                Opcode::ReduceF32 => Op::ReduceF32 {
                     io,
                     g,
                     scale: f.f32()?,
                 },
-                opcode::SOFTMAX_F32 => Op::Softmax { io, g },
+                Opcode::SoftmaxF32 => Op::Softmax { io, g },
                 _ => {
                     let (in_zp, out_zp, mult, shift) =
                         (f.i8_range()?, f.i8_range()?, f.i32()?, f.i32()?);
@@ -917,7 +990,7 @@ fn decode<'a>(code: u32, f: &mut Fields<'a>) -> Result<Op<'a>, FormatError> {
                 }
             }
         }
-        opcode::CONCAT => {
+        Opcode::Concat => {
             let mut ahead = f.peek_skip(1)?;
             let (elem, outer, n_inputs) = (ahead.dim()?, ahead.dim()?, ahead.usize()?);
             if !matches!(elem, 1 | 4) {
@@ -946,7 +1019,7 @@ fn decode<'a>(code: u32, f: &mut Fields<'a>) -> Result<Op<'a>, FormatError> {
                 parts,
             }
         }
-        opcode::LUT_I8 => {
+        Opcode::LutI8 => {
             let mut ahead = f.peek_skip(2)?;
             let (n, period) = (ahead.dim()?, ahead.dim()?);
             let io = f.io(n, n, 1, 1)?;
@@ -961,20 +1034,55 @@ fn decode<'a>(code: u32, f: &mut Fields<'a>) -> Result<Op<'a>, FormatError> {
                 table,
             }
         }
-        opcode::BINARY2_F32 => {
+        Opcode::Binary2F32 => {
             let (io, n, kind) = f.io2(4)?;
             Op::Binary2F32 { io, n, kind }
         }
-        opcode::BINARY2_I8 => {
+        Opcode::Binary2I8 => {
             let (io, n, kind) = f.io2(1)?;
             let q = [f.qparam()?, f.qparam()?, f.qparam()?];
             Op::Binary2I8 { io, n, kind, q }
         }
-        _ => {
-            return Err(FormatError::UnknownOpcode {
-                op: f.op,
-                opcode: code,
-            });
-        }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_reads_back_from_the_word_it_is_written_as() {
+        for (i, op) in Opcode::ALL.into_iter().enumerate() {
+            assert_eq!(op as u32, i as u32 + 1, "opcodes are dense from 1");
+            assert_eq!(Opcode::from_word(op as u32), Some(op));
+        }
+        assert_eq!(Opcode::from_word(0), None);
+        assert_eq!(Opcode::from_word(Opcode::ALL.len() as u32 + 1), None);
+        for (i, k) in UnaryKind::ALL.into_iter().enumerate() {
+            assert_eq!(
+                (k as u32, UnaryKind::from_word(i as u32)),
+                (i as u32, Some(k))
+            );
+        }
+        assert_eq!(UnaryKind::from_word(2), None);
+        for (i, k) in BinaryKind::ALL.into_iter().enumerate() {
+            assert_eq!(
+                (k as u32, BinaryKind::from_word(i as u32)),
+                (i as u32, Some(k))
+            );
+        }
+        assert_eq!(BinaryKind::from_word(6), None);
+    }
+
+    #[test]
+    fn reversed_kinds_swap_their_operands() {
+        assert_eq!(BinaryKind::RSub.apply(2.0, 5.0), 3.0);
+        assert_eq!(BinaryKind::RDiv.apply(4.0, 2.0), 0.5);
+        assert_eq!(
+            BinaryKind::ALL.map(BinaryKind::is_reversed),
+            [false, false, true, false, false, true]
+        );
+        assert_eq!(UnaryKind::Relu.apply(-1.5), 0.0);
+        assert_eq!(UnaryKind::Sigmoid.apply(0.0), 0.5);
+    }
 }

@@ -2,7 +2,7 @@
 //! planner only lets elementwise ops share a buffer between input and output.
 
 use crate::format::{
-    BinaryKind, ConvGeom, GemmGeom, Io, Io2, Op, PoolGeom, QParam, ReduceGeom, Requant, UnaryKind,
+    BinaryKind, ConvGeom, GemmGeom, Io, Io2, Op, PoolGeom, QParam, ReduceGeom, Requant,
 };
 
 pub(crate) fn ld_f32(b: &[u8], at: usize) -> f32 {
@@ -41,21 +41,6 @@ fn dequantize(q: i32, p: QParam) -> f32 {
     (q - p.zp) as f32 * p.scale
 }
 
-fn binary(kind: BinaryKind, x: f32, y: f32) -> f32 {
-    match kind {
-        BinaryKind::Add => x + y,
-        BinaryKind::Sub => x - y,
-        BinaryKind::RSub => y - x,
-        BinaryKind::Mul => x * y,
-        BinaryKind::Div => x / y,
-        BinaryKind::RDiv => y / x,
-    }
-}
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + libm::expf(-x))
-}
-
 pub(crate) fn execute(op: &Op<'_>, a: &mut [u8]) {
     match *op {
         Op::Quantize { io, n, q } => {
@@ -71,11 +56,7 @@ pub(crate) fn execute(op: &Op<'_>, a: &mut [u8]) {
         Op::Unary { io, n, kind } => {
             for i in 0..n {
                 let x = ld_f32(a, io.input + 4 * i);
-                let y = match kind {
-                    UnaryKind::Relu => x.max(0.0),
-                    UnaryKind::Sigmoid => sigmoid(x),
-                };
-                st_f32(a, io.output + 4 * i, y);
+                st_f32(a, io.output + 4 * i, kind.apply(x));
             }
         }
         Op::Binary {
@@ -92,11 +73,11 @@ pub(crate) fn execute(op: &Op<'_>, a: &mut [u8]) {
                 match q {
                     None => {
                         let x = ld_f32(a, io.input + 4 * i);
-                        st_f32(a, io.output + 4 * i, binary(kind, x, k));
+                        st_f32(a, io.output + 4 * i, kind.apply(x, k));
                     }
                     Some([qi, qo]) => {
                         let x = dequantize(ld_i8(a, io.input + i), qi);
-                        a[io.output + i] = quantize(binary(kind, x, k), qo) as u8;
+                        a[io.output + i] = quantize(kind.apply(x, k), qo) as u8;
                     }
                 }
             }
@@ -174,7 +155,7 @@ pub(crate) fn execute(op: &Op<'_>, a: &mut [u8]) {
         Op::Binary2F32 { io, n, kind } => {
             for i in 0..n {
                 let (x, y) = (ld_f32(a, io.a + 4 * i), ld_f32(a, io.b + 4 * i));
-                st_f32(a, io.output + 4 * i, binary(kind, x, y));
+                st_f32(a, io.output + 4 * i, kind.apply(x, y));
             }
         }
         Op::Binary2I8 { io, n, kind, q } => binary2_i8(a, io, n, kind, q),
@@ -185,7 +166,7 @@ fn binary2_i8(a: &mut [u8], io: Io2, n: usize, kind: BinaryKind, [qa, qb, qo]: [
     for i in 0..n {
         let x = dequantize(ld_i8(a, io.a + i), qa);
         let y = dequantize(ld_i8(a, io.b + i), qb);
-        a[io.output + i] = quantize(binary(kind, x, y), qo) as u8;
+        a[io.output + i] = quantize(kind.apply(x, y), qo) as u8;
     }
 }
 

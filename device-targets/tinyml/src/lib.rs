@@ -57,7 +57,9 @@
 mod format;
 mod kernels;
 
-pub use format::{FORMAT_VERSION, FormatError, MAGIC, NO_CONST, SectionKind, opcode};
+pub use format::{
+    BinaryKind, FORMAT_VERSION, FormatError, MAGIC, NO_CONST, Opcode, SectionKind, UnaryKind,
+};
 pub use kernels::requantize;
 
 use format::{Meta, Op, OpIter};
@@ -204,8 +206,8 @@ mod tests {
     fn gemm_relu() -> Vec<u8> {
         let consts = [f32s(&[1.0, 2.0, 3.0, 4.0]), f32s(&[0.5, -1.0])].concat();
         let ops = [
-            &[opcode::GEMM_F32, 7, 0, 8, 1, 2, 2, 0, 16][..],
-            &[opcode::UNARY_F32, 4, 8, 8, 2, 0][..],
+            &[Opcode::GemmF32 as u32, 7, 0, 8, 1, 2, 2, 0, 16][..],
+            &[Opcode::UnaryF32 as u32, 4, 8, 8, 2, 0][..],
         ]
         .concat();
         assemble(&[2, 2, 16, 0, 8, 2], &ops, &consts)
@@ -245,9 +247,9 @@ mod tests {
         ]
         .concat();
         let ops = [
-            &[opcode::QUANTIZE, 5, 0, 4, 1, 0.5f32.to_bits(), 1][..],
+            &[Opcode::Quantize as u32, 5, 0, 4, 1, 0.5f32.to_bits(), 1][..],
             &[
-                opcode::GEMM_I8,
+                Opcode::GemmI8 as u32,
                 13,
                 4,
                 8,
@@ -264,7 +266,7 @@ mod tests {
                 20,
             ][..],
             &[
-                opcode::DEQUANTIZE,
+                Opcode::Dequantize as u32,
                 5,
                 8,
                 12,
@@ -364,9 +366,9 @@ mod tests {
     fn square_i8() -> Vec<u8> {
         let half = 0.5f32.to_bits();
         let ops = [
-            &[opcode::QUANTIZE, 5, 0, 8, 2, half, 0][..],
+            &[Opcode::Quantize as u32, 5, 0, 8, 2, half, 0][..],
             &[
-                opcode::BINARY2_I8,
+                Opcode::Binary2I8 as u32,
                 11,
                 8,
                 8,
@@ -380,7 +382,7 @@ mod tests {
                 half,
                 0,
             ][..],
-            &[opcode::DEQUANTIZE, 5, 12, 16, 2, half, 0][..],
+            &[Opcode::Dequantize as u32, 5, 12, 16, 2, half, 0][..],
         ]
         .concat();
         assemble(&[2, 2, 24, 0, 16, 3], &ops, &[])

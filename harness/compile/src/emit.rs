@@ -96,7 +96,7 @@ pub(crate) fn emit(p: &Program) -> Result<Compiled, CompileError> {
     let mut ops = Vec::new();
     let mut consts: Vec<u8> = Vec::new();
     for op in &p.ops {
-        push_u32(&mut ops, op.code);
+        push_u32(&mut ops, op.code as u32);
         push_u32(&mut ops, op.fields.len() as u32);
         for f in &op.fields {
             let w = match f {
@@ -170,7 +170,7 @@ mod tests {
     use super::*;
     use crate::lower::IrOp;
 
-    fn op(code: u32, fields: Vec<Field>, in_place: bool) -> IrOp {
+    fn op(code: gauntlet_tinyml::Opcode, fields: Vec<Field>, in_place: bool) -> IrOp {
         IrOp {
             code,
             fields,
@@ -181,15 +181,15 @@ mod tests {
 
     #[test]
     fn plan_reuses_dead_buffers_and_never_overlaps_live_ones() {
-        use gauntlet_tinyml::opcode::*;
+        use gauntlet_tinyml::Opcode::*;
         // 0 (input) → 1 → 2 (in place over 1) → 3 → 4 (output)
         let p = Program {
             sizes: vec![400, 400, 400, 40, 4],
             ops: vec![
-                op(UNARY_F32, vec![Field::In(0), Field::Out(1)], true),
-                op(UNARY_F32, vec![Field::In(1), Field::Out(2)], true),
-                op(GEMM_F32, vec![Field::In(2), Field::Out(3)], false),
-                op(GEMM_F32, vec![Field::In(3), Field::Out(4)], false),
+                op(UnaryF32, vec![Field::In(0), Field::Out(1)], true),
+                op(UnaryF32, vec![Field::In(1), Field::Out(2)], true),
+                op(GemmF32, vec![Field::In(2), Field::Out(3)], false),
+                op(GemmF32, vec![Field::In(3), Field::Out(4)], false),
             ],
             input: 0,
             output: 4,

@@ -18,7 +18,9 @@
 //!   a no-op;
 //! - anything else runs in fp32, with explicit dequantize/quantize ops at the boundary.
 //!
-//! Operators outside the supported set are refused with [`CompileError::UnsupportedOperator`].
+//! Each operator family lowers in its own file under `lower/`, registered in one list
+//! (`lower/ops.rs`) that is the supported set; operators outside it are refused, the first one
+//! in graph order named, with [`CompileError::UnsupportedOperator`].
 
 mod emit;
 mod lower;
