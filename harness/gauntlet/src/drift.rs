@@ -233,6 +233,7 @@ pub fn drift(plan: Plan, store: &Store, request: &DriftRequest) -> Result<Judged
         },
         source,
         champion: DriftChampion {
+            promotion_id: promotion.id,
             run_id: promotion.run_id.clone(),
             variant: promotion.variant.clone(),
             model_sha256: promotion.model_sha256.clone(),
@@ -765,4 +766,114 @@ pub fn print_summary(r: &DriftResults) {
     );
     text.push_str(&gauntlet_report::drift_terminal(r));
     stdout::say!("{}", text.trim_end());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(feature: &str, shift: f32, n: usize) -> FeatureRow {
+        let r: Vec<f32> = (0..n).map(|i| (i % 97) as f32 / 97.0).collect();
+        let q: Vec<f32> = r.iter().map(|x| x + shift).collect();
+        let comparison = drift::compare(&r, &q, 10).unwrap();
+        FeatureRow {
+            feature: feature.into(),
+            p_adjusted: comparison.ks.p_value,
+            comparison,
+            histogram: Vec::new(),
+        }
+    }
+
+    fn output() -> OutputDrift {
+        let r: Vec<f32> = (0..500).map(|i| (i % 50) as f32 / 50.0).collect();
+        OutputDrift {
+            score: "score".into(),
+            comparison: drift::compare(&r, &r, 10).unwrap(),
+            histogram: Vec::new(),
+            class_mix: None,
+        }
+    }
+
+    #[test]
+    fn a_large_significant_shift_fails_a_small_one_passes_a_large_unproven_one_is_inconclusive() {
+        let input = [
+            row("steady", 0.0, 2000),
+            row("moved", 0.5, 2000),
+            // Wholly apart on 3 windows each: PSI is large, but KS p = 2 / C(6, 3) = 0.1.
+            row("few", 0.3, 3),
+        ];
+        let gates = shift_gate(DriftStatistic::Psi, 0.2, &[], &input, &output(), 0.05);
+        let verdicts: Vec<(&str, Verdict)> = gates
+            .iter()
+            .map(|g| (g.subject.as_str(), g.verdict))
+            .collect();
+        assert_eq!(
+            verdicts,
+            [
+                ("steady", Verdict::Pass),
+                ("moved", Verdict::Fail),
+                ("few", Verdict::Inconclusive)
+            ]
+        );
+        let only = shift_gate(
+            DriftStatistic::MeanShift,
+            1.0,
+            &["moved".into()],
+            &input,
+            &output(),
+            0.05,
+        );
+        assert_eq!(only.len(), 1);
+        assert!(only[0].value.unwrap() > 1.0 && only[0].verdict == Verdict::Fail);
+    }
+
+    #[test]
+    fn class_mix_without_classes_is_inconclusive_not_a_pass() {
+        let g = shift_gate(DriftStatistic::ClassMix, 0.1, &[], &[], &output(), 0.05);
+        assert_eq!(g[0].verdict, Verdict::Inconclusive);
+        assert_eq!(
+            DriftVerdict::of(&g),
+            DriftVerdict::Inconclusive,
+            "nothing failed, something undecided"
+        );
+    }
+
+    #[test]
+    fn difference_interval_combines_both_sides_mover() {
+        let ci = |lo, hi| ConfidenceInterval {
+            lo,
+            hi,
+            confidence: 0.95,
+        };
+        let d = difference_ci(0.80, Some(ci(0.77, 0.83)), 0.90, Some(ci(0.88, 0.92))).unwrap();
+        // lo = -0.10 - sqrt(0.03² + 0.02²), hi = -0.10 + sqrt(0.03² + 0.02²).
+        assert!((d.lo - (-0.10 - 0.036_055_5)).abs() < 1e-6, "{d:?}");
+        assert!((d.hi - (-0.10 + 0.036_055_5)).abs() < 1e-6, "{d:?}");
+        let shifted = difference_ci(0.80, Some(ci(0.77, 0.83)), 0.90, None).unwrap();
+        assert!((shifted.lo + 0.13).abs() < 1e-9 && (shifted.hi + 0.07).abs() < 1e-9);
+        assert_eq!(difference_ci(0.8, None, 0.9, None), None);
+    }
+
+    #[test]
+    fn newest_readings_take_each_windows_last_row_in_either_layout() {
+        let mut w = Windows {
+            window_len: 6,
+            rows: 3,
+            features: 2,
+            layout: Layout::RowMajor,
+            data: vec![1., 2., 3., 4., 5., 6.],
+            labels: vec![0],
+            origins: Vec::new(),
+            timestamps_s: None,
+            targets: None,
+            last_values: None,
+            dropped_past_end: 0,
+            sha256: String::new(),
+            per_recording: Vec::new(),
+            subset_of: None,
+        };
+        assert_eq!(newest_readings(&w), [5., 6.]);
+        w.layout = Layout::ChannelsFirst;
+        assert_eq!(newest_readings(&w), [3., 6.]);
+    }
 }

@@ -1,8 +1,8 @@
 //! Exit codes: CI tells "the model regressed" apart from "the rig is broken" by these alone.
 
-/// Every gate passed (or the command succeeded).
+/// Every gate passed (or the command succeeded; `gauntlet drift`: the champion requalified).
 pub const SUCCESS: u8 = 0;
-/// A gate failed: the model build is not good enough.
+/// A gate failed: the model build is not good enough (`gauntlet drift`: the champion drifted).
 pub const GATE_FAILED: u8 = 1;
 /// Invalid input: a scenario or rig file, a dataset, a model file, or the command line.
 pub const INVALID_INPUT: u8 = 2;
@@ -10,5 +10,5 @@ pub const INVALID_INPUT: u8 = 2;
 /// store that cannot take the results. Never a model verdict.
 pub const INFRA_FAILURE: u8 = 3;
 /// A gate could not decide (too few samples, an interval straddling the threshold) and the
-/// scenario treats that as failing.
+/// scenario treats that as failing (`gauntlet drift`: the verdict is inconclusive).
 pub const INCONCLUSIVE: u8 = 4;

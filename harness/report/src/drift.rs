@@ -381,3 +381,126 @@ pub fn drift_html(r: &DriftResults) -> String {
     s.push_str("</body></html>\n");
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use gauntlet_measure::drift::{compare, paired_histogram};
+    use gauntlet_results::*;
+
+    use super::*;
+
+    fn results() -> DriftResults {
+        let r: Vec<f32> = (0..400).map(|i| (i % 40) as f32).collect();
+        let q: Vec<f32> = r.iter().map(|x| x + 15.0).collect();
+        let feature = |name: &str, new: &[f32]| FeatureRow {
+            feature: name.into(),
+            comparison: compare(&r, new, 10).unwrap(),
+            p_adjusted: 1e-9,
+            histogram: paired_histogram(&r, new, 8),
+        };
+        let gate = |subject: &str, verdict| DriftGateResult {
+            gate: "psi at_most 0.2".into(),
+            subject: subject.into(),
+            value: Some(1.0),
+            threshold: Some(0.2),
+            verdict,
+            evidence: "psi 1.000 > 0.2 <b>".into(),
+            task: None,
+        };
+        let gates = vec![
+            gate("Current", Verdict::Fail),
+            gate("Voltage", Verdict::Pass),
+        ];
+        DriftResults {
+            schema: DRIFT_SCHEMA.into(),
+            version: DRIFT_VERSION,
+            drift_id: "drift-1".into(),
+            started_at: "t0".into(),
+            finished_at: "t1".into(),
+            harness: Harness {
+                version: "0".into(),
+                git_commit: None,
+            },
+            scenario: FileRef {
+                name: "s".into(),
+                path: "s.toml".into(),
+                sha256: "0".repeat(64),
+            },
+            model: "m".into(),
+            board: DriftBoard {
+                id: "stm32".into(),
+                class: "qemu-stm32".into(),
+                kind: "qemu-stm32".into(),
+            },
+            source: Source::Emulated,
+            champion: DriftChampion {
+                promotion_id: 1,
+                run_id: "r1".into(),
+                variant: "fp32".into(),
+                model_sha256: "a".repeat(64),
+                promoted_at: None,
+                promoted_by: None,
+            },
+            reference: DriftData {
+                kind: "held-out".into(),
+                windows: 400,
+                recordings: Vec::new(),
+            },
+            new: DriftData {
+                kind: "recordings".into(),
+                windows: 400,
+                recordings: Vec::new(),
+            },
+            input: vec![feature("Current", &q), feature("Voltage", &r)],
+            output: OutputDrift {
+                score: "top-class probability".into(),
+                comparison: compare(&r, &r, 10).unwrap(),
+                histogram: paired_histogram(&r, &r, 8),
+                class_mix: None,
+            },
+            performance: vec![PerformanceRow {
+                metric: "accuracy".into(),
+                new: 0.8,
+                new_ci: None,
+                champion: 0.9,
+                champion_ci: None,
+                difference: -0.1,
+                difference_ci: None,
+            }],
+            verdict: DriftVerdict::of(&gates),
+            gates,
+            alpha: 0.05,
+        }
+    }
+
+    #[test]
+    fn every_format_names_the_verdict_the_moved_feature_and_the_source() {
+        let r = results();
+        assert_eq!(moved_features(&r), ["Current"]);
+        let term = drift_terminal(&r);
+        assert!(
+            term.starts_with("verdict: drifted (moved: Current)"),
+            "{term}"
+        );
+        let md = drift_markdown(&r);
+        assert!(
+            md.contains("DRIFTED") && md.contains("figures emulated"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| accuracy | 0.8000 | 0.9000 | -0.1000 |"),
+            "{md}"
+        );
+        let html = drift_html(&r);
+        assert!(html.contains("figures emulated") && html.contains("moved: Current"));
+        assert!(!html.contains("<script"), "self-contained, no JavaScript");
+        assert!(!html.contains("<b>"), "evidence is escaped");
+        // The PSI bars draw the gate's threshold and Current beyond it.
+        assert!(html.contains("gate 0.2") && html.contains("bar-over"));
+        assert_eq!(
+            html.matches("share of windows").count(),
+            3,
+            "2 features + the score"
+        );
+    }
+}

@@ -48,6 +48,8 @@ pub struct DriftBoard {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DriftChampion {
+    /// The promotion ledger's row for this champion, which the verdict requalifies.
+    pub promotion_id: i64,
     pub run_id: String,
     pub variant: String,
     pub model_sha256: String,
