@@ -120,8 +120,9 @@ pub(crate) fn source(s: Source) -> &'static str {
 pub(crate) const SOURCE_LEGEND: [(Source, &str); 2] = [
     (
         Source::Emulated,
-        "an emulator executed the model; times are QEMU instruction-count ticks (-icount), not silicon \
-         cycles: no pipeline, wait states or FPU latency",
+        "an emulator executed the model, so its times are not silicon's: QEMU instruction-count ticks \
+         (-icount) on an emulated MCU (no pipeline, wait states or FPU latency), the emulator's own \
+         time on the host for an emulated Linux board",
     ),
     (
         Source::Simulated,

@@ -3,8 +3,9 @@
 //! the runner's `analyze` makes it from raw measurements. Readers never compute figures of their own.
 //!
 //! Every figure carries where it came from ([`Source`]): `measured` on real hardware (this machine
-//! included), `emulated` when an emulator executed the model (its clock is instruction counts), or
-//! `simulated` when a model of the hardware produced it (e.g. the simulated INA219).
+//! included), `emulated` when an emulator executed the model (instruction counts on an emulated
+//! MCU, the emulator's run time on an emulated Linux board), or `simulated` when a model of the
+//! hardware produced it (e.g. the simulated INA219).
 
 mod drift;
 mod schema;
