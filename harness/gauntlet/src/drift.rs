@@ -746,6 +746,32 @@ pub fn write(judged: &Judged) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// Records the verdict in the store's history, linked to the champion's promotion, with every
+/// recording's SHA-256.
+pub fn record(store: &Store, judged: &Judged) -> anyhow::Result<()> {
+    let r = &judged.results;
+    let json = serde_json::to_string(r).context("serialise drift.json")?;
+    let recordings: Vec<(String, String)> = r
+        .new
+        .recordings
+        .iter()
+        .map(|x| (x.path.clone(), x.sha256.clone()))
+        .collect();
+    store.record_drift(&gauntlet_store::NewDriftCheck {
+        id: &r.drift_id,
+        scenario: &r.scenario.name,
+        model: &r.model,
+        board_class: &r.board.class,
+        board: &r.board.id,
+        promotion_id: r.champion.promotion_id,
+        verdict: r.verdict.name(),
+        checked_at: &r.finished_at,
+        recordings: &recordings,
+        drift_json: &json,
+    })?;
+    Ok(())
+}
+
 /// The terminal summary: the verdict, the gates that did not pass, the worst features.
 pub fn print_summary(r: &DriftResults) {
     let mut text = format!(

@@ -467,6 +467,13 @@ fn drift_command(
         error,
     })?;
     stdout::say!("drift: {}", path.display());
+    drift::record(&store, &judged).map_err(|error| Failure {
+        code: exit::INFRA_FAILURE,
+        error: error.context(format!(
+            "record the drift verdict: its figures are in `{}`",
+            path.display()
+        )),
+    })?;
     Ok(match judged.results.verdict {
         gauntlet_results::DriftVerdict::Requalified => exit::SUCCESS,
         gauntlet_results::DriftVerdict::Drifted => exit::GATE_FAILED,

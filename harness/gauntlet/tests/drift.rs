@@ -52,6 +52,40 @@ fn drift(db: &str, out: &Path, recordings: &[&str]) -> std::process::Output {
     run(&args)
 }
 
+/// (verdict, promotion id, recordings' SHA-256 in order) of every drift check in the store.
+fn stored_checks(db: &str) -> Vec<(String, i64, Vec<String>)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut checks = conn
+        .prepare("SELECT id, verdict, promotion_id FROM drift_checks ORDER BY checked_at")
+        .unwrap()
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect::<Vec<(String, String, i64)>>();
+    checks
+        .drain(..)
+        .map(|(id, verdict, promotion)| {
+            let shas = conn
+                .prepare(
+                    "SELECT sha256 FROM drift_recordings WHERE check_id = ?1 ORDER BY position",
+                )
+                .unwrap()
+                .query_map([&id], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            (verdict, promotion, shas)
+        })
+        .collect()
+}
+
+fn promotion_id(db: &str) -> i64 {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row("SELECT MAX(id) FROM promotions", [], |r| r.get(0))
+        .unwrap()
+}
+
 fn drift_json(out: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(out.join("drift.json")).expect("drift.json written");
     serde_json::from_str(&text).expect("drift.json is JSON")
@@ -102,6 +136,19 @@ fn held_back_recordings_of_the_same_group_requalify_the_champion() {
     assert!(html.contains("Input drift per feature") && html.contains("<svg"));
     let md = std::fs::read_to_string(out.join("drift.md")).unwrap();
     assert!(md.contains("| accuracy |"), "{md}");
+    // In the history, linked to the champion's promotion, with each recording's SHA-256.
+    let shas: Vec<String> = ["3", "7"]
+        .iter()
+        .map(|n| {
+            let bytes = std::fs::read(repo().join(format!("scenarios/data/skab/valve1/{n}.csv")));
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes.unwrap()))
+        })
+        .collect();
+    assert_eq!(
+        stored_checks(&db),
+        [("requalified".to_string(), promotion_id(&db), shas)]
+    );
+    assert_eq!(d["champion"]["promotion_id"], promotion_id(&db));
 }
 
 #[test]
@@ -114,6 +161,7 @@ fn another_group_is_drift_naming_the_features_that_moved() {
     let d = drift_json(&out);
     assert_eq!(d["verdict"], "drifted");
     assert_eq!(d["new"]["recordings"].as_array().unwrap().len(), 3);
+    assert_eq!(stored_checks(&db)[0].0, "drifted");
     let moved = failed_subjects(&d);
     for feature in ["Accelerometer2RMS", "Current"] {
         assert!(moved.contains(&feature.to_string()), "{moved:?}");
@@ -131,6 +179,10 @@ fn refused(db: &str, out: &Path, recordings: &[&str], names: &str) {
     let stderr = String::from_utf8_lossy(&judged.stderr);
     assert!(stderr.contains(names), "{stderr}");
     assert!(!out.exists(), "nothing written for refused input");
+    assert!(
+        stored_checks(db).is_empty(),
+        "nothing recorded for refused input"
+    );
 }
 
 #[test]

@@ -18,6 +18,7 @@
 //! - **Path**: [`default_db_path`]: `--db` flag, else `$GAUNTLET_DB`, else `.gauntlet/gauntlet.db`.
 
 pub mod backend;
+mod drift;
 mod lease;
 mod process;
 mod schema;
@@ -32,6 +33,7 @@ use backend::{Row, Value, vals};
 use gauntlet_gate::{Champion, ChampionLookup, LookupError, board_class};
 use gauntlet_results::{Entry, Metrics, Outcome, Results, Verdict};
 use gauntlet_spec::Board;
+pub use drift::{DriftCheck, NewDriftCheck};
 pub use lease::{Holder, Lease, LeaseError, LeaseEvent, OutOfRotation, Ticket};
 use serde::{Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};

@@ -6,7 +6,7 @@
 use crate::backend::{Backend, DbError, Dialect, vals};
 
 /// Migration `i` brings a database from version `i` to `i + 1`. Append only: never edit a shipped one.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 const V1: &str = r#"
 CREATE TABLE runs (
@@ -155,6 +155,33 @@ CREATE TABLE lease_events (
     by_whom TEXT NOT NULL,
     reason  TEXT NOT NULL,
     at_ms   {int} NOT NULL
+);
+"#;
+
+/// Drift verdicts (`gauntlet drift`, see `drift.rs`), each linked to the promotion it judged.
+const V3: &str = r#"
+CREATE TABLE drift_checks (
+    {rowid}
+    id           TEXT PRIMARY KEY,
+    scenario     TEXT NOT NULL,
+    model        TEXT NOT NULL,
+    board_class  TEXT NOT NULL,
+    board        TEXT NOT NULL,
+    promotion_id {int} NOT NULL REFERENCES promotions (id),
+    verdict      TEXT NOT NULL CHECK (verdict IN ('requalified', 'drifted', 'inconclusive')),
+    checked_at   TEXT NOT NULL,
+    drift_json   TEXT NOT NULL
+);
+CREATE INDEX drift_checks_by_scenario ON drift_checks (scenario, checked_at);
+
+-- The recordings a check replayed, with their SHA-256, in replay order.
+CREATE TABLE drift_recordings (
+    {rowid}
+    check_id TEXT NOT NULL REFERENCES drift_checks (id),
+    position {int} NOT NULL,
+    path     TEXT NOT NULL,
+    sha256   TEXT NOT NULL,
+    PRIMARY KEY (check_id, position)
 );
 "#;
 
