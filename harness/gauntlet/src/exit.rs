@@ -12,3 +12,7 @@ pub const INFRA_FAILURE: u8 = 3;
 /// A gate could not decide (too few samples, an interval straddling the threshold) and the
 /// scenario treats that as failing (`gauntlet drift`: the verdict is inconclusive).
 pub const INCONCLUSIVE: u8 = 4;
+/// The run finished and wrote its results folder, but the store could not record it (the database
+/// was unreachable through every retry); `gauntlet runs import DIR` records it later. Takes the
+/// place of the outcome's code, which results.json keeps.
+pub const NOT_RECORDED: u8 = 5;

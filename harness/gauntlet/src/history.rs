@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::{Context, Result, bail};
 use gauntlet_measure::{ConfidenceInterval, RatioOptions, paired_ratio};
 use gauntlet_results::{Entry, EntryStatus, Latency, Metrics, Outcome, Results, Verdict};
-use gauntlet_store::{EntryKey, PromoteRequest, RunStatus, Store};
+use gauntlet_store::{EntryKey, PromoteRequest, RunFilter, RunStatus, Store};
 
 /// Left-aligned columns, two spaces apart, sized to their widest cell.
 fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
@@ -50,8 +50,9 @@ fn verdict_text(v: Option<Verdict>) -> &'static str {
 }
 
 /// `gauntlet runs list`: every run, oldest first; killed runs read `incomplete`.
-pub fn runs_list(store: &Store, out: &mut dyn Write) -> Result<()> {
-    let runs = store.list_runs()?;
+/// `--board/--scenario/--since/--runner` narrow the list.
+pub fn runs_list(store: &Store, filter: &RunFilter, out: &mut dyn Write) -> Result<()> {
+    let runs = store.find_runs(filter)?;
     if runs.is_empty() {
         writeln!(out, "no runs in {}", store.path().display())?;
         return Ok(());
@@ -713,7 +714,7 @@ mod tests {
     #[test]
     fn runs_list_shows_status_and_outcome() {
         let (_dir, mut store) = store();
-        assert!(text(|o| runs_list(&store, o)).starts_with("no runs in "));
+        assert!(text(|o| runs_list(&store, &RunFilter::default(), o)).starts_with("no runs in "));
         stored_run(&mut store, "r1", 100.0, 100.0);
         let abandoned = store
             .begin_run(&NewRun {
@@ -727,7 +728,7 @@ mod tests {
             })
             .unwrap();
         store.abandon_run(abandoned).unwrap();
-        let out = text(|o| runs_list(&store, o));
+        let out = text(|o| runs_list(&store, &RunFilter::default(), o));
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 3, "{out}");
         assert!(lines[0].starts_with("RUN"));

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use gauntlet::fleet;
 use gauntlet::output::write_atomically;
 use gauntlet::pipeline::{self, champions, stored_samples};
 use gauntlet_report::{Format, ReportInput, Reporter};
@@ -42,6 +43,15 @@ enum Command {
         /// Output folder; `reports/out/<run-id>/` when omitted.
         #[arg(long)]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArg,
+        #[command(flatten)]
+        lease: LeaseArgs,
+    },
+    /// Board leases in the store: who holds which board, forced releases, rotation.
+    Lease {
+        #[command(subcommand)]
+        command: LeaseCommand,
         #[command(flatten)]
         db: DbArg,
     },
@@ -163,10 +173,66 @@ struct DbArg {
     db: Option<PathBuf>,
 }
 
+#[derive(clap::Args)]
+struct LeaseArgs {
+    /// Wait up to this long for a board another run holds (e.g. `10m`), in line behind earlier
+    /// waiters; by default a held board fails the run at once.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    wait: std::time::Duration,
+    /// A lease lasts this long unless renewed (every third of it, while the run works).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    lease_ttl: std::time::Duration,
+}
+
 #[derive(Subcommand)]
 enum RunsCommand {
+    List {
+        /// Runs that measured on this board id.
+        #[arg(long)]
+        board: Option<String>,
+        #[arg(long)]
+        scenario: Option<String>,
+        /// RFC 3339 time or date (`2026-11-30`): runs started then or later.
+        #[arg(long)]
+        since: Option<String>,
+        /// The host that ran it.
+        #[arg(long)]
+        runner: Option<String>,
+    },
+    Show {
+        id: String,
+    },
+    /// Records a run folder whose store write failed (idempotent).
+    Import {
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum LeaseCommand {
+    /// Current leases and boards out of rotation.
     List,
-    Show { id: String },
+    /// Ends a board's lease whoever holds it; who and why are recorded.
+    Release {
+        board: String,
+        /// Required: releasing someone else's board is deliberate.
+        #[arg(long, required = true)]
+        force: bool,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Takes a board out of rotation for every runner until `lease return`.
+    Out {
+        board: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Puts a board back in rotation.
+    Return {
+        board: String,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -196,11 +262,41 @@ fn main() -> ExitCode {
             rig,
             out,
             db,
-        } => run(&scenario, rig.as_deref(), out, db.db.as_deref()),
+            lease,
+        } => run(&scenario, rig.as_deref(), out, db.db.as_deref(), &lease),
         Command::Runs { command, db } => with_store(db.db.as_deref(), |store, out| match command {
-            None | Some(RunsCommand::List) => history::runs_list(store, out),
+            None => history::runs_list(store, &gauntlet_store::RunFilter::default(), out),
+            Some(RunsCommand::List {
+                board,
+                scenario,
+                since,
+                runner,
+            }) => {
+                let filter = gauntlet_store::RunFilter {
+                    board,
+                    scenario,
+                    since,
+                    runner,
+                };
+                history::runs_list(store, &filter, out)
+            }
             Some(RunsCommand::Show { id }) => history::runs_show(store, &id, out),
+            Some(RunsCommand::Import { dir }) => fleet::runs_import(store, &dir, out),
         }),
+        Command::Lease { command, db } => {
+            with_store(db.db.as_deref(), |store, out| match command {
+                LeaseCommand::List => fleet::lease_list(store, out),
+                LeaseCommand::Release { board, reason, .. } => {
+                    fleet::lease_release(store, &board, &reason, out)
+                }
+                LeaseCommand::Out { board, reason } => {
+                    fleet::lease_rotation(store, &board, &reason, false, out)
+                }
+                LeaseCommand::Return { board, reason } => {
+                    fleet::lease_rotation(store, &board, &reason, true, out)
+                }
+            })
+        }
         Command::Compare { run_a, run_b, db } => with_store(db.db.as_deref(), |store, out| {
             history::compare(store, &run_a, &run_b, out)
         }),
@@ -306,12 +402,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// Overrides how long a store write is retried when the database went away (e.g. `5s`).
+const DB_RETRY_ENV: &str = "GAUNTLET_DB_RETRY";
+
 fn open_store(db: Option<&Path>) -> Result<Store, Failure> {
     let path = gauntlet_store::default_db_path(db);
-    Store::open(&path).map_err(|e| Failure {
+    let mut store = Store::open(&path).map_err(|e| Failure {
         code: exit::INFRA_FAILURE,
         error: e.into(),
-    })
+    })?;
+    if let Some(retry) = std::env::var_os(DB_RETRY_ENV) {
+        let retry = retry.to_string_lossy();
+        let retry = humantime::parse_duration(&retry)
+            .map_err(|e| input_error(anyhow::anyhow!("read ${DB_RETRY_ENV} `{retry}`: {e}")))?;
+        store.set_retry(retry);
+    }
+    Ok(store)
 }
 
 /// Runs a history command; a missing run or a refused promotion is the user's input (exit 2).
@@ -391,6 +497,7 @@ fn run(
     rig: Option<&Path>,
     out: Option<PathBuf>,
     db: Option<&Path>,
+    lease: &LeaseArgs,
 ) -> Result<u8, Failure> {
     let mut plan = load_plan(scenario, rig)?;
     let mut store = open_store(db)?;
@@ -398,7 +505,12 @@ fn run(
         eprintln!("{note}");
     }
     let progress = progress::Progress::new(&plan);
-    let finished = pipeline::run(&plan, &mut store, out, &progress);
+    let leasing = fleet::Leasing {
+        db: gauntlet_store::default_db_path(db),
+        ttl: lease.lease_ttl,
+        wait: lease.wait,
+    };
+    let finished = pipeline::run(&plan, &mut store, out, &progress, &leasing);
     progress.finish();
     let finished = finished.map_err(|e| Failure {
         code: exit::INFRA_FAILURE,
@@ -436,8 +548,18 @@ fn run(
         (false, true) => "its figures are in the store: `gauntlet report` renders them".into(),
         (false, false) => "nothing of it could be kept".into(),
     };
+    if written && finished.store_unavailable {
+        eprintln!(
+            "the store could not be reached: record the run later with `gauntlet runs import {}`",
+            finished.out.display()
+        );
+    }
     Err(Failure {
-        code: exit::INFRA_FAILURE,
+        code: if written && finished.store_unavailable {
+            exit::NOT_RECORDED
+        } else {
+            exit::INFRA_FAILURE
+        },
         error: anyhow::anyhow!(
             "write every output of run `{}`: {kept}",
             finished.results.run_id

@@ -11,6 +11,7 @@ use gauntlet_runner::{Event, EventSink, Plan, RunMeta, RunRecord};
 use gauntlet_store::{EntryKey, NewRun, RunHandle, Store, StoreError};
 use thiserror::Error;
 
+use crate::fleet::{self, Leasing};
 use crate::output::{OutputError, RunFolder, join_file, write_atomically};
 
 #[derive(Debug, Error)]
@@ -35,23 +36,29 @@ pub struct Finished {
     pub out: PathBuf,
     /// Whether the store holds the finished run.
     pub recorded: bool,
+    /// The store could not be reached through every retry, so the run is not recorded:
+    /// `gauntlet runs import` records the run folder later.
+    pub store_unavailable: bool,
     pub problems: Vec<RunError>,
 }
 
 /// Runs `plan` on its boards, judges it and records it in `store` and in `out` (by default
-/// `reports/out/<run-id>/`). `events` sees the run's progress. Errors returned are those found
-/// before any board was touched; later failures are [`Finished::problems`].
+/// `reports/out/<run-id>/`). `events` sees the run's progress. The boards are leased as `leasing`
+/// says (in a PostgreSQL store, every board; in SQLite, boards with an address, beside their
+/// `flock`) from before the first is touched until the last is done. Errors returned are those
+/// found before any board was touched; later failures are [`Finished::problems`].
 pub fn run(
     plan: &Plan,
     store: &mut Store,
     out: Option<PathBuf>,
     events: &dyn EventSink,
+    leasing: &Leasing,
 ) -> Result<Finished, RunError> {
     let started = SystemTime::now();
     let run_id = run_id(started);
     let folder =
         RunFolder::prepare(out.unwrap_or_else(|| PathBuf::from("reports/out").join(&run_id)))?;
-    let handle = store.begin_run(&NewRun {
+    let new_run = NewRun {
         id: run_id.clone(),
         scenario_name: plan.scenario.name.clone(),
         scenario_path: plan.scenario.source.path.display().to_string(),
@@ -59,8 +66,18 @@ pub fn run(
         rig_name: plan.rig.name.clone(),
         rig_sha256: plan.rig.source.sha256.clone(),
         started_at: timestamp(started),
-    })?;
+    };
+    let handle = store.begin_run(&new_run)?;
+    let shared = store.dialect() == gauntlet_store::Dialect::Postgres;
+    let held = match fleet::hold_boards(leasing, shared, &plan.boards, &run_id) {
+        Ok(held) => held,
+        Err(e) => {
+            let _ = store.abandon_run(handle);
+            return Err(e.into());
+        }
+    };
     let (record, streamed) = replay_streaming(plan, store, &handle, events);
+    drop(held);
     let meta = RunMeta {
         run_id,
         started_at: timestamp(started),
@@ -83,21 +100,40 @@ pub fn run(
         results.outcome = gauntlet_results::Outcome::InfraFailure;
     }
     let mut samples = MemorySamples::new();
+    let mut measured = Vec::new();
     for board in &record.boards {
         for build in &board.builds {
-            samples.insert(
-                &board.board,
-                &build.model,
-                &build.variant,
-                device_us(&build.device_ns),
-            );
+            let device_us = device_us(&build.device_ns);
+            if !device_us.is_empty() {
+                let key = EntryKey {
+                    board: board.board.clone(),
+                    model: build.model.clone(),
+                    variant: build.variant.clone(),
+                };
+                measured.push((key, device_us.clone()));
+            }
+            samples.insert(&board.board, &build.model, &build.variant, device_us);
         }
     }
     let champions = champions(store, &results);
     let input = ReportInput::new(&results, &samples).with_champions(&champions);
     // Files first: they do not depend on the store, which may be what fails.
     let mut problems = write_run(&folder, &input, &record);
-    let recorded = match record_run(store, &handle, plan, &record, &results, streamed.is_ok()) {
+    problems.extend(
+        fleet::write_samples(folder.root(), &measured)
+            .err()
+            .map(RunError::from),
+    );
+    let recorded = if streamed.is_ok() {
+        store.finish_run(&handle, &results, &plan.boards)
+    } else {
+        // The raw samples are written again whole, with the results, in one transaction.
+        store
+            .import_run(&results, &plan.boards, &measured, &new_run)
+            .map(|_| ())
+    };
+    let store_unavailable = recorded.as_ref().is_err_and(StoreError::is_unavailable);
+    let recorded = match recorded {
         Ok(()) => true,
         Err(e) => {
             problems.push(e.into());
@@ -110,6 +146,7 @@ pub fn run(
         results,
         out: folder.root().to_path_buf(),
         recorded,
+        store_unavailable,
         problems,
     })
 }
@@ -171,32 +208,6 @@ impl EventSink for StreamBlocks<'_> {
             other => self.next.event(other),
         }
     }
-}
-
-/// Records the finished run; the raw samples are written again whole unless every block was
-/// streamed.
-fn record_run(
-    store: &mut Store,
-    handle: &RunHandle,
-    plan: &Plan,
-    record: &RunRecord,
-    results: &Results,
-    samples_streamed: bool,
-) -> Result<(), StoreError> {
-    if !samples_streamed {
-        store.clear_samples(handle)?;
-        for board in &record.boards {
-            for build in board.builds.iter().filter(|b| !b.device_ns.is_empty()) {
-                let key = EntryKey {
-                    board: board.board.clone(),
-                    model: build.model.clone(),
-                    variant: build.variant.clone(),
-                };
-                store.record_samples(handle, &key, &device_us(&build.device_ns))?;
-            }
-        }
-    }
-    store.finish_run(handle, results, &plan.boards)
 }
 
 fn device_us(device_ns: &[u64]) -> Vec<f64> {

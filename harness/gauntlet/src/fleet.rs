@@ -1,0 +1,315 @@
+//! A lab shared by many runners: the board leases a run holds while it works (`--wait`, heartbeat),
+//! the raw samples a run folder keeps so that `gauntlet runs import` can record a run the store
+//! missed, and the `lease` commands.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, UNIX_EPOCH};
+
+use gauntlet_results::Results;
+use gauntlet_spec::{Board, Connection};
+use gauntlet_store::{EntryKey, Holder, Lease, NewRun, Store, StoreError};
+
+use crate::output::{OutputError, join_file, write_atomically};
+
+/// A lease's time-to-live when `--lease-ttl` is not given: a killed runner's boards come back
+/// this long after its last heartbeat.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(30);
+
+/// How a run leases its boards.
+#[derive(Debug, Clone)]
+pub struct Leasing {
+    /// The database again (a file or URL): the heartbeat has a connection of its own, so that it
+    /// never waits behind the run's writes.
+    pub db: std::path::PathBuf,
+    pub ttl: Duration,
+    /// How long to wait in line for a busy board; zero fails at once.
+    pub wait: Duration,
+}
+
+/// Database-clock milliseconds as RFC 3339.
+pub fn at(ms: i64) -> String {
+    let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// What a lease of `board` is keyed by: its address, as the `flock` is (one Pi named twice is one
+/// board), else, in a store shared by runners, the board as this host's (a local agent or QEMU
+/// machine). `None`: a board this run starts itself, with a store of its own, needs no lease.
+pub fn lease_key(board: &Board, shared_store: bool) -> Option<String> {
+    let driver = gauntlet_runner::driver::driver_for(gauntlet_runner::DRIVERS, board).ok();
+    if let Some(address) = driver.and_then(|d| d.lock_key(board)) {
+        return Some(address);
+    }
+    let local = matches!(
+        board.connection,
+        Connection::Local { .. } | Connection::Qemu { .. }
+    );
+    (shared_store && local).then(|| format!("local://{}/{}", Holder::current(None).host, board.id))
+}
+
+/// The boards of a run, leased until dropped; a thread renews them every third of the TTL.
+pub struct HeldBoards {
+    leases: Vec<Lease>,
+    store: Option<Arc<Store>>,
+    stop: Arc<AtomicBool>,
+    heartbeat: Option<JoinHandle<()>>,
+}
+
+/// Leases every board of `boards` that needs one (in key order, so two runs needing the same two
+/// boards cannot each hold one and wait for the other), waiting up to `leasing.wait` for each.
+/// Says on standard error what it waits for and when it acquired and released each board.
+pub fn hold_boards(
+    leasing: &Leasing,
+    shared: bool,
+    boards: &[Board],
+    run_id: &str,
+) -> Result<HeldBoards, StoreError> {
+    let mut keys: Vec<String> = boards.iter().filter_map(|b| lease_key(b, shared)).collect();
+    keys.sort();
+    keys.dedup();
+    let mut held = HeldBoards {
+        leases: Vec::new(),
+        store: None,
+        stop: Arc::new(AtomicBool::new(false)),
+        heartbeat: None,
+    };
+    if keys.is_empty() {
+        return Ok(held);
+    }
+    let store = Arc::new(Store::open_for_leases(&leasing.db)?);
+    held.store = Some(store.clone());
+    let holder = Holder::current(Some(run_id));
+    for key in keys {
+        let mut told = None;
+        let lease = store.acquire_lease(
+            &key,
+            &holder,
+            leasing.ttl,
+            leasing.wait,
+            |current, ticket| {
+                if told.as_ref() != Some(&current.token) {
+                    eprintln!(
+                        "lease: waiting for board `{key}` (ticket {}): held by {} since {}",
+                        ticket.ticket,
+                        current.holder,
+                        at(current.acquired_ms)
+                    );
+                    told = Some(current.token.clone());
+                }
+            },
+        )?;
+        eprintln!("lease: acquired board `{key}` at {} ms", lease.acquired_ms);
+        held.leases.push(lease);
+    }
+    let (leases, stop, ttl) = (held.leases.clone(), held.stop.clone(), leasing.ttl);
+    held.heartbeat = Some(std::thread::spawn(move || {
+        let mut lost = vec![false; leases.len()];
+        while !stop.load(Ordering::SeqCst) {
+            std::thread::park_timeout(ttl / 3);
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            for (lease, lost) in leases.iter().zip(&mut lost) {
+                match store.renew_lease(lease, ttl) {
+                    Ok(true) => {}
+                    Ok(false) if !*lost => {
+                        *lost = true;
+                        eprintln!(
+                            "warning: lost the lease of board `{}` (expired or released by force); another run may use it now",
+                            lease.board
+                        );
+                    }
+                    Ok(false) => {}
+                    // The database away for a moment: the next beat tries again.
+                    Err(e) => eprintln!("warning: failed to {e}"),
+                }
+            }
+        }
+    }));
+    Ok(held)
+}
+
+impl Drop for HeldBoards {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.heartbeat.take() {
+            h.thread().unpark();
+            let _ = h.join();
+        }
+        let Some(store) = &self.store else { return };
+        for lease in &self.leases {
+            match store.release_lease_at(lease) {
+                Ok(Some(ms)) => eprintln!("lease: released board `{}` at {ms} ms", lease.board),
+                Ok(None) => {}
+                // It expires after its TTL.
+                Err(e) => eprintln!("warning: failed to {e}"),
+            }
+        }
+    }
+}
+
+/// `gauntlet lease list`.
+pub fn lease_list(store: &Store, out: &mut dyn Write) -> anyhow::Result<()> {
+    let leases = store.leases()?;
+    let out_of_rotation = store.out_of_rotation()?;
+    if leases.is_empty() && out_of_rotation.is_empty() {
+        writeln!(out, "no leases in {}", store.path().display())?;
+        return Ok(());
+    }
+    let now = store.now_ms()?;
+    for l in &leases {
+        let waiting = store.queue(&l.board, DEFAULT_TTL)?.len();
+        writeln!(
+            out,
+            "{}  held by {} since {}, expires in {:.1} s, {waiting} waiting",
+            l.board,
+            l.holder,
+            at(l.acquired_ms),
+            (l.expires_ms - now) as f64 / 1e3
+        )?;
+    }
+    for o in &out_of_rotation {
+        writeln!(
+            out,
+            "{}  out of rotation since {}: {} (by {})",
+            o.board,
+            at(o.since_ms),
+            o.reason,
+            o.by
+        )?;
+    }
+    Ok(())
+}
+
+/// Who is doing this, for the record.
+fn me() -> String {
+    let h = Holder::current(None);
+    format!("{}@{}", h.user, h.host)
+}
+
+/// `gauntlet lease release BOARD --force --reason TEXT`.
+pub fn lease_release(
+    store: &Store,
+    board: &str,
+    reason: &str,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    match store.force_release(board, &me(), reason)? {
+        Some(l) => writeln!(out, "released `{board}` from {}", l.holder)?,
+        None => writeln!(out, "`{board}` was not leased; recorded anyway")?,
+    }
+    Ok(())
+}
+
+/// `gauntlet lease out|return BOARD --reason TEXT`.
+pub fn lease_rotation(
+    store: &Store,
+    board: &str,
+    reason: &str,
+    back: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    if back {
+        store.put_back(board, &me(), reason)?;
+        writeln!(out, "`{board}` is back in rotation")?;
+    } else {
+        store.take_out_of_rotation(board, &me(), reason)?;
+        writeln!(
+            out,
+            "`{board}` is out of rotation until `gauntlet lease return {board}`"
+        )?;
+    }
+    Ok(())
+}
+
+/// Raw device latencies of each build, kept in the run folder so that `runs import` can record
+/// a run the store missed: `samples/<board>__<model>__<variant>.f64`, little-endian µs.
+pub const SAMPLES_DIR: &str = "samples";
+
+/// `samples/<board>__<model>__<variant>.f64` in `root`, refused as output files are when a name
+/// is not a plain file name.
+fn samples_file(root: &Path, key: &EntryKey) -> Result<std::path::PathBuf, OutputError> {
+    let parts = [
+        ("board id", key.board.as_str()),
+        ("model name", key.model.as_str()),
+        ("variant", key.variant.as_str()),
+    ];
+    join_file(&root.join(SAMPLES_DIR), &parts, ".f64")
+}
+
+/// Writes each build's raw device latencies into the run folder `root`.
+pub fn write_samples(root: &Path, samples: &[(EntryKey, Vec<f64>)]) -> Result<(), OutputError> {
+    let dir = root.join(SAMPLES_DIR);
+    std::fs::create_dir_all(&dir).map_err(|source| OutputError::CreateDir { path: dir, source })?;
+    for (key, device_us) in samples {
+        let bytes: Vec<u8> = device_us.iter().flat_map(|x| x.to_le_bytes()).collect();
+        write_atomically(&samples_file(root, key)?, &bytes)?;
+    }
+    Ok(())
+}
+
+/// The row a run's results describe, for recording it after the fact.
+pub fn new_run(results: &Results) -> NewRun {
+    NewRun {
+        id: results.run_id.clone(),
+        scenario_name: results.scenario.name.clone(),
+        scenario_path: results.scenario.path.clone(),
+        scenario_sha256: results.scenario.sha256.clone(),
+        rig_name: results.rig.name.clone(),
+        rig_sha256: results.rig.sha256.clone(),
+        started_at: results.started_at.clone(),
+    }
+}
+
+/// `gauntlet runs import DIR`: records a run folder's results.json and samples; a run already
+/// recorded is left as it is.
+pub fn runs_import(store: &Store, dir: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let path = dir.join("results.json");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("read `{}`", path.display()))?;
+    let results: Results = serde_json::from_str(&text)
+        .with_context(|| format!("parse `{}` as Gauntlet results", path.display()))?;
+    // The rig's boards give each entry its class, as when the run recorded itself.
+    let boards = gauntlet_spec::load_rig(Path::new(&results.rig.path))
+        .ok()
+        .filter(|r| r.source.sha256 == results.rig.sha256)
+        .map(|r| r.boards)
+        .unwrap_or_default();
+    let mut samples = Vec::new();
+    for e in &results.entries {
+        let key = EntryKey::from(e);
+        let file = samples_file(dir, &key)?;
+        match std::fs::read(&file) {
+            Ok(bytes) => {
+                let device_us = bytes
+                    .chunks_exact(8)
+                    .map(|b| f64::from_le_bytes(b.try_into().expect("chunks of 8")))
+                    .collect();
+                samples.push((key, device_us));
+            }
+            // A build that measured nothing has no file.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("read `{}`", file.display())),
+        }
+    }
+    if store.import_run(&results, &boards, &samples, &new_run(&results))? {
+        writeln!(
+            out,
+            "imported run {} from {}",
+            results.run_id,
+            dir.display()
+        )?;
+    } else {
+        writeln!(
+            out,
+            "run {} is already recorded; nothing imported",
+            results.run_id
+        )?;
+    }
+    Ok(())
+}

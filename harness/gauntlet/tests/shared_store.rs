@@ -1,0 +1,362 @@
+//! Issue 16 through the real binary on a real PostgreSQL server (`$GAUNTLET_TEST_PG_URL`; see
+//! `scripts/test-postgres.sh`): runs contending for leased boards, a killed holder, the store
+//! going away mid-run and `runs import`. Under CI a missing server fails these tests.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard, mpsc};
+
+use common::*;
+
+/// One test at a time: the outage test stops the whole server.
+fn serial() -> MutexGuard<'static, ()> {
+    static ONE: Mutex<()> = Mutex::new(());
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A fresh database on the test server, as a URL, or `None` (with a note) without a server.
+fn fresh_database(tag: &str) -> Option<String> {
+    let url = match std::env::var("GAUNTLET_TEST_PG_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!(
+                "$GAUNTLET_TEST_PG_URL is not set: these tests need a PostgreSQL server (scripts/test-postgres.sh start)"
+            )
+        }
+        _ => {
+            eprintln!("skipped: set $GAUNTLET_TEST_PG_URL (scripts/test-postgres.sh start)");
+            return None;
+        }
+    };
+    let name = format!("gauntlet_cli_{tag}_{}", std::process::id());
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        let status = Command::new("psql")
+            .args([url.as_str(), "-qc", &sql])
+            .status()
+            .expect("psql runs");
+        assert!(status.success(), "{sql}");
+    }
+    Some(format!("{}/{name}", &url[..url.rfind('/').unwrap()]))
+}
+
+fn rig(dir: &Path, id: &str) -> PathBuf {
+    write(
+        dir,
+        &format!("{id}.toml"),
+        &format!(
+            "[rig]\nname = \"rig-{id}\"\n\n[[boards]]\nid = \"{id}\"\nkind = \"local\"\nlabels = {{ family = \"x86_64\", slot = \"{id}\" }}\n\n[boards.connection]\nagent = \"bundled\"\ntransport = \"stdio\"\n"
+        ),
+    )
+}
+
+fn scenario(dir: &Path, run_rules: &str) -> PathBuf {
+    let builds = r#"[{ variant = "fp32", onnx = "{repo}/scenarios/models/cwru_cnn/cwru_cnn_fp32.onnx", reference = true }]"#;
+    write(
+        dir,
+        "scenario.toml",
+        &cwru_scenario(
+            "lease-contention",
+            0.02,
+            builds,
+            &format!("[run]\nwarmup = 2\nbatch = 8\n{run_rules}"),
+        ),
+    )
+}
+
+fn spawn_run(scenario: &Path, rig: &Path, out: &Path, db: &str, extra: &[&str]) -> Child {
+    let mut args = vec![
+        "run",
+        scenario.to_str().unwrap(),
+        "--rig",
+        rig.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--db",
+        db,
+    ];
+    args.extend(extra);
+    gauntlet()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// What a run said about its leases: (event, board, value), value being ms or a ticket.
+fn lease_lines(stderr: &str) -> Vec<(String, String, i64)> {
+    stderr
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("lease: ")?;
+            let (event, rest) = rest.split_once(" board `")?;
+            let (board, rest) = rest.split_once('`')?;
+            let value = if event == "waiting for" {
+                rest.split_once("(ticket ")?
+                    .1
+                    .split_once(')')?
+                    .0
+                    .parse()
+                    .ok()?
+            } else {
+                rest.trim()
+                    .strip_prefix("at ")?
+                    .strip_suffix(" ms")?
+                    .parse()
+                    .ok()?
+            };
+            Some((event.to_string(), board.to_string(), value))
+        })
+        .collect()
+}
+
+#[test]
+fn eight_runs_share_three_boards_one_holder_at_a_time_in_fifo_order() {
+    let _one = serial();
+    let Some(db) = fresh_database("contention") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = scenario(dir.path(), "");
+    let rigs: Vec<PathBuf> = (0..3).map(|i| rig(dir.path(), &format!("b{i}"))).collect();
+    let children: Vec<Child> = (0..8)
+        .map(|i| {
+            let out = dir.path().join(format!("out{i}"));
+            spawn_run(
+                &scenario,
+                &rigs[i % 3],
+                &out,
+                &db,
+                &["--wait", "10m", "--lease-ttl", "5s"],
+            )
+        })
+        .collect();
+    // Per board: (acquired, released, ticket if it waited), from each run's own lines.
+    let mut holds: BTreeMap<String, Vec<(i64, i64, Option<i64>)>> = BTreeMap::new();
+    for (i, child) in children.into_iter().enumerate() {
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "run {i}: {stderr}");
+        let lines = lease_lines(&stderr);
+        let get = |event: &str| lines.iter().find(|(e, _, _)| e == event);
+        let (_, board, acquired) = get("acquired").unwrap_or_else(|| panic!("run {i}: {stderr}"));
+        let (_, _, released) = get("released").unwrap_or_else(|| panic!("run {i}: {stderr}"));
+        let ticket = get("waiting for").map(|(_, _, t)| *t);
+        assert!(results(&dir.path().join(format!("out{i}")))["entries"][0]["metrics"].is_object());
+        holds
+            .entry(board.clone())
+            .or_default()
+            .push((*acquired, *released, ticket));
+    }
+    assert_eq!(holds.len(), 3, "{holds:?}");
+    for (board, mut h) in holds {
+        h.sort();
+        for pair in h.windows(2) {
+            assert!(
+                pair[0].1 <= pair[1].0,
+                "board {board}: two holders at once: {h:?}"
+            );
+        }
+        let tickets: Vec<i64> = h.iter().filter_map(|x| x.2).collect();
+        assert!(
+            tickets.windows(2).all(|t| t[0] < t[1]),
+            "board {board}: not FIFO: {h:?}"
+        );
+    }
+    // Every run is recorded once.
+    let listed = gauntlet()
+        .args(["runs", "list", "--db", &db])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert_eq!(
+        text.lines().filter(|l| l.contains("complete")).count(),
+        8,
+        "{text}"
+    );
+}
+
+/// Reads a child's stderr on a thread, passing each line on.
+fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn wait_for(rx: &mpsc::Receiver<String>, prefix: &str) -> String {
+    let mut seen = Vec::new();
+    loop {
+        let Ok(line) = rx.recv() else {
+            panic!("the run ended before `{prefix}`:\n{}", seen.join("\n"));
+        };
+        if line.starts_with(prefix) {
+            return line;
+        }
+        seen.push(line);
+    }
+}
+
+fn db_now_ms(db: &str) -> i64 {
+    let out = Command::new("psql")
+        .args([
+            db,
+            "-Atc",
+            "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[test]
+fn a_waiter_gets_the_board_of_a_killed_holder_within_ttl_and_a_heartbeat() {
+    let _one = serial();
+    let Some(db) = fresh_database("killed") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let long = scenario(dir.path(), "min_duration = \"10min\"\n");
+    let rig = rig(dir.path(), "b0");
+    let mut holder = spawn_run(
+        &long,
+        &rig,
+        &dir.path().join("a"),
+        &db,
+        &["--lease-ttl", "3s"],
+    );
+    let holder_lines = lines_of(&mut holder);
+    wait_for(&holder_lines, "lease: acquired board");
+    let short = dir.path().join("short");
+    std::fs::create_dir_all(&short).unwrap();
+    let quick = scenario(&short, "");
+    let mut waiter = spawn_run(
+        &quick,
+        &rig,
+        &dir.path().join("b"),
+        &db,
+        &["--wait", "2m", "--lease-ttl", "3s"],
+    );
+    let waiter_lines = lines_of(&mut waiter);
+    let waiting = wait_for(&waiter_lines, "lease: waiting for board");
+    assert!(
+        waiting.contains(&format!("held by pid {}", holder.id())),
+        "{waiting}"
+    );
+    holder.kill().unwrap(); // SIGKILL
+    holder.wait().unwrap();
+    let killed_at = db_now_ms(&db);
+    let acquired = wait_for(&waiter_lines, "lease: acquired board");
+    let acquired_at: i64 = acquired
+        .split("at ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(" ms")
+        .parse()
+        .unwrap();
+    // TTL 3 s, heartbeat every 1 s.
+    assert!(acquired_at - killed_at <= 4_000, "{acquired} ({killed_at})");
+    assert!(waiter.wait().unwrap().success());
+    // The killed run reads incomplete and kept what it streamed.
+    let listed = gauntlet()
+        .args(["runs", "list", "--db", &db])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(text.contains("incomplete"), "{text}");
+}
+
+#[test]
+fn a_run_whose_store_died_keeps_its_results_and_imports_once() {
+    let _one = serial();
+    let Some(db) = fresh_database("outage") else {
+        return;
+    };
+    // This test stops and restarts the whole server (`pg_ctl stop -m immediate`).
+    let script = repo().join("scripts/test-postgres.sh");
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = scenario(dir.path(), "min_duration = \"3s\"\n");
+    let rig = rig(dir.path(), "b0");
+    let out = dir.path().join("out");
+    let mut child = gauntlet()
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--rig",
+            rig.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--db",
+            &db,
+        ])
+        .env("GAUNTLET_DB_RETRY", "1s")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = lines_of(&mut child);
+    wait_for(&lines, "lease: acquired board");
+    assert!(
+        Command::new(&script)
+            .arg("kill")
+            .status()
+            .unwrap()
+            .success()
+    );
+    let rest: Vec<String> = lines.iter().collect();
+    let status = child.wait().unwrap();
+    assert!(
+        Command::new(&script)
+            .arg("restart")
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert_eq!(status.code(), Some(5), "{}", rest.join("\n"));
+    assert!(
+        rest.iter().any(|l| l.contains("gauntlet runs import")),
+        "{rest:?}"
+    );
+    let results = results(&out);
+    assert!(
+        results["entries"][0]["metrics"]["latency_device_us"]["n"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    let run_id = results["run_id"].as_str().unwrap().to_string();
+
+    for expected in ["imported run", "already recorded"] {
+        let import = gauntlet()
+            .args(["runs", "import", out.to_str().unwrap(), "--db", &db])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&import.stdout);
+        assert!(
+            import.status.success() && text.contains(expected),
+            "{text}{}",
+            String::from_utf8_lossy(&import.stderr)
+        );
+    }
+    let listed = gauntlet()
+        .args(["runs", "list", "--db", &db])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&listed.stdout);
+    let rows: Vec<&str> = text.lines().filter(|l| l.starts_with(&run_id)).collect();
+    assert_eq!(rows.len(), 1, "{text}");
+    assert!(rows[0].contains("complete"), "{text}");
+}
