@@ -360,3 +360,129 @@ fn a_run_whose_store_died_keeps_its_results_and_imports_once() {
     assert_eq!(rows.len(), 1, "{text}");
     assert!(rows[0].contains("complete"), "{text}");
 }
+
+fn gauntlet_out(args: &[&str]) -> (Option<i32>, String) {
+    let output = gauntlet().args(args).output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code(), text)
+}
+
+#[test]
+fn lease_commands_show_release_by_force_and_take_boards_out_of_rotation() {
+    let _one = serial();
+    let Some(db) = fresh_database("commands") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let long = scenario(dir.path(), "min_duration = \"10min\"\n");
+    let rig = rig(dir.path(), "b0");
+    let mut holder = spawn_run(
+        &long,
+        &rig,
+        &dir.path().join("a"),
+        &db,
+        &["--lease-ttl", "3s"],
+    );
+    let holder_lines = lines_of(&mut holder);
+    let acquired = wait_for(&holder_lines, "lease: acquired board");
+    let key = acquired.split('`').nth(1).unwrap().to_string();
+    assert!(key.starts_with("local://") && key.ends_with("/b0"), "{key}");
+
+    let (code, text) = gauntlet_out(&["lease", "list", "--db", &db]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains(&key) && text.contains(&format!("held by pid {}", holder.id())),
+        "{text}"
+    );
+    let (code, text) = gauntlet_out(&["lease", "release", &key, "--reason", "x", "--db", &db]);
+    assert_eq!(code, Some(2), "release without --force: {text}");
+    let (code, text) = gauntlet_out(&[
+        "lease",
+        "release",
+        &key,
+        "--force",
+        "--reason",
+        "job cancelled",
+        "--db",
+        &db,
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("released"), "{text}");
+    // The holder's next heartbeat finds its lease gone and says so.
+    wait_for(&holder_lines, "warning: lost the lease of board");
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+
+    let (code, text) = gauntlet_out(&[
+        "lease",
+        "out",
+        &key,
+        "--reason",
+        "throttled at 85 C",
+        "--db",
+        &db,
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+    std::fs::create_dir_all(dir.path().join("q")).unwrap();
+    let quick = scenario(&dir.path().join("q"), "");
+    let quick_run = |out: &str| {
+        gauntlet_out(&[
+            "run",
+            quick.to_str().unwrap(),
+            "--rig",
+            rig.to_str().unwrap(),
+            "--out",
+            dir.path().join(out).to_str().unwrap(),
+            "--db",
+            &db,
+        ])
+    };
+    let (code, text) = quick_run("refused");
+    assert_eq!(code, Some(3), "{text}");
+    assert!(
+        text.contains("out of rotation") && text.contains("throttled at 85 C"),
+        "{text}"
+    );
+    let (_, text) = gauntlet_out(&["lease", "list", "--db", &db]);
+    assert!(text.contains("out of rotation since"), "{text}");
+    let (code, text) = gauntlet_out(&[
+        "lease",
+        "return",
+        &key,
+        "--reason",
+        "fan fixed",
+        "--db",
+        &db,
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+    let (_, text) = gauntlet_out(&["lease", "list", "--db", &db]);
+    assert!(text.starts_with("no leases in "), "{text}");
+    // Who released and rotated what, and why, is on record.
+    let out = Command::new("psql")
+        .args([
+            db.as_str(),
+            "-Atc",
+            "SELECT event || ':' || reason FROM lease_events ORDER BY id",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "forced-release:job cancelled\nout-of-rotation:throttled at 85 C\nback-in-rotation:fan fixed"
+    );
+
+    let (code, text) = quick_run("back");
+    assert_eq!(code, Some(0), "{text}");
+    let (_, text) = gauntlet_out(&["runs", "list", "--board", "b0", "--db", &db]);
+    // The finished run, and the killed one if it streamed a block before it was killed.
+    let complete = text.lines().filter(|l| l.contains(" complete ")).count();
+    assert_eq!(complete, 1, "{text}");
+    let (_, text) = gauntlet_out(&["runs", "list", "--board", "b9", "--db", &db]);
+    assert!(text.starts_with("no runs in "), "{text}");
+    let (_, text) = gauntlet_out(&["runs", "list", "--runner", "elsewhere", "--db", &db]);
+    assert!(text.starts_with("no runs in "), "{text}");
+}
