@@ -317,3 +317,75 @@ fn drift_needs_recordings_from_somewhere() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_champion_is_judged_on_the_emulated_stm32_and_its_figures_say_emulated() {
+    let scenario = "scenarios/skab-autoencoder-stm32.toml";
+    let rig = repo().join("rigs/local.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gauntlet.db").to_str().unwrap().to_string();
+    let out = dir.path().join("run");
+    let with_cache = |args: &[&str]| {
+        let output = gauntlet()
+            .env("GAUNTLET_CACHE_DIR", common::firmware_cache_dir())
+            .args(args)
+            .output()
+            .expect("start gauntlet");
+        eprintln!("--- stderr\n{}", String::from_utf8_lossy(&output.stderr));
+        output
+    };
+    let ran = with_cache(&common::run_args(
+        &repo().join(scenario),
+        &rig,
+        &out,
+        Some(&db),
+    ));
+    assert_eq!(ran.status.code(), Some(0));
+    let run_id = common::results(&out)["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let promoted = with_cache(&[
+        "promote",
+        &run_id,
+        "--model",
+        "skab_ae",
+        "--variant",
+        "fp32",
+        "--by",
+        "test",
+        "--reason",
+        "baseline",
+        "--db",
+        &db,
+    ]);
+    assert_eq!(promoted.status.code(), Some(0));
+    let judged_out = dir.path().join("drift");
+    let judged = with_cache(&[
+        "drift",
+        scenario,
+        "--rig",
+        rig.to_str().unwrap(),
+        "--board-class",
+        "qemu-stm32",
+        "--recordings",
+        "scenarios/data/skab/other/3.csv",
+        "--db",
+        &db,
+        "--out",
+        judged_out.to_str().unwrap(),
+    ]);
+    let d = drift_json(&judged_out);
+    assert_eq!(d["source"], "emulated");
+    assert_eq!(d["board"]["kind"], "qemu-stm32");
+    assert_eq!(d["output"]["score"], "anomaly score");
+    // 48 windows of another group: the pump's flow and temperatures moved beyond doubt.
+    assert_eq!(judged.status.code(), Some(1));
+    let moved = failed_subjects(&d);
+    assert!(
+        moved.contains(&"Volume Flow RateRMS".to_string()),
+        "{moved:?}"
+    );
+    let html = std::fs::read_to_string(judged_out.join("drift.html")).unwrap();
+    assert!(html.contains("figures emulated"));
+}
