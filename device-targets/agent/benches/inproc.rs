@@ -23,7 +23,7 @@ fn read_f32(path: &Path) -> Vec<f32> {
         .collect()
 }
 
-fn load(file: &str, window_shape: &[usize], output: usize) -> impl LoadedModel {
+fn load(file: &str, window_shape: &[usize], output: u32) -> impl LoadedModel {
     let bytes = std::fs::read(models().join(file)).unwrap();
     let opts = LoadOptions {
         input_name: None,

@@ -14,8 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::facts;
 use crate::runtime::{
-    GraphOptimization, LoadOptions, LoadedModel, OutputSelector, Runtime, RuntimeError,
-    RuntimeSettings,
+    GraphOptimization, LoadOptions, LoadedModel, Runtime, RuntimeError, RuntimeSettings,
 };
 
 /// A model may be large, but a request never legitimately exceeds chunk or window sizes by much.
@@ -378,10 +377,7 @@ impl<R: Runtime + ?Sized> Session<'_, R> {
         let options = LoadOptions {
             input_name: header.input.clone(),
             window_shape: header.window_shape.iter().map(|&d| d as usize).collect(),
-            output: match &header.output {
-                gauntlet_wire::OutputSelector::Index(i) => OutputSelector::Index(*i as usize),
-                gauntlet_wire::OutputSelector::Name(n) => OutputSelector::Name(n.clone()),
-            },
+            output: header.output.clone(),
             runtime: RuntimeSettings {
                 name: header.runtime.name.clone(),
                 threads: header.runtime.intra_threads as usize,

@@ -87,7 +87,7 @@ impl Reference {
         let opts = LoadOptions {
             input_name: None,
             window_shape: self.window_shape.clone(),
-            output: OutputSelector::Index(self.meta["score_output"].as_u64().unwrap() as usize),
+            output: OutputSelector::Index(self.meta["score_output"].as_u64().unwrap() as u32),
             ..Default::default()
         };
         TractRuntime.load(&bytes, &opts)

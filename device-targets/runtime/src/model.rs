@@ -4,27 +4,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-/// Which model output to return per window.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OutputSelector {
-    Index(usize),
-    Name(String),
-}
-
-impl Default for OutputSelector {
-    fn default() -> Self {
-        OutputSelector::Index(0)
-    }
-}
-
-impl fmt::Display for OutputSelector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            OutputSelector::Index(i) => write!(f, "#{i}"),
-            OutputSelector::Name(n) => write!(f, "'{n}'"),
-        }
-    }
-}
+pub use gauntlet_wire::OutputSelector;
 
 /// onnxruntime's graph optimisation levels; tract always optimises fully.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -269,7 +249,7 @@ pub(crate) fn select_output(
     selector: &OutputSelector,
 ) -> Result<usize, RuntimeError> {
     let found = match selector {
-        OutputSelector::Index(i) => (*i < outputs.len()).then_some(*i),
+        OutputSelector::Index(i) => Some(*i as usize).filter(|&i| i < outputs.len()),
         OutputSelector::Name(n) => outputs.iter().position(|t| &t.name == n),
     };
     found.ok_or_else(|| RuntimeError::UnknownOutput {

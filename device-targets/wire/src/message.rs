@@ -211,10 +211,27 @@ pub enum ModelFormat {
     Tinyml,
 }
 
+/// Which output of a model the device returns per window. The one definition: scenarios, the
+/// host's model check, the MCU compiler and every device use it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OutputSelector {
     Index(u32),
     Name(String),
+}
+
+impl Default for OutputSelector {
+    fn default() -> Self {
+        OutputSelector::Index(0)
+    }
+}
+
+impl core::fmt::Display for OutputSelector {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            OutputSelector::Index(i) => write!(f, "#{i}"),
+            OutputSelector::Name(n) => write!(f, "'{n}'"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

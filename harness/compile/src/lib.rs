@@ -26,23 +26,8 @@ mod emit;
 mod lower;
 mod onnx;
 
-use std::fmt;
-
 /// Which graph output the compiled model produces.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OutputSelector {
-    Index(usize),
-    Name(String),
-}
-
-impl fmt::Display for OutputSelector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            OutputSelector::Index(i) => write!(f, "#{i}"),
-            OutputSelector::Name(n) => write!(f, "'{n}'"),
-        }
-    }
-}
+pub use gauntlet_wire::OutputSelector;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompileOptions {

@@ -164,7 +164,7 @@ fn run_variant(model: &str, variant: &str, r: Reference) -> (Outcome, Reference)
     window[0] = 1;
     let opts = CompileOptions {
         input_shape: window,
-        output: OutputSelector::Index(r.score_output),
+        output: OutputSelector::Index(r.score_output as u32),
     };
     let compiled = compile_onnx(&std::fs::read(&path).unwrap(), &opts)
         .unwrap_or_else(|e| panic!("compile {variant}: {e}"));

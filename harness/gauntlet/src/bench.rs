@@ -17,7 +17,7 @@ use anyhow::{Context, bail};
 use gauntlet_measure::{Block, BlockRatio, RatioOptions, block_ratio};
 use gauntlet_runner::events::NoEvents;
 use gauntlet_runner::{BuildRecord, Plan};
-use gauntlet_runtime::{GraphOptimization, LoadOptions, OutputSelector, RuntimeSettings, Runtimes};
+use gauntlet_runtime::{GraphOptimization, LoadOptions, RuntimeSettings, Runtimes};
 use gauntlet_spec::{Connection, LocalTransport, Pacing, Rig, Scenario};
 
 /// SKAB windows are small (128 values, ≈5 µs of compute): a request must carry many to amortise
@@ -147,10 +147,7 @@ fn load_in_process(
     let options = LoadOptions {
         input_name: model.input.clone(),
         window_shape: model.input_shape.clone(),
-        output: match &model.output {
-            gauntlet_spec::OutputSelector::Index(i) => OutputSelector::Index(*i),
-            gauntlet_spec::OutputSelector::Name(n) => OutputSelector::Name(n.clone()),
-        },
+        output: model.output.clone(),
         runtime: RuntimeSettings {
             name: spec.name.clone(),
             threads: spec.threads,

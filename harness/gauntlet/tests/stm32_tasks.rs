@@ -7,8 +7,8 @@
 mod common;
 
 use common::*;
-use gauntlet_runtime::{LoadOptions, OutputSelector, Runtime, TractRuntime};
-use gauntlet_spec::{Artifact, OutputSelector as SpecOutput};
+use gauntlet_runtime::{LoadOptions, Runtime, TractRuntime};
+use gauntlet_spec::Artifact;
 
 const BOARD: &str = "qemu-netduinoplus2";
 
@@ -18,10 +18,7 @@ fn tract_scores(scenario: &gauntlet_spec::Scenario) -> Vec<(String, Vec<f32>)> {
     let windows = gauntlet_dataset::load(&scenario.dataset).unwrap();
     let windows = windows.stratified_subset(scenario.subset.expect("the scenario is a subset"));
     let model = &scenario.models[0];
-    let output = match &model.output {
-        SpecOutput::Index(i) => OutputSelector::Index(*i),
-        SpecOutput::Name(n) => OutputSelector::Name(n.clone()),
-    };
+    let output = model.output.clone();
     model
         .builds
         .iter()

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use gauntlet_compile::{CompileOptions, OutputSelector, compile_onnx};
+use gauntlet_compile::{CompileOptions, compile_onnx};
 use gauntlet_mcu::{Firmware, McuBoard, McuError, build_firmware, prebuilt_firmware};
 use gauntlet_spec::Board;
 
@@ -58,10 +58,7 @@ pub(crate) fn prepare(
     }
     let options = CompileOptions {
         input_shape: model.input_shape.clone(),
-        output: match &model.output {
-            gauntlet_spec::OutputSelector::Index(i) => OutputSelector::Index(*i),
-            gauntlet_spec::OutputSelector::Name(n) => OutputSelector::Name(n.clone()),
-        },
+        output: model.output.clone(),
     };
     let compiled = match compile_onnx(&build.bytes, &options) {
         Ok(compiled) => compiled,

@@ -149,7 +149,7 @@ pub struct PlannedModel {
     pub name: String,
     pub input: Option<String>,
     pub input_shape: Vec<usize>,
-    pub output: gauntlet_spec::OutputSelector,
+    pub output: OutputSelector,
     pub builds: Vec<PlannedBuild>,
 }
 
@@ -167,13 +167,6 @@ impl Plan {
         let rules = self.scenario.run_for(board);
         let n = self.windows.len().max(1);
         n * rules.min_inferences.div_ceil(n).max(rules.repeats.max(1))
-    }
-}
-
-fn runtime_selector(output: &gauntlet_spec::OutputSelector) -> OutputSelector {
-    match output {
-        gauntlet_spec::OutputSelector::Index(i) => OutputSelector::Index(*i),
-        gauntlet_spec::OutputSelector::Name(n) => OutputSelector::Name(n.clone()),
     }
 }
 
@@ -341,7 +334,7 @@ fn check_model(
     let options = LoadOptions {
         input_name: model.input.clone(),
         window_shape: model.input_shape.clone(),
-        output: runtime_selector(&model.output),
+        output: model.output.clone(),
         ..Default::default()
     };
     let not_onnx = |reason: String| PlanError::NotOnnx {

@@ -735,14 +735,7 @@ impl BoardSession<'_, '_> {
             sha256: build.sha256,
             input: model.input.clone(),
             window_shape: model.input_shape.iter().map(|&d| d as u32).collect(),
-            output: match &model.output {
-                gauntlet_spec::OutputSelector::Index(i) => {
-                    gauntlet_wire::OutputSelector::Index(*i as u32)
-                }
-                gauntlet_spec::OutputSelector::Name(n) => {
-                    gauntlet_wire::OutputSelector::Name(n.clone())
-                }
-            },
+            output: model.output.clone(),
             runtime: gauntlet_wire::RuntimeRequest {
                 name: build.runtime.name.clone(),
                 intra_threads: build.runtime.threads.min(u16::MAX as usize) as u16,

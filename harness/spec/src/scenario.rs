@@ -441,14 +441,18 @@ fn model(ck: &mut Ck, m: &Sp<ModelSection>, ds: &DatasetSpec) -> Model {
         None => OutputSelector::Index(0),
         Some(o) => match &o.value {
             NameOrIndex::Name(n) => OutputSelector::Name(n.clone()),
-            NameOrIndex::Index(i) => OutputSelector::Index(ck.at_least(
-                &Sp {
-                    span: o.span.clone(),
-                    value: *i,
-                },
-                0,
-                "output",
-            )),
+            // An index beyond u32 names no output; the model check reports it.
+            NameOrIndex::Index(i) => OutputSelector::Index(
+                u32::try_from(ck.at_least(
+                    &Sp {
+                        span: o.span.clone(),
+                        value: *i,
+                    },
+                    0,
+                    "output",
+                ))
+                .unwrap_or(u32::MAX),
+            ),
         },
     };
     let builds_raw = &raw.builds;

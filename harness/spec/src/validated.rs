@@ -130,11 +130,7 @@ impl Model {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub enum OutputSelector {
-    Index(usize),
-    Name(String),
-}
+pub use gauntlet_wire::OutputSelector;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Build {

@@ -475,7 +475,7 @@ pub(crate) fn lower(model: &ModelProto, opts: &CompileOptions) -> Result<Program
         .ok_or_else(|| CompileError::Graph("model has no graph".into()))?;
     let inits: HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
     let output_name = match &opts.output {
-        OutputSelector::Index(i) => graph.output.get(*i).map(|o| o.name.clone()),
+        OutputSelector::Index(i) => graph.output.get(*i as usize).map(|o| o.name.clone()),
         OutputSelector::Name(n) => graph
             .output
             .iter()
