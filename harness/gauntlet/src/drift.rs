@@ -372,16 +372,7 @@ fn input_drift(
 ) -> Result<Vec<FeatureRow>, DriftError> {
     let (r, q) = (newest_readings(reference), newest_readings(new));
     let columns = features.len();
-    let (rm, qm) = (
-        Matrix {
-            values: &r,
-            columns,
-        },
-        Matrix {
-            values: &q,
-            columns,
-        },
-    );
+    let (rm, qm) = (Matrix::new(&r, columns), Matrix::new(&q, columns));
     let stats = drift::input_drift(rm, qm, bins)
         .map_err(|e| DriftError::Input(anyhow!("compute input drift: {e}")))?;
     let column =

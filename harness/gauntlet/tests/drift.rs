@@ -6,23 +6,39 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{gauntlet, repo, run};
+use common::{gauntlet, repo};
 use gauntlet_measure::drift::{Matrix, input_drift};
 
 const SCENARIO: &str = "scenarios/skab-drift.toml";
 
-/// A store holding a promoted champion of skab-drift's fp32 build on this machine.
-fn champion_store(dir: &Path) -> String {
+/// Runs the real binary, with the firmware cache the STM32 tests share.
+fn gauntlet_run(args: &[&str]) -> std::process::Output {
+    let output = gauntlet()
+        .env("GAUNTLET_CACHE_DIR", common::firmware_cache_dir())
+        .args(args)
+        .output()
+        .expect("start gauntlet");
+    eprintln!("--- stdout\n{}", String::from_utf8_lossy(&output.stdout));
+    eprintln!("--- stderr\n{}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+/// A store in `dir` holding the promoted champion of `scenario`'s `model` fp32 build, run on
+/// `rig` (the local rig when `None`).
+fn champion_store(dir: &Path, scenario: &str, rig: Option<&Path>, model: &str) -> String {
     let db = dir.join("gauntlet.db").to_str().unwrap().to_string();
     let out = dir.join("run");
-    let ran = run(&["run", SCENARIO, "--db", &db, "--out", out.to_str().unwrap()]);
-    assert_eq!(ran.status.code(), Some(0));
+    let mut args = vec!["run", scenario, "--db", &db, "--out", out.to_str().unwrap()];
+    if let Some(rig) = rig {
+        args.extend(["--rig", rig.to_str().unwrap()]);
+    }
+    assert_eq!(gauntlet_run(&args).status.code(), Some(0));
     let results = common::results(&out);
-    let promoted = run(&[
+    let promoted = gauntlet_run(&[
         "promote",
         results["run_id"].as_str().unwrap(),
         "--model",
-        "skab_mlp",
+        model,
         "--variant",
         "fp32",
         "--by",
@@ -49,7 +65,7 @@ fn drift(db: &str, out: &Path, recordings: &[&str]) -> std::process::Output {
         args.push("--recordings");
         args.extend(recordings);
     }
-    run(&args)
+    gauntlet_run(&args)
 }
 
 /// (verdict, promotion id, recordings' SHA-256 in order) of every drift check in the store.
@@ -104,7 +120,7 @@ fn failed_subjects(d: &serde_json::Value) -> Vec<String> {
 #[test]
 fn held_back_recordings_of_the_same_group_requalify_the_champion() {
     let dir = tempfile::tempdir().unwrap();
-    let db = champion_store(dir.path());
+    let db = champion_store(dir.path(), SCENARIO, None, "skab_mlp");
     let out = dir.path().join("same");
     // No --recordings: the scenario's `[drift] recordings`, valve1/3.csv and valve1/7.csv.
     let judged = drift(&db, &out, &[]);
@@ -154,7 +170,7 @@ fn held_back_recordings_of_the_same_group_requalify_the_champion() {
 #[test]
 fn another_group_is_drift_naming_the_features_that_moved() {
     let dir = tempfile::tempdir().unwrap();
-    let db = champion_store(dir.path());
+    let db = champion_store(dir.path(), SCENARIO, None, "skab_mlp");
     let out = dir.path().join("other");
     let judged = drift(&db, &out, &["scenarios/data/skab/other/*.csv"]);
     assert_eq!(judged.status.code(), Some(1), "drifted exits 1");
@@ -196,7 +212,7 @@ fn bad_recordings_and_a_missing_champion_are_refused_naming_the_file_or_scenario
         &[],
         "in scenario `skab-drift` on board class `local`: none promoted yet",
     );
-    let db = champion_store(dir.path());
+    let db = champion_store(dir.path(), SCENARIO, None, "skab_mlp");
     // Another set of columns: valve1/3.csv without its Current column.
     let text = std::fs::read_to_string(repo().join("scenarios/data/skab/valve1/3.csv")).unwrap();
     let without: String = text
@@ -272,14 +288,8 @@ fn twenty_random_splits_of_the_same_recordings_flag_input_drift_at_most_once() {
             }
         }
         let drift = input_drift(
-            Matrix {
-                values: &reference,
-                columns,
-            },
-            Matrix {
-                values: &new,
-                columns,
-            },
+            Matrix::new(&reference, columns),
+            Matrix::new(&new, columns),
             10,
         )
         .unwrap();
@@ -323,45 +333,9 @@ fn the_champion_is_judged_on_the_emulated_stm32_and_its_figures_say_emulated() {
     let scenario = "scenarios/skab-autoencoder-stm32.toml";
     let rig = repo().join("rigs/local.toml");
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("gauntlet.db").to_str().unwrap().to_string();
-    let out = dir.path().join("run");
-    let with_cache = |args: &[&str]| {
-        let output = gauntlet()
-            .env("GAUNTLET_CACHE_DIR", common::firmware_cache_dir())
-            .args(args)
-            .output()
-            .expect("start gauntlet");
-        eprintln!("--- stderr\n{}", String::from_utf8_lossy(&output.stderr));
-        output
-    };
-    let ran = with_cache(&common::run_args(
-        &repo().join(scenario),
-        &rig,
-        &out,
-        Some(&db),
-    ));
-    assert_eq!(ran.status.code(), Some(0));
-    let run_id = common::results(&out)["run_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let promoted = with_cache(&[
-        "promote",
-        &run_id,
-        "--model",
-        "skab_ae",
-        "--variant",
-        "fp32",
-        "--by",
-        "test",
-        "--reason",
-        "baseline",
-        "--db",
-        &db,
-    ]);
-    assert_eq!(promoted.status.code(), Some(0));
+    let db = champion_store(dir.path(), scenario, Some(&rig), "skab_ae");
     let judged_out = dir.path().join("drift");
-    let judged = with_cache(&[
+    let judged = gauntlet_run(&[
         "drift",
         scenario,
         "--rig",

@@ -55,14 +55,8 @@ fn main() {
     let new = data(0x2545_f491_4f6c_dd1d, 0.1);
     let inputs_kib = peak_rss_kib();
     let (r, q) = (
-        Matrix {
-            values: &reference,
-            columns: FEATURES,
-        },
-        Matrix {
-            values: &new,
-            columns: FEATURES,
-        },
+        Matrix::new(&reference, FEATURES),
+        Matrix::new(&new, FEATURES),
     );
     let mut floor_times = Vec::new();
     let mut drift_times = Vec::new();

@@ -107,7 +107,11 @@ pub struct Matrix<'a> {
     pub columns: usize,
 }
 
-impl Matrix<'_> {
+impl<'a> Matrix<'a> {
+    pub fn new(values: &'a [f32], columns: usize) -> Self {
+        Matrix { values, columns }
+    }
+
     pub fn rows(&self) -> usize {
         self.values.len().checked_div(self.columns).unwrap_or(0)
     }

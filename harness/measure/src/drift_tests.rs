@@ -172,14 +172,8 @@ fn twenty_random_splits_of_one_sample_flag_drift_at_most_once() {
             }
         }
         let drift = input_drift(
-            Matrix {
-                values: &reference,
-                columns,
-            },
-            Matrix {
-                values: &new,
-                columns,
-            },
+            Matrix::new(&reference, columns),
+            Matrix::new(&new, columns),
             10,
         )
         .unwrap();
@@ -201,14 +195,8 @@ fn a_real_shift_is_flagged_on_the_moved_feature_only() {
     };
     let (reference, new) = (make(31, 0.0), make(32, 0.6));
     let drift = input_drift(
-        Matrix {
-            values: &reference,
-            columns,
-        },
-        Matrix {
-            values: &new,
-            columns,
-        },
+        Matrix::new(&reference, columns),
+        Matrix::new(&new, columns),
         10,
     )
     .unwrap();

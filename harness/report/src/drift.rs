@@ -59,16 +59,20 @@ fn gate_line(g: &DriftGateResult) -> String {
     )
 }
 
+/// The new figure, the champion's and their difference, each with its interval when it has one.
+fn performance_cells(p: &PerformanceRow) -> [String; 3] {
+    [
+        format!("{:.4}{}", p.new, ci(&p.new_ci)),
+        format!("{:.4}{}", p.champion, ci(&p.champion_ci)),
+        format!("{:+.4}{}", p.difference, ci(&p.difference_ci)),
+    ]
+}
+
 fn performance_line(p: &PerformanceRow) -> String {
+    let [new, champion, difference] = performance_cells(p);
     format!(
-        "{}: new {:.4}{} vs champion {:.4}{}, difference {:+.4}{}",
-        p.metric,
-        p.new,
-        ci(&p.new_ci),
-        p.champion,
-        ci(&p.champion_ci),
-        p.difference,
-        ci(&p.difference_ci)
+        "{}: new {new} vs champion {champion}, difference {difference}",
+        p.metric
     )
 }
 
@@ -215,17 +219,7 @@ pub fn drift_markdown(r: &DriftResults) -> String {
             "\n## Performance vs the champion's recorded figures\n\n| metric | new | champion | difference (95 % CI) |\n| --- | ---: | ---: | ---: |"
         );
         for p in &r.performance {
-            let _ = writeln!(
-                s,
-                "| {} | {:.4}{} | {:.4}{} | {:+.4}{} |",
-                p.metric,
-                p.new,
-                ci(&p.new_ci),
-                p.champion,
-                ci(&p.champion_ci),
-                p.difference,
-                ci(&p.difference_ci)
-            );
+            let _ = writeln!(s, "| {} | {} |", p.metric, performance_cells(p).join(" | "));
         }
     }
     s
