@@ -452,6 +452,75 @@ pub fn compare(store: &Store, run_a: &str, run_b: &str, out: &mut dyn Write) -> 
 /// build): a rebuilt model starts a trend of its own. A step from one run to the next is called a
 /// change only beyond the build's run-to-run spread over the *other* runs (at least 1 %), so two
 /// runs cannot widen the band that judges them.
+/// `gauntlet trend SCENARIO --metric M [--board-class C] [--last N]`: one figure of every build
+/// (a row per board class, model and variant) in each of the scenario's last `last` complete runs
+/// (a column each, oldest first); several boards of a class give their median.
+pub fn metric_trend(
+    store: &Store,
+    scenario: &str,
+    metric: &str,
+    board_class: Option<&str>,
+    last: usize,
+    out: &mut dyn Write,
+) -> Result<()> {
+    if !gauntlet_store::TREND_METRICS.contains(&metric) {
+        bail!(
+            "read the trend of `{scenario}`: unknown metric `{metric}` (one of {})",
+            gauntlet_store::TREND_METRICS.join(", ")
+        );
+    }
+    let points = store.trend(scenario, metric, board_class, last)?;
+    if points.is_empty() {
+        writeln!(
+            out,
+            "no complete runs of `{scenario}`{} in {}",
+            board_class.map_or(String::new(), |c| format!(" on `{c}`")),
+            store.path().display()
+        )?;
+        return Ok(());
+    }
+    let mut runs: Vec<&str> = Vec::new();
+    let mut builds: Vec<(&str, &str, &str)> = Vec::new();
+    for p in &points {
+        if !runs.contains(&p.run_id.as_str()) {
+            runs.push(&p.run_id);
+        }
+        let build = (p.board_class.as_str(), p.model.as_str(), p.variant.as_str());
+        if !builds.contains(&build) {
+            builds.push(build);
+        }
+    }
+    let rows: Vec<Vec<String>> = builds
+        .iter()
+        .map(|&(class, model, variant)| {
+            let mut row = vec![class.to_string(), model.to_string(), variant.to_string()];
+            row.extend(runs.iter().map(|&run| {
+                let mut v: Vec<f64> = points
+                    .iter()
+                    .filter(|p| {
+                        p.run_id == run
+                            && (p.board_class.as_str(), p.model.as_str(), p.variant.as_str())
+                                == (class, model, variant)
+                    })
+                    .filter_map(|p| p.value)
+                    .collect();
+                v.sort_by(f64::total_cmp);
+                v.get(v.len() / 2)
+                    .map_or_else(|| "-".to_string(), |x| format!("{x:.4}"))
+            }));
+            row
+        })
+        .collect();
+    writeln!(
+        out,
+        "{metric} of `{scenario}` over its last {} complete runs, oldest first",
+        runs.len()
+    )?;
+    let mut header = vec!["CLASS", "MODEL", "VARIANT"];
+    header.extend(runs.iter().copied());
+    table(out, &header, &rows)
+}
+
 pub fn trend(
     store: &Store,
     scenario: &str,
@@ -816,6 +885,30 @@ mod tests {
         assert!(line("r4").ends_with("slower"), "{out}");
         assert!(line("r4").contains("+28."), "{out}");
         assert!(out.contains("over all 4 runs"), "{out}");
+        let out = text(|o| metric_trend(&store, SCENARIO, "latency.p50", None, 3, o));
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[0], "latency.p50 of `demo` over its last 3 complete runs, oldest first",
+            "{out}"
+        );
+        let cells = |i: usize| lines[i].split_whitespace().collect::<Vec<_>>();
+        assert_eq!(
+            cells(1),
+            ["CLASS", "MODEL", "VARIANT", "r2", "r3", "r4"],
+            "{out}"
+        );
+        assert_eq!(
+            cells(3),
+            ["local", "cnn", "int8", "203.5000", "201.5000", "259.5000"],
+            "{out}"
+        );
+        let unknown = metric_trend(&store, SCENARIO, "latency.p42", None, 3, &mut Vec::new());
+        assert!(
+            unknown
+                .unwrap_err()
+                .to_string()
+                .contains("unknown metric `latency.p42`"),
+        );
         let missing = trend(&store, SCENARIO, "cnn", "fp16", None, &mut Vec::new()).unwrap_err();
         assert!(
             missing

@@ -74,14 +74,21 @@ enum Command {
     Trend {
         /// The scenario's name, as in `runs list`.
         scenario: String,
-        #[arg(long)]
-        model: String,
+        #[arg(long, required_unless_present = "metric")]
+        model: Option<String>,
         /// The build id, e.g. `int8_qdq` or `fp32@onnxruntime`.
-        #[arg(long)]
-        variant: String,
+        #[arg(long, required_unless_present = "metric")]
+        variant: Option<String>,
         /// Only this board class (default: the class of the newest run that has the build).
         #[arg(long)]
         board_class: Option<String>,
+        /// Instead: this figure (latency.p50/p90/p99, accuracy, macro_f1, energy) of every build
+        /// over the last runs.
+        #[arg(long, conflicts_with_all = ["model", "variant"])]
+        metric: Option<String>,
+        /// With --metric: how many of the latest complete runs.
+        #[arg(long, default_value_t = 10)]
+        last: usize,
         #[command(flatten)]
         db: DbArg,
     },
@@ -305,16 +312,29 @@ fn main() -> ExitCode {
             model,
             variant,
             board_class,
+            metric,
+            last,
             db,
         } => with_store(db.db.as_deref(), |store, out| {
-            history::trend(
-                store,
-                &scenario,
-                &model,
-                &variant,
-                board_class.as_deref(),
-                out,
-            )
+            match (metric, model, variant) {
+                (Some(metric), _, _) => history::metric_trend(
+                    store,
+                    &scenario,
+                    &metric,
+                    board_class.as_deref(),
+                    last,
+                    out,
+                ),
+                (None, Some(model), Some(variant)) => history::trend(
+                    store,
+                    &scenario,
+                    &model,
+                    &variant,
+                    board_class.as_deref(),
+                    out,
+                ),
+                _ => unreachable!("clap requires --model and --variant without --metric"),
+            }
         }),
         Command::Promote {
             run,
