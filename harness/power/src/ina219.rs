@@ -38,6 +38,45 @@ pub enum AdcMode {
 }
 
 impl AdcMode {
+    /// Every mode with the keyword rig files write for it.
+    pub const KEYWORDS: [(&'static str, AdcMode); 11] = [
+        ("9bit", AdcMode::Bits9),
+        ("10bit", AdcMode::Bits10),
+        ("11bit", AdcMode::Bits11),
+        ("12bit", AdcMode::Bits12),
+        ("avg2", AdcMode::Avg2),
+        ("avg4", AdcMode::Avg4),
+        ("avg8", AdcMode::Avg8),
+        ("avg16", AdcMode::Avg16),
+        ("avg32", AdcMode::Avg32),
+        ("avg64", AdcMode::Avg64),
+        ("avg128", AdcMode::Avg128),
+    ];
+
+    pub fn keyword(self) -> &'static str {
+        Self::KEYWORDS
+            .iter()
+            .find(|(_, m)| *m == self)
+            .map_or("", |(k, _)| k)
+    }
+
+    /// Time of one conversion (shunt or bus) in microseconds, datasheet table 5.
+    pub fn conversion_us(self) -> f64 {
+        match self {
+            Self::Bits9 => 84.0,
+            Self::Bits10 => 148.0,
+            Self::Bits11 => 276.0,
+            Self::Bits12 => 532.0,
+            Self::Avg2 => 1_060.0,
+            Self::Avg4 => 2_130.0,
+            Self::Avg8 => 4_260.0,
+            Self::Avg16 => 8_510.0,
+            Self::Avg32 => 17_020.0,
+            Self::Avg64 => 34_050.0,
+            Self::Avg128 => 68_100.0,
+        }
+    }
+
     fn resolution(self) -> Resolution {
         match self {
             Self::Bits9 => Resolution::Res9Bit,

@@ -6,9 +6,7 @@ use gauntlet_power::{
     ActivityLog, Ina219Config, Ina219Sensor, JetsonRails, MonotonicClock, PowerError, PowerProfile,
     PowerSensor, PowerTrace, Sampler, SamplerConfig, SharedClock, SimulatedIna219,
 };
-use gauntlet_spec::{
-    AdcMode, Board, PowerSensorSpec, SIMULATED_SHUNT_OHMS, simulated_full_scale_a,
-};
+use gauntlet_spec::{Board, PowerSensorSpec, SIMULATED_SHUNT_OHMS, simulated_full_scale_a};
 
 pub struct PowerMonitor {
     sampler: Sampler,
@@ -39,7 +37,7 @@ impl PowerMonitor {
                     address: *address,
                     shunt_ohms: *shunt_ohms,
                     max_current_a: *max_current_a,
-                    adc: adc_mode(*adc),
+                    adc: *adc,
                     ..Ina219Config::default()
                 };
                 let sensor =
@@ -109,22 +107,5 @@ impl PowerMonitor {
 
     pub fn stop(self) -> Result<PowerTrace, PowerError> {
         self.sampler.stop()
-    }
-}
-
-fn adc_mode(mode: AdcMode) -> gauntlet_power::AdcMode {
-    use gauntlet_power::AdcMode as P;
-    match mode {
-        AdcMode::Bits9 => P::Bits9,
-        AdcMode::Bits10 => P::Bits10,
-        AdcMode::Bits11 => P::Bits11,
-        AdcMode::Bits12 => P::Bits12,
-        AdcMode::Avg2 => P::Avg2,
-        AdcMode::Avg4 => P::Avg4,
-        AdcMode::Avg8 => P::Avg8,
-        AdcMode::Avg16 => P::Avg16,
-        AdcMode::Avg32 => P::Avg32,
-        AdcMode::Avg64 => P::Avg64,
-        AdcMode::Avg128 => P::Avg128,
     }
 }

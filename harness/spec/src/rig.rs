@@ -536,37 +536,6 @@ fn probe_selector(ck: &mut Ck, v: &Sp<String>) -> Option<ProbeSelector> {
         .ok()
 }
 
-/// INA219 conversion time of one reading, in microseconds (datasheet table 5).
-fn ina219_conversion_us(adc: AdcMode) -> f64 {
-    match adc {
-        AdcMode::Bits9 => 84.0,
-        AdcMode::Bits10 => 148.0,
-        AdcMode::Bits11 => 276.0,
-        AdcMode::Bits12 => 532.0,
-        AdcMode::Avg2 => 1_060.0,
-        AdcMode::Avg4 => 2_130.0,
-        AdcMode::Avg8 => 4_260.0,
-        AdcMode::Avg16 => 8_510.0,
-        AdcMode::Avg32 => 17_020.0,
-        AdcMode::Avg64 => 34_050.0,
-        AdcMode::Avg128 => 68_100.0,
-    }
-}
-
-const ADC_MODES: [(&str, AdcMode); 11] = [
-    ("9bit", AdcMode::Bits9),
-    ("10bit", AdcMode::Bits10),
-    ("11bit", AdcMode::Bits11),
-    ("12bit", AdcMode::Bits12),
-    ("avg2", AdcMode::Avg2),
-    ("avg4", AdcMode::Avg4),
-    ("avg8", AdcMode::Avg8),
-    ("avg16", AdcMode::Avg16),
-    ("avg32", AdcMode::Avg32),
-    ("avg64", AdcMode::Avg64),
-    ("avg128", AdcMode::Avg128),
-];
-
 #[derive(Clone, Copy)]
 enum SensorType {
     Ina219,
@@ -672,16 +641,16 @@ fn power(ck: &mut Ck, p: &Sp<PowerSection>) -> Option<PowerSensorSpec> {
             }
             let adc = match &s.adc {
                 None => AdcMode::Bits12,
-                Some(a) => ck.one_of(a, "ADC mode", &ADC_MODES)?,
+                Some(a) => ck.one_of(a, "ADC mode", &AdcMode::KEYWORDS)?,
             };
             // Continuous mode converts shunt and bus in turn, so one sample takes two conversions.
-            let max_hz = 1e6 / (2.0 * ina219_conversion_us(adc));
+            let max_hz = 1e6 / (2.0 * adc.conversion_us());
             let hz = sample_hz(ck, max_hz.floor());
             if let Some(h) = &s.sample_hz
                 && hz > max_hz
             {
                 let d = ck
-                    .at(&h.span, format!("an INA219 in `{}` mode delivers at most {max_hz:.1} samples/s", ADC_MODES.iter().find(|(_, m)| *m == adc).map_or("", |(n, _)| n)))
+                    .at(&h.span, format!("an INA219 in `{}` mode delivers at most {max_hz:.1} samples/s", adc.keyword()))
                     .label(format!("{hz} requested"))
                     .help("lower `sample_hz` or choose a faster `adc` mode (fewer bits or less averaging)");
                 ck.push(d);
@@ -897,7 +866,7 @@ mod tests {
     #[test]
     fn ina219_default_rate_is_one_shunt_bus_pair_per_period() {
         // 12-bit: 2 × 532 µs per pair, ≈ 940 Hz as measured in FACTS.md.
-        let hz = 1e6 / (2.0 * ina219_conversion_us(AdcMode::Bits12));
+        let hz = 1e6 / (2.0 * AdcMode::Bits12.conversion_us());
         assert!((939.0..941.0).contains(&hz), "{hz}");
     }
 }

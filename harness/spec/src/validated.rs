@@ -582,20 +582,7 @@ pub fn simulated_full_scale_a(active_watts: f64, bus_volts: f64) -> f64 {
     (active_watts / bus_volts * 1.5).max(0.4)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum AdcMode {
-    Bits9,
-    Bits10,
-    Bits11,
-    Bits12,
-    Avg2,
-    Avg4,
-    Avg8,
-    Avg16,
-    Avg32,
-    Avg64,
-    Avg128,
-}
+pub use gauntlet_power::AdcMode;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum PowerSwitch {
