@@ -28,9 +28,10 @@ const NAMESPACE: &str = "gauntlet-pi";
 /// The builds tract runs; `int8_qop` (onnxruntime contrib ops) is refused everywhere.
 const TRACT_BUILDS: [&str; 5] = ["fp32", "int8_qdq", "int8_dynamic", "int8_qop_std", "fp16"];
 
-/// Builds the aarch64 agent and the board (each a no-op when cached) and starts the board;
-/// `None`, said loudly, when the test is not opted into.
-fn emulated_pi() -> Option<()> {
+/// Builds the aarch64 agent and the board (each a no-op when cached) and starts the board, a
+/// freshly booted one with nothing cached if `fresh`; `None`, said loudly, when the test is not
+/// opted into.
+fn emulated_pi(fresh: bool) -> Option<()> {
     if std::env::var_os("GAUNTLET_EMULATED_PI").is_none_or(|v| v != "1") {
         eprintln!(
             "SKIPPED: the emulated Pi tests run with GAUNTLET_EMULATED_PI=1 (see the README's \
@@ -42,12 +43,14 @@ fn emulated_pi() -> Option<()> {
         is_root(),
         "the emulated Pi needs root (network namespace, overlay, binfmt_misc)"
     );
-    for args in [
-        &["scripts/cross-agent.sh"][..],
-        &["scripts/emulated-pi.sh", "up"],
-    ] {
+    let mut steps = vec![vec!["scripts/cross-agent.sh"]];
+    if fresh {
+        steps.push(vec!["scripts/emulated-pi.sh", "down"]);
+    }
+    steps.push(vec!["scripts/emulated-pi.sh", "up"]);
+    for args in steps {
         let status = Command::new("bash")
-            .args(args)
+            .args(&args)
             .current_dir(repo())
             .status()
             .expect("run bash");
@@ -106,7 +109,7 @@ fn entry_on<'a>(results: &'a serde_json::Value, id: &str, variant: &str) -> &'a 
 #[test]
 fn cwru_on_the_emulated_pi_agrees_with_x86_and_the_second_run_deploys_nothing() {
     let _turn = BOARD.lock().unwrap_or_else(|e| e.into_inner());
-    if emulated_pi().is_none() {
+    if emulated_pi(true).is_none() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -122,6 +125,13 @@ fn cwru_on_the_emulated_pi_agrees_with_x86_and_the_second_run_deploys_nothing() 
         runs.push((out, results(&dir.path().join(name))));
     }
     let (out, first) = &runs[0];
+    let lock = std::fs::read_to_string(repo().join("Cargo.lock")).unwrap();
+    let tract = lock
+        .split("[[package]]")
+        .find(|p| p.contains("name = \"tract-onnx\"\n"))
+        .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = \"")))
+        .map(|v| v.trim_end_matches('"'))
+        .expect("tract-onnx in Cargo.lock");
 
     let pi = board(first, PI);
     assert_eq!(pi["status"], "completed", "{pi}");
@@ -141,6 +151,11 @@ fn cwru_on_the_emulated_pi_agrees_with_x86_and_the_second_run_deploys_nothing() 
         assert_eq!(e_pi["status"], "completed", "{variant} on the Pi: {e_pi}");
         assert_eq!(e_x86["status"], "completed", "{variant} on x86: {e_x86}");
         assert_eq!(e_pi["metrics"]["latency_device_us"]["source"], "emulated");
+        assert_eq!(e_pi["runtime"]["name"], "tract");
+        assert_eq!(
+            e_pi["runtime"]["version"], tract,
+            "the cross-built agent's tract"
+        );
         assert_eq!(e_x86["metrics"]["latency_device_us"]["source"], "measured");
         let windows = e_x86["metrics"]["windows_scored"].as_u64().unwrap();
         assert_eq!(e_pi["metrics"]["windows_scored"].as_u64(), Some(windows));
@@ -180,15 +195,25 @@ fn cwru_on_the_emulated_pi_agrees_with_x86_and_the_second_run_deploys_nothing() 
         entry_on(first, "local", "int8_qop")["status"]
     );
 
+    // The legend explains what emulated means, and every figure of the Pi (and only the Pi's)
+    // says it is emulated.
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
-    assert!(
-        report.contains("emulated"),
-        "the report says the Pi's figures are emulated"
-    );
+    assert!(report.contains("> **emulated**:"), "the legend: {report}");
+    let figures: Vec<&str> = report.lines().filter(|l| l.contains(" 95% CI")).collect();
+    assert!(figures.iter().any(|l| l.contains("| local |")), "{report}");
+    for line in figures {
+        let on_pi = line.contains(&format!("| {PI} |"));
+        assert_eq!(line.contains("(emulated)"), on_pi, "{line}");
+    }
 
     let deploy = |r: &serde_json::Value| board(r, PI)["deploy"].clone();
     let (sent, again) = (deploy(first), deploy(&runs[1].1));
-    assert!(!sent["uploaded"].as_array().unwrap().is_empty(), "{sent}");
+    // A fresh board: the agent and the onnxruntime library both travel, once.
+    assert_eq!(
+        sent["uploaded"],
+        serde_json::json!(["gauntlet-agent", "libonnxruntime.so"]),
+        "{sent}"
+    );
     assert_eq!(
         again["uploaded"],
         serde_json::json!([]),
@@ -228,7 +253,7 @@ fn agent_on_board() -> Option<(u32, u64)> {
 #[test]
 fn the_emulated_pi_losing_power_mid_run_infra_fails_that_board_and_keeps_its_measurements() {
     let _turn = BOARD.lock().unwrap_or_else(|e| e.into_inner());
-    if emulated_pi().is_none() {
+    if emulated_pi(false).is_none() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
