@@ -9,10 +9,7 @@ pub(super) const FAMILY: Family = Family {
 };
 
 fn lower(l: &mut Lower<'_>, node: &NodeProto, inputs: &[Option<Val>]) -> Result<(), CompileError> {
-    let w = Lower::const_input(inputs, 1)
-        .ok_or_else(|| l.node_err(node, "weights must be constant"))?;
-    let b = Lower::const_input(inputs, 2);
-    let x = l.act_input(node, inputs, 0)?;
+    let (x, w, b) = l.weighted_inputs(node, inputs)?;
     l.gemm(node, x, &w, b.as_deref())
 }
 

@@ -459,6 +459,21 @@ impl<'m> Lower<'m> {
         }
     }
 
+    /// The activation, constant weights and optional constant bias of a Conv or Gemm.
+    fn weighted_inputs(
+        &self,
+        node: &NodeProto,
+        inputs: &[Option<Val>],
+    ) -> Result<(Act, Rc<Const>, Option<Rc<Const>>), CompileError> {
+        let w = Lower::const_input(inputs, 1)
+            .ok_or_else(|| self.node_err(node, "weights must be constant"))?;
+        Ok((
+            self.act_input(node, inputs, 0)?,
+            w,
+            Lower::const_input(inputs, 2),
+        ))
+    }
+
     /// Constant input `i` of `node`, folded already.
     fn const_input(inputs: &[Option<Val>], i: usize) -> Option<Rc<Const>> {
         match inputs.get(i) {
