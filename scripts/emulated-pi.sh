@@ -20,6 +20,8 @@
 # machine (scripts/ssh-test-boards.sh uses 10.231.7.0/24). Needs root: namespaces, mounts, binfmt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/netns.sh
+. scripts/netns.sh
 
 state="${GAUNTLET_EMULATED_PI_STATE:-/tmp/gauntlet-emulated-pi}"
 images="${GAUNTLET_EMULATED_PI_IMAGES:-$PWD/target/emulated-pi}"
@@ -199,14 +201,7 @@ Subsystem sftp internal-sftp
 SetEnv QEMU_CPU=$qemu_cpu
 EOF
 
-    ip netns add "$ns"
-    ip link add "$veth_host" type veth peer name "$veth_board"
-    ip link set "$veth_board" netns "$ns"
-    ip addr add "$host_addr/30" dev "$veth_host"
-    ip link set "$veth_host" up
-    ip netns exec "$ns" ip addr add "$board_addr/30" dev "$veth_board"
-    ip netns exec "$ns" ip link set "$veth_board" up
-    ip netns exec "$ns" ip link set lo up
+    veth_namespace "$ns" "$veth_host" "$veth_board" "$host_addr" "$board_addr"
 
     # The board's /proc, /dev and /sys live in a mount namespace of its own, so they vanish with
     # its last process. setsid: the board outlives this script and the test that started it.

@@ -15,6 +15,8 @@
 # Network namespaces need root. The boards' addresses are a private /24 (10.231.7.0/24, one /30 per
 # board) that exists only on veth pairs inside this machine's own namespaces: no traffic leaves it.
 set -euo pipefail
+# shellcheck source=scripts/netns.sh
+. "$(dirname "$0")/netns.sh"
 
 state="${GAUNTLET_SSH_BOARDS:-/tmp/gauntlet-ssh-boards}"
 subnet="10.231.7"
@@ -134,14 +136,8 @@ up() {
         if [ "$mode" = netns ]; then
             host="$subnet.$((4 * i + 2))"
             port=22
-            ip netns add "$ns_prefix$i"
-            ip link add "$veth_prefix-h$i" type veth peer name "$veth_prefix-b$i"
-            ip link set "$veth_prefix-b$i" netns "$ns_prefix$i"
-            ip addr add "$subnet.$((4 * i + 1))/30" dev "$veth_prefix-h$i"
-            ip link set "$veth_prefix-h$i" up
-            ip netns exec "$ns_prefix$i" ip addr add "$host/30" dev "$veth_prefix-b$i"
-            ip netns exec "$ns_prefix$i" ip link set "$veth_prefix-b$i" up
-            ip netns exec "$ns_prefix$i" ip link set lo up
+            veth_namespace "$ns_prefix$i" "$veth_prefix-h$i" "$veth_prefix-b$i" \
+                "$subnet.$((4 * i + 1))" "$host"
             ns="ip netns exec $ns_prefix$i"
         else
             host=127.0.0.1
