@@ -395,7 +395,7 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
 }
 
 /// The figures of issue 16, side by side on both backends:
-/// `GAUNTLET_TEST_PG_URL=$(scripts/test-postgres.sh start) cargo test -p gauntlet-store --release -- --ignored --nocapture store_figures`
+/// `scripts/bench-store.sh` (a throw-away cluster on loopback, a release build).
 #[test]
 #[ignore = "a measurement; the command is in its doc comment"]
 fn store_figures() {
