@@ -36,10 +36,14 @@ pub fn at(ms: i64) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
-/// What a lease of `board` is keyed by: its address, as the `flock` is (one Pi named twice is one
-/// board), else, in a store shared by runners, the board as this host's (a local agent or QEMU
-/// machine). `None`: a board this run starts itself, with a store of its own, needs no lease.
+/// What a lease of `board` is keyed by in a store shared by runners: its address, as the `flock`
+/// is (one Pi named twice is one board), else the board as this host's (a local agent or QEMU
+/// machine). `None` with a store of this host's own (SQLite): there the `flock` alone keeps one
+/// run per board, as it always has.
 pub fn lease_key(board: &Board, shared_store: bool) -> Option<String> {
+    if !shared_store {
+        return None;
+    }
     let driver = gauntlet_runner::driver::driver_for(gauntlet_runner::DRIVERS, board).ok();
     if let Some(address) = driver.and_then(|d| d.lock_key(board)) {
         return Some(address);
@@ -48,7 +52,7 @@ pub fn lease_key(board: &Board, shared_store: bool) -> Option<String> {
         board.connection,
         Connection::Local { .. } | Connection::Qemu { .. }
     );
-    (shared_store && local).then(|| format!("local://{}/{}", Holder::current(None).host, board.id))
+    local.then(|| format!("local://{}/{}", Holder::current(None).host, board.id))
 }
 
 /// The boards of a run, leased until dropped; a thread renews them every third of the TTL.

@@ -43,9 +43,9 @@ pub struct Finished {
 }
 
 /// Runs `plan` on its boards, judges it and records it in `store` and in `out` (by default
-/// `reports/out/<run-id>/`). `events` sees the run's progress. The boards are leased as `leasing`
-/// says (in a PostgreSQL store, every board; in SQLite, boards with an address, beside their
-/// `flock`) from before the first is touched until the last is done. Errors returned are those
+/// `reports/out/<run-id>/`). `events` sees the run's progress. In a PostgreSQL store shared by
+/// runners every board is leased as `leasing` says from before the first is touched until the
+/// last is done (a SQLite store is one host's, where the boards' `flock` suffices). Errors returned are those
 /// found before any board was touched; later failures are [`Finished::problems`].
 pub fn run(
     plan: &Plan,
