@@ -71,16 +71,7 @@ fn scenario(dir: &Path, run_rules: &str) -> PathBuf {
 }
 
 fn spawn_run(scenario: &Path, rig: &Path, out: &Path, db: &str, extra: &[&str]) -> Child {
-    let mut args = vec![
-        "run",
-        scenario.to_str().unwrap(),
-        "--rig",
-        rig.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--db",
-        db,
-    ];
+    let mut args = run_args(scenario, rig, out, Some(db));
     args.extend(extra);
     gauntlet()
         .args(args)
@@ -222,6 +213,17 @@ fn db_now_ms(db: &str) -> i64 {
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
 
+/// A run of ten minutes on `rig`'s board with a 3 s lease, once it holds the board: the child,
+/// its remaining standard error, and the lease key.
+fn hold_board(dir: &Path, rig: &Path, db: &str) -> (Child, mpsc::Receiver<String>, String) {
+    let long = scenario(dir, "min_duration = \"10min\"\n");
+    let mut holder = spawn_run(&long, rig, &dir.join("a"), db, &["--lease-ttl", "3s"]);
+    let lines = lines_of(&mut holder);
+    let acquired = wait_for(&lines, "lease: acquired board");
+    let key = acquired.split('`').nth(1).unwrap().to_string();
+    (holder, lines, key)
+}
+
 #[test]
 fn a_waiter_gets_the_board_of_a_killed_holder_within_ttl_and_a_heartbeat() {
     let _one = serial();
@@ -229,17 +231,9 @@ fn a_waiter_gets_the_board_of_a_killed_holder_within_ttl_and_a_heartbeat() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let long = scenario(dir.path(), "min_duration = \"10min\"\n");
     let rig = rig(dir.path(), "b0");
-    let mut holder = spawn_run(
-        &long,
-        &rig,
-        &dir.path().join("a"),
-        &db,
-        &["--lease-ttl", "3s"],
-    );
-    let holder_lines = lines_of(&mut holder);
-    wait_for(&holder_lines, "lease: acquired board");
+    // Its standard error is read on until the end, so that a write to it cannot fail.
+    let (mut holder, _holder_lines, _) = hold_board(dir.path(), &rig, &db);
     let short = dir.path().join("short");
     std::fs::create_dir_all(&short).unwrap();
     let quick = scenario(&short, "");
@@ -378,18 +372,8 @@ fn lease_commands_show_release_by_force_and_take_boards_out_of_rotation() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let long = scenario(dir.path(), "min_duration = \"10min\"\n");
     let rig = rig(dir.path(), "b0");
-    let mut holder = spawn_run(
-        &long,
-        &rig,
-        &dir.path().join("a"),
-        &db,
-        &["--lease-ttl", "3s"],
-    );
-    let holder_lines = lines_of(&mut holder);
-    let acquired = wait_for(&holder_lines, "lease: acquired board");
-    let key = acquired.split('`').nth(1).unwrap().to_string();
+    let (mut holder, holder_lines, key) = hold_board(dir.path(), &rig, &db);
     assert!(key.starts_with("local://") && key.ends_with("/b0"), "{key}");
 
     let (code, text) = gauntlet_out(&["lease", "list", "--db", &db]);
