@@ -9,7 +9,7 @@ pub(super) const FAMILY: Family = Family {
 };
 
 fn lower(l: &mut Lower<'_>, node: &NodeProto, inputs: &[Option<Val>]) -> Result<(), CompileError> {
-    let (x, w, b) = l.weighted_inputs(node, inputs)?;
+    let Weighted { x, w, b } = l.weighted_inputs(node, inputs)?;
     l.gemm(node, x, &w, b.as_deref())
 }
 

@@ -88,6 +88,13 @@ enum Val {
     Act(Act),
 }
 
+/// The inputs of an op with constant weights.
+struct Weighted {
+    x: Act,
+    w: Rc<Const>,
+    b: Option<Rc<Const>>,
+}
+
 /// The `QuantizeLinear` that ends a fusable pattern.
 struct Fused {
     q: Q,
@@ -464,14 +471,14 @@ impl<'m> Lower<'m> {
         &self,
         node: &NodeProto,
         inputs: &[Option<Val>],
-    ) -> Result<(Act, Rc<Const>, Option<Rc<Const>>), CompileError> {
+    ) -> Result<Weighted, CompileError> {
         let w = Lower::const_input(inputs, 1)
             .ok_or_else(|| self.node_err(node, "weights must be constant"))?;
-        Ok((
-            self.act_input(node, inputs, 0)?,
+        Ok(Weighted {
+            x: self.act_input(node, inputs, 0)?,
             w,
-            Lower::const_input(inputs, 2),
-        ))
+            b: Lower::const_input(inputs, 2),
+        })
     }
 
     /// Constant input `i` of `node`, folded already.
