@@ -15,8 +15,8 @@ mod scenario;
 mod units;
 pub mod validated;
 
-pub use drift::{DriftGate, DriftSpec, DriftStatistic, resolve_recordings};
 pub use diagnostic::{Diagnostic, Diagnostics, Location};
+pub use drift::{DriftGate, DriftSpec, DriftStatistic, resolve_recordings};
 pub use names::{MAX_NAME_BYTES, NameProblem, check_path_component};
 pub use rig::{DEFAULT_RIG_SOURCE, default_rig, load_rig, select_boards};
 pub use scenario::load_scenario;

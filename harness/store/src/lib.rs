@@ -30,10 +30,10 @@ use std::time::{Duration, Instant};
 
 pub use backend::{Backend, DbError, Dialect};
 use backend::{Row, Value, vals};
+pub use drift::{DriftCheck, NewDriftCheck};
 use gauntlet_gate::{Champion, ChampionLookup, LookupError, board_class};
 use gauntlet_results::{Entry, Metrics, Outcome, Results, Verdict};
 use gauntlet_spec::Board;
-pub use drift::{DriftCheck, NewDriftCheck};
 pub use lease::{Holder, Lease, LeaseError, LeaseEvent, OutOfRotation, Ticket};
 use serde::{Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
