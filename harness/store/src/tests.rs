@@ -227,7 +227,7 @@ both!(a_database_from_a_newer_gauntlet_is_refused, |t: &Target| {
             err,
             StoreError::TooNew {
                 found: 99,
-                supported: 2,
+                supported: 3,
                 ..
             }
         ),
@@ -661,5 +661,47 @@ both!(
         );
         store.clear_samples(&run).unwrap();
         assert!(store.sample_counts("streamed").unwrap().is_empty());
+    }
+);
+
+both!(
+    a_drift_check_reads_back_with_its_recordings_and_a_repeat_writes_nothing,
+    |t: &Target| {
+        let mut store = t.open();
+        finished_run(&mut store, "r1", "t1");
+        let promotion = store.promote(&request("r1", "fp32")).unwrap()[0].id;
+        let recordings = [
+            ("new/b.csv".to_string(), "sha-b".to_string()),
+            ("new/a.csv".to_string(), "sha-a".to_string()),
+        ];
+        let check = NewDriftCheck {
+            id: "d1",
+            scenario: SCENARIO,
+            model: "cnn",
+            board_class: "x86",
+            board: "local",
+            promotion_id: promotion,
+            verdict: "drifted",
+            checked_at: "2026-12-01T20:00:00Z",
+            recordings: &recordings,
+            drift_json: "{}",
+        };
+        store.record_drift(&check).unwrap();
+        let read = store.drift_checks(SCENARIO).unwrap();
+        assert_eq!(read.len(), 1);
+        assert_eq!(
+            (read[0].promotion_id, read[0].verdict.as_str()),
+            (promotion, "drifted")
+        );
+        assert_eq!(read[0].recordings, recordings, "in replay order");
+        // The same id again: refused whole, not one more recording row.
+        let again = [("new/c.csv".to_string(), "sha-c".to_string())];
+        let repeat = NewDriftCheck {
+            recordings: &again,
+            ..check
+        };
+        assert!(store.record_drift(&repeat).is_err());
+        let rows = raw(&store, "SELECT COUNT(*) FROM drift_recordings");
+        assert_eq!(rows[0].int(0).unwrap(), 2);
     }
 );
