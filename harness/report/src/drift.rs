@@ -68,6 +68,19 @@ fn performance_cells(p: &PerformanceRow) -> [String; 3] {
     ]
 }
 
+/// A feature's PSI, KS D, KS p, Holm-adjusted p, mean shift and σ change, as both tables show them.
+fn feature_cells(f: &FeatureRow) -> [String; 6] {
+    let c = &f.comparison;
+    [
+        format!("{:.3}", c.psi.value),
+        format!("{:.3}", c.ks.statistic),
+        format!("{:.2e}", c.ks.p_value),
+        format!("{:.2e}", f.p_adjusted),
+        opt(c.shift.mean_sd),
+        opt(c.shift.sd_change),
+    ]
+}
+
 fn performance_line(p: &PerformanceRow) -> String {
     let [new, champion, difference] = performance_cells(p);
     format!(
@@ -176,18 +189,7 @@ pub fn drift_markdown(r: &DriftResults) -> String {
         "\n## Input drift per feature\n\n| feature | PSI | KS D | KS p | Holm p | mean shift (σ) | σ change (σ) |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     for f in &r.input {
-        let c = &f.comparison;
-        let _ = writeln!(
-            s,
-            "| {} | {:.3} | {:.3} | {:.2e} | {:.2e} | {} | {} |",
-            f.feature,
-            c.psi.value,
-            c.ks.statistic,
-            c.ks.p_value,
-            f.p_adjusted,
-            opt(c.shift.mean_sd),
-            opt(c.shift.sd_change)
-        );
+        let _ = writeln!(s, "| {} | {} |", f.feature, feature_cells(f).join(" | "));
     }
     let o = &r.output.comparison;
     let _ = writeln!(
@@ -305,17 +307,11 @@ pub fn drift_html(r: &DriftResults) -> String {
     }
     s.push_str("<table><tr><th>feature</th><th>PSI</th><th>KS D</th><th>KS p</th><th>Holm p</th><th>mean shift (σ)</th><th>σ change (σ)</th></tr>");
     for f in &r.input {
-        let c = &f.comparison;
         let _ = write!(
             s,
-            "<tr><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{:.2e}</td><td>{:.2e}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td></tr>",
             xml(&f.feature),
-            c.psi.value,
-            c.ks.statistic,
-            c.ks.p_value,
-            f.p_adjusted,
-            opt(c.shift.mean_sd),
-            opt(c.shift.sd_change)
+            feature_cells(f).join("</td><td>")
         );
     }
     s.push_str("</table><h3>Reference vs new, worst features</h3>");
