@@ -20,6 +20,15 @@
 //!   median(A block), and its interval is that median's over resampled pairs ([`block_ratio`]),
 //!   widened where needed to the distribution-free order-statistic interval of the pair ratios'
 //!   median: with a handful of pairs the bootstrap of a median is coarse and runs narrow.
+//! - **Few replays.** With R replays the bootstrap's outer stage has only R values to draw from, and
+//!   a bootstrap over few clusters is too narrow (the few-clusters problem: Cameron, Gelbach & Miller
+//!   2008): it draws the replay-level mean with variance (R − 1)/R · s²/R and cuts it at normal-like
+//!   percentiles, where R estimates with unknown variance call for Student's t with R − 1 degrees of
+//!   freedom — at R = 3 that is ±4.30 s/√R, against about ±1.6 s/√R from the bootstrap. So with two or
+//!   more replays each figure also gets the t interval over the replays' own estimates (each replay's
+//!   median pair ratio, on the log scale; each replay's latency figure), ȳ ± t(R − 1)·s/√R, and
+//!   reports the hull of the intervals. The replays are independent draws of the machine's state only
+//!   as far as they are apart in time and process: see the runner's `fresh_agent` (README).
 //! - **Too few blocks.** Below [`min_blocks`] blocks (6 at 95 %) no distribution-free interval of a
 //!   median exists even for independent units: the interval of the extremes, [min, max], covers the
 //!   median with probability 1 − 2^(1 − n), under 95 % for n ≤ 5. Such a figure has no interval
@@ -31,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{MeasureError, check_confidence, check_finite};
 use crate::interval::{ConfidenceInterval, percentile_interval};
 use crate::latency::LatencyIntervals;
-use crate::quantile::{quantile_sorted, weighted_mean_and_quantiles};
+use crate::quantile::{quantile_sorted, student_t_quantile, weighted_mean_and_quantiles};
 use crate::ratio::RatioOptions;
 use crate::rng::Rng;
 
@@ -72,6 +81,36 @@ fn median_order_interval(sorted: &[f64], confidence: f64) -> Option<ConfidenceIn
         hi: sorted[n - k],
         confidence,
     })
+}
+
+/// Student-t interval of the mean of per-replay estimates, ȳ ± t(R − 1)·s/√R: the outer level's
+/// honest width when there are few replays. `None` below two replays.
+fn replay_t_interval(values: &[f64], confidence: f64) -> Option<ConfidenceInterval> {
+    let r = values.len();
+    if r < 2 {
+        return None;
+    }
+    let mean = values.iter().sum::<f64>() / r as f64;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (r - 1) as f64;
+    let half = student_t_quantile(1.0 - (1.0 - confidence) / 2.0, (r - 1) as f64)
+        * (var / r as f64).sqrt();
+    Some(ConfidenceInterval {
+        lo: mean - half,
+        hi: mean + half,
+        confidence,
+    })
+}
+
+/// The smallest interval holding both.
+fn hull(a: ConfidenceInterval, b: Option<ConfidenceInterval>) -> ConfidenceInterval {
+    match b {
+        Some(b) => ConfidenceInterval {
+            lo: a.lo.min(b.lo),
+            hi: a.hi.max(b.hi),
+            confidence: a.confidence,
+        },
+        None => a,
+    }
 }
 
 /// How far one build's figure moved from run to run: (max − min) / median of its per-run values;
@@ -223,13 +262,33 @@ pub fn block_intervals(
             stats.push(q);
         }
     }
+    // Each replay's own mean and percentiles, for the outer level's t interval.
+    let per_replay: Vec<[f64; 5]> = repeats
+        .iter()
+        .map(|units| {
+            let mut xs: Vec<f64> = units
+                .iter()
+                .flat_map(|r| samples_us[r.clone()].iter().copied())
+                .collect();
+            xs.sort_unstable_by(f64::total_cmp);
+            let mut out = [xs.iter().sum::<f64>() / xs.len() as f64, 0.0, 0.0, 0.0, 0.0];
+            for (o, &p) in out[1..].iter_mut().zip(&PS) {
+                *o = quantile_sorted(&xs, p);
+            }
+            out
+        })
+        .collect();
+    let outer = |k: usize| {
+        let values: Vec<f64> = per_replay.iter().map(|v| v[k]).collect();
+        replay_t_interval(&values, confidence)
+    };
     let [p50, p90, p95, p99] = quantiles.map(|mut s| percentile_interval(&mut s, confidence));
     summary.ci = Some(LatencyIntervals {
-        mean: percentile_interval(&mut means, confidence),
-        p50,
-        p90,
-        p95,
-        p99,
+        mean: hull(percentile_interval(&mut means, confidence), outer(0)),
+        p50: hull(p50, outer(1)),
+        p90: hull(p90, outer(2)),
+        p95: hull(p95, outer(3)),
+        p99: hull(p99, outer(4)),
         resamples,
         seed,
     });
@@ -324,14 +383,23 @@ pub fn block_ratio(
         let boot = percentile_interval(&mut medians, opts.confidence);
         let mut sorted = ratios.clone();
         sorted.sort_unstable_by(f64::total_cmp);
-        match median_order_interval(&sorted, opts.confidence) {
-            Some(exact) => ConfidenceInterval {
-                lo: boot.lo.min(exact.lo),
-                hi: boot.hi.max(exact.hi),
-                confidence: opts.confidence,
-            },
-            None => boot,
-        }
+        let ci = hull(boot, median_order_interval(&sorted, opts.confidence));
+        // The replays' own median ratios, on the log scale where a ratio's errors are symmetric.
+        let logs: Option<Vec<f64>> = repeats
+            .iter()
+            .map(|(_, v)| {
+                let m = median(v);
+                (m > 0.0).then(|| m.ln())
+            })
+            .collect();
+        let outer = logs
+            .and_then(|l| replay_t_interval(&l, opts.confidence))
+            .map(|c| ConfidenceInterval {
+                lo: c.lo.exp(),
+                hi: c.hi.exp(),
+                confidence: c.confidence,
+            });
+        hull(ci, outer)
     });
     Ok(BlockRatio {
         ratio: median(&ratios),
@@ -528,6 +596,78 @@ mod tests {
             naive_covered <= 10,
             "{naive_covered} of 20 per-sample intervals"
         );
+    }
+
+    /// Replays that each hold their own machine state for the whole pass: inside a replay the block
+    /// pairs agree to 1 %, between replays the ratio moves by 10 % (log-normal), so only the outer
+    /// level can see the uncertainty, and with 3 replays only a t interval sizes it honestly.
+    fn state_per_replay(seed: u64, repeats: u32) -> TwoLevels {
+        let mut rng = Rng::new(seed);
+        let (mut a, mut b, mut layout) = (Vec::new(), Vec::new(), Vec::new());
+        for repeat in 0..repeats {
+            let ratio = 1.5 * (0.10 * rng.normal()).exp();
+            for index in 0..6 {
+                for _ in 0..32 {
+                    a.push(60.0 * (1.0 + 0.01 * rng.normal()));
+                    b.push(60.0 * ratio * (1.0 + 0.01 * rng.normal()));
+                }
+                layout.push(Block {
+                    repeat,
+                    index,
+                    len: 32,
+                });
+            }
+        }
+        TwoLevels { a, b, layout }
+    }
+
+    #[test]
+    fn few_replays_that_differ_get_a_student_t_interval() {
+        let (runs, mut covered, mut median_covered) = (40, 0, 0);
+        for s in 0..runs {
+            let run = state_per_replay(500 + s, 3);
+            let r = block_ratio(&run.a, &run.layout, &run.b, &run.layout, &few()).unwrap();
+            let ci = r.ci.unwrap();
+            // The truth is the centre of the replay states, 1.5.
+            covered += usize::from(ci.contains(1.5));
+            let lat = block_intervals(&run.b, &run.layout, 300, 0.95, s).unwrap();
+            median_covered += usize::from(lat.ci.unwrap().p50.contains(90.0));
+        }
+        // 95 % nominal; 40 runs put 34 at about the 1st percentile of Binomial(40, 0.95).
+        assert!(
+            covered >= 34,
+            "{covered} of {runs} ratio intervals cover 1.5"
+        );
+        assert!(
+            median_covered >= 34,
+            "{median_covered} of {runs} p50 intervals cover 90 µs"
+        );
+
+        // The t interval itself: three replay ratios 1.2, 1.35, 1.5 (blocks exact within each).
+        let (mut a, mut b, mut layout) = (Vec::new(), Vec::new(), Vec::new());
+        for (repeat, ratio) in [1.2, 1.35, 1.5].into_iter().enumerate() {
+            for index in 0..4 {
+                a.extend([100.0; 8]);
+                b.extend([100.0 * ratio; 8]);
+                layout.push(Block {
+                    repeat: repeat as u32,
+                    index,
+                    len: 8,
+                });
+            }
+        }
+        let ci = block_ratio(&a, &layout, &b, &layout, &opts())
+            .unwrap()
+            .ci
+            .unwrap();
+        let logs = [1.2_f64.ln(), 1.35_f64.ln(), 1.5_f64.ln()];
+        let want = replay_t_interval(&logs, 0.95).unwrap();
+        assert!(
+            (ci.lo - want.lo.exp()).abs() < 1e-9 && (ci.hi - want.hi.exp()).abs() < 1e-9,
+            "{ci:?} is the t interval exp({want:?})"
+        );
+        // ±4.30 · s/√3 with s = 0.1116 on the log scale: about [1.03, 1.78].
+        assert!(ci.lo < 1.05 && ci.hi > 1.75, "{ci:?}");
     }
 
     #[test]
