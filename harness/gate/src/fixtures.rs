@@ -119,10 +119,10 @@ pub fn entry(board: &str, variant: &str, reference: bool, m: Metrics) -> Entry {
 }
 
 /// `e` with another status and the error that explains it.
-pub fn with_status(mut e: Entry, status: EntryStatus, kind: &str, message: &str) -> Entry {
+pub fn with_status(mut e: Entry, status: EntryStatus, kind: RejectionKind, message: &str) -> Entry {
     e.status = status;
     e.error = Some(EntryError {
-        kind: kind.into(),
+        kind,
         message: message.into(),
     });
     e

@@ -43,8 +43,8 @@ pub mod fixtures;
 use std::collections::BTreeMap;
 
 use gauntlet_results::{
-    Baseline, BoardStatus, BuildVerdict, ChampionRatio, Entry, EntryStatus, GateResult, Metrics,
-    Outcome, Results, Verdict,
+    Baseline, BaselineKind, BoardStatus, BuildVerdict, ChampionRatio, Entry, EntryStatus,
+    GateResult, Metrics, Outcome, Results, Verdict, format,
 };
 use gauntlet_spec::{Board, Comparison, GateSpec, Metric, Scenario, Threshold};
 
@@ -357,14 +357,14 @@ fn gate_label(spec: &GateSpec) -> String {
         Comparison::AtLeast => ">=",
     };
     let rhs = match spec.threshold {
-        Threshold::Absolute(t) => figure::value(metric, t),
-        Threshold::OfReference(f) => format!("{} of reference", figure::percent(f)),
+        Threshold::Absolute(t) => format::metric(metric, t),
+        Threshold::OfReference(f) => format!("{} of reference", format::percent(f)),
         Threshold::VsChampion { max_regression } => {
             let sign = match spec.comparison {
                 Comparison::AtMost => '+',
                 Comparison::AtLeast => '-',
             };
-            format!("champion {sign} {}", figure::percent(max_regression))
+            format!("champion {sign} {}", format::percent(max_regression))
         }
     };
     let mut label = format!("{} {op} {rhs}", metric.name());
@@ -406,16 +406,12 @@ fn judge(
     let metric = spec.metric;
     let mut gate = GateResult {
         gate: gate_label(spec),
-        metric: metric.name().to_string(),
+        metric,
         board: entry.board.clone(),
         board_class: class.to_string(),
         model: entry.model.clone(),
         variant: entry.variant.clone(),
-        comparison: match spec.comparison {
-            Comparison::AtMost => "at-most",
-            Comparison::AtLeast => "at-least",
-        }
-        .to_string(),
+        comparison: spec.comparison,
         threshold: None,
         measured: None,
         measured_ci: None,
@@ -499,7 +495,7 @@ fn judge(
     let shown = format!(
         "{} {}",
         metric.name(),
-        figure::value_with_ci(metric, fig.value, fig.ci.as_ref())
+        format::metric_with_ci(metric, fig.value, fig.ci.as_ref())
     );
     if let Some(why) = &fig.too_few_samples {
         return done(gate, Verdict::Inconclusive, format!("{why} ({shown})"));
@@ -514,7 +510,7 @@ fn judge(
     };
     let evidence = format!(
         "{shown} {op} {}{}",
-        figure::value(metric, resolved.threshold),
+        format::metric(metric, resolved.threshold),
         resolved.context
     );
     done(gate, verdict, evidence)
@@ -574,16 +570,16 @@ fn of_reference(
     Ok(Resolved {
         threshold: fraction * value,
         baseline: Some(Baseline {
-            kind: "reference".into(),
+            kind: BaselineKind::Reference,
             variant: reference.variant.clone(),
             run_id: None,
             value,
         }),
         context: format!(
             " ({} of reference {} {})",
-            figure::percent(fraction),
+            format::percent(fraction),
             reference.variant,
-            figure::value(spec.metric, value)
+            format::metric(spec.metric, value)
         ),
     })
 }
@@ -623,7 +619,7 @@ fn head_to_head(
     gate.measured = Some(r.ratio);
     gate.measured_ci = r.ci;
     gate.baseline = Some(Baseline {
-        kind: "champion".into(),
+        kind: BaselineKind::Champion,
         variant: champion.variant.clone(),
         run_id: Some(champion.run_id.clone()),
         value: h2h.champion_p50_us,
@@ -633,7 +629,7 @@ fn head_to_head(
         champion.variant,
         champion.run_id,
         h2h.champion_variant,
-        figure::value(spec.metric, h2h.champion_p50_us)
+        format::metric(spec.metric, h2h.champion_p50_us)
     );
     let (verdict, evidence) = match r.ci {
         None => (
@@ -664,7 +660,7 @@ fn head_to_head(
                     ci.lo,
                     ci.hi,
                     r.pairs,
-                    figure::percent(max_regression)
+                    format::percent(max_regression)
                 ),
             )
         }
@@ -714,21 +710,21 @@ fn vs_champion(
         }
         Some((s, runs)) => format!(
             "; stored figures, widened by this build's run-to-run spread {} over {runs} runs",
-            figure::percent(s)
+            format::percent(s)
         ),
     };
     Ok(Resolved {
         threshold,
         baseline: Some(Baseline {
-            kind: "champion".into(),
+            kind: BaselineKind::Champion,
             variant: champion.variant.clone(),
             run_id: Some(champion.run_id.clone()),
             value,
         }),
         context: format!(
             " ({who}: {} {sign} {}{noise})",
-            figure::value(spec.metric, value),
-            figure::percent(max_regression)
+            format::metric(spec.metric, value),
+            format::percent(max_regression)
         ),
     })
 }

@@ -82,8 +82,8 @@ fn latency_interval_below_threshold_passes_with_readable_evidence() {
     assert_eq!((r.threshold, r.measured), (Some(20_000.0), Some(18_200.0)));
     assert_eq!(r.measured_ci, Some(ci(17_900.0, 18_600.0)));
     assert_eq!(
-        (r.board_class.as_str(), r.comparison.as_str()),
-        ("local", "at-most")
+        (r.board_class.as_str(), r.comparison),
+        ("local", Comparison::AtMost)
     );
     assert_eq!(e.outcome, Outcome::Pass);
     assert_eq!(e.verdicts[0].verdict, Some(Verdict::Pass));
@@ -367,7 +367,7 @@ fn reference_gate_scales_the_reference_value_and_skips_the_reference_itself() {
     assert_eq!(
         int8.baseline,
         Some(Baseline {
-            kind: "reference".into(),
+            kind: BaselineKind::Reference,
             variant: "fp32".into(),
             run_id: None,
             value: 0.95
@@ -398,7 +398,7 @@ fn reference_gate_without_a_usable_reference_is_inconclusive() {
     let interrupted = with_status(
         entry("pc", "fp32", true, metrics()),
         EntryStatus::Interrupted,
-        "timeout",
+        RejectionKind::Infrastructure,
         "no reply in 30 s",
     );
     let e = run(
@@ -638,7 +638,7 @@ fn refused_build_fails_its_gates_with_the_boards_reason() {
     let refused = with_status(
         entry("pc", "int8_qop", false, metrics()),
         EntryStatus::Rejected,
-        "unsupported-op",
+        RejectionKind::UnsupportedOperator,
         "com.microsoft QGemm",
     );
     let e = run(&g, vec![refused]);
@@ -646,7 +646,7 @@ fn refused_build_fails_its_gates_with_the_boards_reason() {
     assert_eq!(r.verdict, Verdict::Fail);
     assert_eq!(
         r.evidence,
-        "the board refused the build (unsupported-op: com.microsoft QGemm)"
+        "the board refused the build (UnsupportedOperator: com.microsoft QGemm)"
     );
     assert_eq!(e.outcome, Outcome::GateFailed);
     assert_eq!(e.verdicts[0].verdict, Some(Verdict::Fail));
@@ -657,7 +657,7 @@ fn refused_build_without_gates_cannot_pass_but_fails_no_gate() {
     let refused = with_status(
         entry("pc", "int8_qop", false, metrics()),
         EntryStatus::Rejected,
-        "unsupported-op",
+        RejectionKind::UnsupportedOperator,
         "QGemm",
     );
     let e = run(&[], vec![entry("pc", "fp32", true, metrics()), refused]);
@@ -672,7 +672,7 @@ fn interrupted_build_gets_no_gate_verdict_but_an_infra_error() {
     let interrupted = with_status(
         entry("pc", "int8", false, metrics()),
         EntryStatus::Interrupted,
-        "agent-crash",
+        RejectionKind::Infrastructure,
         "agent exited with signal 11",
     );
     let e = run(
@@ -687,7 +687,7 @@ fn interrupted_build_gets_no_gate_verdict_but_an_infra_error() {
     assert_eq!(v.verdict, None);
     assert_eq!(
         v.infra_error.as_deref(),
-        Some("pc: build interrupted (agent-crash: agent exited with signal 11)")
+        Some("pc: build interrupted (Infrastructure: agent exited with signal 11)")
     );
     assert_eq!(e.outcome, Outcome::InfraFailure);
 }
@@ -698,7 +698,7 @@ fn a_gate_failure_takes_precedence_over_an_infra_failure() {
     let not_run = with_status(
         entry("pc", "int8", false, metrics()),
         EntryStatus::NotRun,
-        "connect",
+        RejectionKind::Infrastructure,
         "unreachable",
     );
     let e = run(
@@ -927,7 +927,7 @@ fn head_to_head_passes_an_unchanged_build_twice_and_fails_one_20_percent_slower(
             r.evidence
         );
         assert_eq!(r.threshold, Some(1.1));
-        assert_eq!(r.baseline.as_ref().unwrap().kind, "champion");
+        assert_eq!(r.baseline.as_ref().unwrap().kind, BaselineKind::Champion);
         assert_eq!(e.verdicts.len(), 1, "the champion's build gets no verdict");
     }
     let slower = judged_head_to_head(head_to_head_figures(3, 1.2, 2));

@@ -535,7 +535,7 @@ fn performance(
             let (value, ci) = metric_figure(metric, new).ok()?;
             let (champ, champ_ci) = metric_figure(metric, champion).ok()?;
             Some(PerformanceRow {
-                metric: metric.name().into(),
+                metric,
                 new: value,
                 new_ci: ci,
                 champion: champ,
@@ -684,7 +684,7 @@ fn task_gate(
     match evaluation.gates.into_iter().next() {
         Some(g) => DriftGateResult {
             gate: g.gate.clone(),
-            subject: g.metric.clone(),
+            subject: g.metric.name().into(),
             value: g.measured,
             threshold: g.threshold,
             verdict: g.verdict,

@@ -4,7 +4,8 @@ use std::io::Write;
 
 use anyhow::{Context, Result, bail};
 use gauntlet_measure::{ConfidenceInterval, RatioOptions, paired_ratio};
-use gauntlet_results::{Entry, EntryStatus, Latency, Metrics, Outcome, Results, Verdict};
+use gauntlet_results::format::{self, Quantity};
+use gauntlet_results::{Entry, Latency, Metric, Metrics, Outcome, Results};
 use gauntlet_store::{EntryKey, PromoteRequest, RunFilter, RunStatus, Store};
 
 /// Left-aligned columns, two spaces apart, sized to their widest cell.
@@ -30,23 +31,9 @@ fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Result<(
     Ok(())
 }
 
+/// A run's outcome; `-` while it has none (running, or killed before it finished).
 fn outcome_text(o: Option<Outcome>) -> &'static str {
-    match o {
-        None => "-",
-        Some(Outcome::Pass) => "pass",
-        Some(Outcome::GateFailed) => "gate failed",
-        Some(Outcome::InfraFailure) => "infra failure",
-        Some(Outcome::Inconclusive) => "inconclusive",
-    }
-}
-
-fn verdict_text(v: Option<Verdict>) -> &'static str {
-    match v {
-        None => "-",
-        Some(Verdict::Pass) => "PASS",
-        Some(Verdict::Fail) => "FAIL",
-        Some(Verdict::Inconclusive) => "INCONCLUSIVE",
-    }
+    o.map_or("-", format::outcome)
 }
 
 /// `gauntlet runs list`: every run, oldest first; killed runs read `incomplete`.
@@ -77,27 +64,18 @@ pub fn runs_list(store: &Store, filter: &RunFilter, out: &mut dyn Write) -> Resu
     )
 }
 
-fn percent(x: Option<f64>) -> String {
-    x.map_or_else(|| "-".into(), |v| format!("{:.1}%", v * 100.0))
-}
-
-fn micros(x: f64) -> String {
-    if x.abs() >= 1000.0 {
-        format!("{:.2} ms", x / 1000.0)
-    } else {
-        format!("{x:.1} µs")
-    }
-}
-
-fn with_ci(
-    value: String,
-    ci: Option<&ConfidenceInterval>,
-    scale: impl Fn(f64) -> String,
-) -> String {
-    match ci {
-        Some(ci) => format!("{value} [{}, {}]", scale(ci.lo), scale(ci.hi)),
-        None => value,
-    }
+/// A build's accuracy with its interval, `-` when it has none.
+fn accuracy_cell(m: Option<&Metrics>) -> String {
+    m.and_then(|m| m.accuracy).map_or_else(
+        || "-".into(),
+        |a| {
+            format::value_with_ci(
+                Quantity::Fraction,
+                a,
+                m.and_then(|m| m.accuracy_ci.as_ref()),
+            )
+        },
+    )
 }
 
 /// `gauntlet runs show ID`: the run, its build verdicts, gate evidence and figures.
@@ -156,7 +134,7 @@ pub fn runs_show(store: &Store, id: &str, out: &mut dyn Write) -> Result<()> {
                 v.model.clone(),
                 v.variant.clone(),
                 v.board_class.clone(),
-                verdict_text(v.verdict).into(),
+                format::verdict(v.verdict).into(),
                 format!(
                     "{}/{}/{}",
                     v.gates_passed, v.gates_failed, v.gates_inconclusive
@@ -185,7 +163,7 @@ pub fn runs_show(store: &Store, id: &str, out: &mut dyn Write) -> Result<()> {
             .iter()
             .map(|g| {
                 vec![
-                    verdict_text(Some(g.verdict)).into(),
+                    format::verdict(Some(g.verdict)).into(),
                     g.gate.clone(),
                     g.board.clone(),
                     format!("{}:{}", g.model, g.variant),
@@ -211,17 +189,13 @@ pub fn runs_show(store: &Store, id: &str, out: &mut dyn Write) -> Result<()> {
             vec![
                 e.board.clone(),
                 format!("{}:{}", e.model, e.variant),
-                status_text(e.status).into(),
-                with_ci(
-                    percent(m.and_then(|m| m.accuracy)),
-                    m.and_then(|m| m.accuracy_ci.as_ref()),
-                    |x| format!("{:.1}", x * 100.0),
-                ),
+                format::entry_status(e.status).into(),
+                accuracy_cell(m),
                 lat.map_or("-".into(), |l| {
-                    with_ci(micros(l.p50), ci.map(|c| &c.p50), micros)
+                    format::value_with_ci(Quantity::Micros, l.p50, ci.map(|c| &c.p50))
                 }),
                 lat.map_or("-".into(), |l| {
-                    with_ci(micros(l.p99), ci.map(|c| &c.p99), micros)
+                    format::value_with_ci(Quantity::Micros, l.p99, ci.map(|c| &c.p99))
                 }),
                 lat.map_or("-".into(), |l| l.n.to_string()),
             ]
@@ -232,15 +206,6 @@ pub fn runs_show(store: &Store, id: &str, out: &mut dyn Write) -> Result<()> {
         &["BOARD", "BUILD", "STATUS", "ACCURACY", "P50", "P99", "N"],
         &rows,
     )
-}
-
-fn status_text(s: EntryStatus) -> &'static str {
-    match s {
-        EntryStatus::Completed => "completed",
-        EntryStatus::Rejected => "rejected",
-        EntryStatus::Interrupted => "interrupted",
-        EntryStatus::NotRun => "not run",
-    }
 }
 
 fn finished(store: &Store, id: &str) -> Result<Results> {
@@ -260,7 +225,7 @@ fn latency_cell(
 ) -> String {
     l.map_or("-".into(), |l| {
         let (v, ci) = pick(l);
-        with_ci(micros(v), ci.as_ref(), micros)
+        format::value_with_ci(Quantity::Micros, v, ci.as_ref())
     })
 }
 
@@ -274,7 +239,7 @@ fn p99(l: &Latency) -> (f64, Option<ConfidenceInterval>) {
 
 fn relative_change(a: Option<f64>, b: Option<f64>) -> String {
     match (a, b) {
-        (Some(a), Some(b)) if a != 0.0 => format!("{:+.1}%", (b / a - 1.0) * 100.0),
+        (Some(a), Some(b)) if a != 0.0 => format::signed_percent(b / a - 1.0),
         _ => "-".into(),
     }
 }
@@ -352,15 +317,9 @@ pub fn compare(store: &Store, run_a: &str, run_b: &str, out: &mut dyn Write) -> 
         };
         writeln!(out, "\n{} {}:{}", eb.board, eb.model, eb.variant)?;
         let (ma, mb) = (ea.metrics.as_ref(), eb.metrics.as_ref());
-        let acc = |m: Option<&Metrics>| {
-            with_ci(
-                percent(m.and_then(|m| m.accuracy)),
-                m.and_then(|m| m.accuracy_ci.as_ref()),
-                |x| format!("{:.1}", x * 100.0),
-            )
-        };
+        let acc = accuracy_cell;
         let acc_change = match (ma.and_then(|m| m.accuracy), mb.and_then(|m| m.accuracy)) {
-            (Some(x), Some(y)) => format!("{:+.1} pp", (y - x) * 100.0),
+            (Some(x), Some(y)) => format::difference(Quantity::Fraction, y - x, None),
             _ => "-".into(),
         };
         let (la, lb) = (
@@ -399,9 +358,9 @@ pub fn compare(store: &Store, run_a: &str, run_b: &str, out: &mut dyn Write) -> 
         match spread {
             Some((s, runs)) => writeln!(
                 out,
-                "  run-to-run spread of this build on {}: {:.1}% over {runs} other runs",
+                "  run-to-run spread of this build on {}: {} over {runs} other runs",
                 class_of(&b, eb),
-                s * 100.0
+                format::percent(s)
             )?,
             None => writeln!(
                 out,
@@ -417,10 +376,10 @@ pub fn compare(store: &Store, run_a: &str, run_b: &str, out: &mut dyn Write) -> 
         })?;
         writeln!(
             out,
-            "  median ratio {run_b}/{run_a}: {:.3} [{:.3}, {:.3}] — {} (noise band ±{:.0}%, n = {} / {})",
-            r.ratio,
-            r.ci.lo,
-            r.ci.hi,
+            "  median ratio {run_b}/{run_a}: {} [{}, {}] — {} (noise band ±{}, n = {} / {})",
+            format::ratio(r.ratio),
+            format::ratio(r.ci.lo),
+            format::ratio(r.ci.hi),
             if r.significant {
                 if r.ratio > 1.0 {
                     "significantly slower"
@@ -430,7 +389,7 @@ pub fn compare(store: &Store, run_a: &str, run_b: &str, out: &mut dyn Write) -> 
             } else {
                 "no significant difference"
             },
-            r.noise * 100.0,
+            format::percent(r.noise),
             r.n_a,
             r.n_b
         )?;
@@ -469,6 +428,11 @@ pub fn metric_trend(
             gauntlet_store::TREND_METRICS.join(", ")
         );
     }
+    // The store's trend names energy by its figure, not by the gate metric that reads it.
+    let quantity = match metric {
+        "energy" => Quantity::Joules,
+        m => Metric::from_name(m).map_or(Quantity::Plain, Quantity::of),
+    };
     let points = store.trend(scenario, metric, board_class, last)?;
     if points.is_empty() {
         writeln!(
@@ -506,7 +470,7 @@ pub fn metric_trend(
                     .collect();
                 v.sort_by(f64::total_cmp);
                 v.get(v.len() / 2)
-                    .map_or_else(|| "-".to_string(), |x| format!("{x:.4}"))
+                    .map_or_else(|| "-".to_string(), |x| format::value(quantity, *x))
             }));
             row
         })
@@ -590,8 +554,8 @@ pub fn trend(
                     Some(_) => "faster".into(),
                 };
                 (
-                    format!("{:+.1}%", change * 100.0),
-                    spread.map_or("-".into(), |b| format!("±{:.1}%", b * 100.0)),
+                    format::signed_percent(change),
+                    spread.map_or("-".into(), |b| format!("±{}", format::percent(b))),
                     reading,
                 )
             }
@@ -601,7 +565,7 @@ pub fn trend(
             run.clone(),
             latency_cell(latency, p50),
             latency_cell(latency, p99),
-            percent(m.accuracy),
+            accuracy_cell(Some(m)),
             change,
             band,
             reading,
@@ -624,9 +588,9 @@ pub fn trend(
     if let Some(spread) = gauntlet_measure::run_to_run_spread(&all).filter(|_| all.len() >= 2) {
         writeln!(
             out,
-            "run-to-run spread of the p50 over all {} runs: {:.1}% ((max − min) / median)",
+            "run-to-run spread of the p50 over all {} runs: {} ((max − min) / median)",
             all.len(),
-            spread * 100.0
+            format::percent(spread)
         )?;
     }
     Ok(())
@@ -651,7 +615,7 @@ pub fn promote(store: &mut Store, req: &PromoteRequest<'_>, out: &mut dyn Write)
             p.run_id,
             p.scenario,
             p.board_class,
-            verdict_text(p.verdict),
+            format::verdict(p.verdict),
             p.override_reason
                 .as_deref()
                 .map_or(String::new(), |r| format!(", OVERRIDE: {r}"))

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use gauntlet_results::format::{self, Quantity};
 use gauntlet_results::{DriftGateResult, DriftResults, FeatureRow, PerformanceRow, Verdict};
 
 use crate::fmt::{self, xml};
@@ -33,11 +34,6 @@ fn opt(v: Option<f64>) -> String {
     v.map_or_else(|| "–".into(), |v| format!("{v:+.2}"))
 }
 
-fn ci(c: &Option<gauntlet_measure::ConfidenceInterval>) -> String {
-    c.as_ref()
-        .map_or_else(String::new, |c| format!(" [{:.4}, {:.4}]", c.lo, c.hi))
-}
-
 /// The features a FAILed input gate names, in gate order, each once.
 pub fn moved_features(r: &DriftResults) -> Vec<&str> {
     let mut out: Vec<&str> = Vec::new();
@@ -62,9 +58,13 @@ fn gate_line(g: &DriftGateResult) -> String {
 /// The new figure, the champion's and their difference, each with its interval when it has one.
 fn performance_cells(p: &PerformanceRow) -> [String; 3] {
     [
-        format!("{:.4}{}", p.new, ci(&p.new_ci)),
-        format!("{:.4}{}", p.champion, ci(&p.champion_ci)),
-        format!("{:+.4}{}", p.difference, ci(&p.difference_ci)),
+        format::metric_with_ci(p.metric, p.new, p.new_ci.as_ref()),
+        format::metric_with_ci(p.metric, p.champion, p.champion_ci.as_ref()),
+        format::difference(
+            Quantity::of(p.metric),
+            p.difference,
+            p.difference_ci.as_ref(),
+        ),
     ]
 }
 
@@ -354,16 +354,11 @@ pub fn drift_html(r: &DriftResults) -> String {
     if !r.performance.is_empty() {
         s.push_str("<h2>Performance vs the champion's recorded figures</h2><table><tr><th>metric</th><th>new</th><th>champion</th><th>difference (95 % CI)</th></tr>");
         for p in &r.performance {
+            let [new, champion, difference] = performance_cells(p).map(|c| xml(&c));
             let _ = write!(
                 s,
-                "<tr><td>{}</td><td>{:.4}<span class=\"ci\">{}</span></td><td>{:.4}<span class=\"ci\">{}</span></td><td>{:+.4}<span class=\"ci\">{}</span></td></tr>",
-                xml(&p.metric),
-                p.new,
-                ci(&p.new_ci),
-                p.champion,
-                ci(&p.champion_ci),
-                p.difference,
-                ci(&p.difference_ci)
+                "<tr><td>{}</td><td>{new}</td><td>{champion}</td><td>{difference}</td></tr>",
+                p.metric
             );
         }
         s.push_str("</table>");
@@ -449,7 +444,7 @@ mod tests {
                 class_mix: None,
             },
             performance: vec![PerformanceRow {
-                metric: "accuracy".into(),
+                metric: gauntlet_results::Metric::Accuracy,
                 new: 0.8,
                 new_ci: None,
                 champion: 0.9,
@@ -477,10 +472,7 @@ mod tests {
             md.contains("DRIFTED") && md.contains("figures emulated"),
             "{md}"
         );
-        assert!(
-            md.contains("| accuracy | 0.8000 | 0.9000 | -0.1000 |"),
-            "{md}"
-        );
+        assert!(md.contains("| accuracy | 80% | 90% | -10 pp |"), "{md}");
         let html = drift_html(&r);
         assert!(html.contains("figures emulated") && html.contains("moved: Current"));
         assert!(!html.contains("<script"), "self-contained, no JavaScript");

@@ -1,100 +1,20 @@
 //! How figures read in every format, so the terminal, Markdown and HTML reports agree to the digit.
 
 use gauntlet_measure::ConfidenceInterval;
-use gauntlet_results::{
-    Machine, MachineChange, Metrics, Outcome, Results, Source, Temperatures, Verdict,
+use gauntlet_results::{Machine, MachineChange, Metric, Metrics, Results, Source, Temperatures};
+
+pub(crate) use gauntlet_results::format::{
+    Quantity, bytes, entry_status, joules, micros, outcome, percent, plus_minus, source, value,
+    verdict,
 };
 
-/// The base unit of a gate metric, as `gauntlet-spec` defines it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Unit {
-    Fraction,
-    Micros,
-    Joules,
-    Bytes,
-    Plain,
-}
-
-pub(crate) fn unit_of(metric: &str) -> Unit {
-    match metric {
-        "accuracy" | "macro_f1" | "agreement.label" => Unit::Fraction,
-        "energy_per_inference" => Unit::Joules,
-        "peak_ram" | "flash" => Unit::Bytes,
-        m if m.starts_with("latency.") => Unit::Micros,
-        _ => Unit::Plain,
-    }
-}
-
-pub(crate) fn value(unit: Unit, v: f64) -> String {
-    match unit {
-        Unit::Fraction => percent(v),
-        Unit::Micros => micros(v),
-        Unit::Joules => joules(v),
-        Unit::Bytes => bytes(v),
-        Unit::Plain => format!("{v:.4}"),
-    }
-}
-
-pub(crate) fn interval(unit: Unit, ci: &ConfidenceInterval) -> String {
+/// `[17.9, 18.6] 95% CI`: an interval in the unit of the figure `x` it belongs to.
+pub(crate) fn interval(q: Quantity, x: f64, ci: &ConfidenceInterval) -> String {
     format!(
-        "[{}, {}] {:.0}% CI",
-        value(unit, ci.lo),
-        value(unit, ci.hi),
+        "{} {:.0}% CI",
+        gauntlet_results::format::bounds(q, x, ci),
         ci.confidence * 100.0
     )
-}
-
-pub(crate) fn percent(v: f64) -> String {
-    format!("{:.2} %", v * 100.0)
-}
-
-pub(crate) fn micros(v: f64) -> String {
-    if v.abs() >= 10_000.0 {
-        format!("{:.2} ms", v / 1_000.0)
-    } else {
-        format!("{v:.1} µs")
-    }
-}
-
-pub(crate) fn joules(v: f64) -> String {
-    let a = v.abs();
-    if a >= 1.0 {
-        format!("{v:.3} J")
-    } else if a >= 1e-3 {
-        format!("{:.3} mJ", v * 1e3)
-    } else {
-        format!("{:.2} µJ", v * 1e6)
-    }
-}
-
-pub(crate) fn bytes(v: f64) -> String {
-    let a = v.abs();
-    if a >= 1024.0 * 1024.0 {
-        format!("{:.1} MiB", v / (1024.0 * 1024.0))
-    } else if a >= 1024.0 {
-        format!("{:.1} KiB", v / 1024.0)
-    } else {
-        format!("{v:.0} B")
-    }
-}
-
-/// `None` is a build that infrastructure kept from being judged.
-pub(crate) fn verdict(v: Option<Verdict>) -> &'static str {
-    match v {
-        Some(Verdict::Pass) => "PASS",
-        Some(Verdict::Fail) => "FAIL",
-        Some(Verdict::Inconclusive) => "INCONCLUSIVE",
-        None => "INFRA ERROR",
-    }
-}
-
-pub(crate) fn outcome(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Pass => "PASS",
-        Outcome::GateFailed => "GATE FAILED",
-        Outcome::InfraFailure => "INFRASTRUCTURE FAILURE",
-        Outcome::Inconclusive => "INCONCLUSIVE",
-    }
 }
 
 /// How many windows were replayed, saying so when they are a stratified subset.
@@ -105,14 +25,6 @@ pub(crate) fn dataset_windows(d: &gauntlet_results::DatasetInfo) -> String {
             d.windows
         ),
         None => format!("{} windows", d.windows),
-    }
-}
-
-pub(crate) fn source(s: Source) -> &'static str {
-    match s {
-        Source::Measured => "measured",
-        Source::Emulated => "emulated",
-        Source::Simulated => "simulated",
     }
 }
 
@@ -132,14 +44,14 @@ pub(crate) const SOURCE_LEGEND: [(Source, &str); 2] = [
 ];
 
 /// Where a gate metric's figure came from, read from the entry's own labels.
-pub(crate) fn metric_source(m: &Metrics, metric: &str) -> Option<Source> {
+pub(crate) fn metric_source(m: &Metrics, metric: Metric) -> Option<Source> {
     match metric {
-        "energy_per_inference" => m.energy.as_ref().map(|e| e.source),
-        "agreement.label" => m.agreement.as_ref().map(|a| a.source),
-        "peak_ram" => m.sources.get("peak_rss_kib").copied(),
-        "flash" => m.sources.get("flash_bytes").copied(),
-        x if x.starts_with("latency.") => m.latency_device_us.as_ref().map(|l| l.source),
-        x => m.sources.get(x).copied(),
+        Metric::EnergyPerInference => m.energy.as_ref().map(|e| e.source),
+        Metric::AgreementLabel => m.agreement.as_ref().map(|a| a.source),
+        Metric::PeakRam => m.sources.get("peak_rss_kib").copied(),
+        Metric::Flash => m.sources.get("flash_bytes").copied(),
+        x if x.is_latency() => m.latency_device_us.as_ref().map(|l| l.source),
+        x => m.sources.get(x.name()).copied(),
     }
 }
 
@@ -251,21 +163,6 @@ mod tests {
             xml("a<b & \"c\"\u{1}"),
             "a&lt;b &amp; &quot;c&quot;\u{FFFD}"
         );
-    }
-
-    fn metric(name: &str, v: f64) -> String {
-        value(unit_of(name), v)
-    }
-
-    #[test]
-    fn units_pick_a_readable_scale() {
-        assert_eq!(metric("accuracy", 0.9375), "93.75 %");
-        assert_eq!(metric("latency.p99", 412.34), "412.3 µs");
-        assert_eq!(metric("latency.p50", 16_500.0), "16.50 ms");
-        assert_eq!(metric("energy_per_inference", 3.7e-4), "370.00 µJ");
-        assert_eq!(metric("energy_per_inference", 2.5e-3), "2.500 mJ");
-        assert_eq!(metric("peak_ram", 2048.0), "2.0 KiB");
-        assert_eq!(metric("flash", 3.0 * 1024.0 * 1024.0), "3.0 MiB");
     }
 
     #[test]

@@ -474,7 +474,7 @@ fn build_view<'a>(input: &ReportInput<'a>, index: usize, e: &'a Entry) -> BuildV
         let (ci, no_interval) = l.honest_intervals();
         let with_ci = |which: &str, v: f64, c: Option<gauntlet_measure::ConfidenceInterval>| {
             let mut cell = Cell::bare(fmt::micros(v));
-            cell.ci = c.map(|c| fmt::interval(fmt::Unit::Micros, &c));
+            cell.ci = c.map(|c| fmt::interval(fmt::Quantity::Micros, v, &c));
             if l.insufficient.iter().any(|p| p == which) {
                 cell.note = Some("indicative: fewer samples than MLPerf LoadGen requires".into());
             } else if let Some(why) = &no_interval {
@@ -582,7 +582,7 @@ fn build_view<'a>(input: &ReportInput<'a>, index: usize, e: &'a Entry) -> BuildV
     BuildView {
         id: format!("build-{index}"),
         entry: e,
-        status: rows::entry_status(e.status),
+        status: fmt::entry_status(e.status),
         latency,
         confusion,
     }

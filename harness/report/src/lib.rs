@@ -248,6 +248,51 @@ mod tests {
         }
     }
 
+    /// Every format writes each gate's figure, its interval and its threshold with the one
+    /// formatter, so they agree to the digit (the Markdown gate row once showed "1500.0 µs" beside
+    /// "1.5 ms").
+    #[test]
+    fn every_format_writes_a_gate_figure_the_same_way() {
+        use gauntlet_results::format;
+        let (results, samples) = fixture::run(500, 100);
+        let input = ReportInput::new(&results, &samples);
+        let outputs: Vec<(Format, String)> = [
+            Format::Terminal,
+            Format::Markdown,
+            Format::Html,
+            Format::Junit,
+        ]
+        .into_iter()
+        .map(|f| (f, f.reporter().render(&input).unwrap()))
+        .collect();
+        for g in &results.gates {
+            let measured = g.measured.unwrap();
+            let figure = format::metric(g.metric, measured);
+            let interval = format::Quantity::of(g.metric);
+            let bounds = format::bounds(interval, measured, g.measured_ci.as_ref().unwrap());
+            let threshold = format::metric(g.metric, g.threshold.unwrap());
+            for (f, text) in &outputs {
+                // JUnit spells out figures only for the gates it reports as failed or skipped.
+                if *f == Format::Junit && g.verdict == gauntlet_results::Verdict::Pass {
+                    continue;
+                }
+                for expected in [&figure, &bounds, &threshold] {
+                    let escaped = match f {
+                        Format::Markdown => markdown::esc(expected),
+                        Format::Html | Format::Junit => fmt::xml(expected),
+                        _ => expected.clone(),
+                    };
+                    assert!(
+                        text.contains(&escaped),
+                        "{} lacks `{expected}` for {}",
+                        f.name(),
+                        g.gate
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn write_error_names_the_file() {
         let (results, samples) = fixture::run(20, 0);

@@ -154,7 +154,7 @@ fn short_hash(h: &str) -> String {
 /// Escapes text for a Markdown table cell: HTML is entity-encoded (GitHub renders raw HTML), pipes
 /// and Markdown punctuation are backslash-escaped, newlines become spaces and other control
 /// characters visible escapes.
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

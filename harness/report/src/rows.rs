@@ -1,7 +1,7 @@
 //! Table rows shared by the text formats and the HTML view: each figure formatted once, with its
 //! interval and, when it was not measured on real hardware, its source.
 
-use gauntlet_results::{Entry, EntryStatus, GateResult, Latency, Results, Source};
+use gauntlet_results::{Entry, GateResult, Latency, Results, Source};
 use serde::Serialize;
 
 use crate::fmt;
@@ -97,7 +97,7 @@ fn variant_row(results: &Results, e: &Entry) -> VariantRow {
     let accuracy = m.and_then(|m| m.accuracy).map_or_else(Cell::absent, |a| {
         Cell::new(fmt::percent(a), source("accuracy")).with_ci(
             m.and_then(|m| m.accuracy_ci.as_ref())
-                .map(|ci| fmt::interval(fmt::Unit::Fraction, ci)),
+                .map(|ci| fmt::interval(fmt::Quantity::Fraction, a, ci)),
         )
     });
     let agreement = match m.and_then(|m| m.agreement.as_ref()) {
@@ -113,10 +113,10 @@ fn variant_row(results: &Results, e: &Entry) -> VariantRow {
         .and_then(|m| m.energy.as_ref())
         .map_or_else(Cell::absent, |en| {
             Cell::new(
-                format!(
-                    "{} ± {}",
-                    fmt::joules(en.per_inference_j),
-                    fmt::joules(en.per_inference_error_j)
+                fmt::plus_minus(
+                    fmt::Quantity::Joules,
+                    en.per_inference_j,
+                    en.per_inference_error_j,
                 ),
                 Some(en.source),
             )
@@ -168,7 +168,7 @@ fn variant_row(results: &Results, e: &Entry) -> VariantRow {
         model: e.model.clone(),
         variant: e.variant.clone(),
         reference: e.reference,
-        status: entry_status(e.status),
+        status: fmt::entry_status(e.status),
         accuracy,
         agreement,
         p50: latency.map_or_else(Cell::absent, |l| percentile_cell(l, "p50")),
@@ -190,22 +190,13 @@ fn percentile_cell(l: &Latency, which: &str) -> Cell {
         _ => (l.p99, intervals.map(|c| c.p99)),
     };
     let mut cell = Cell::new(fmt::micros(v), Some(l.source))
-        .with_ci(ci.map(|ci| fmt::interval(fmt::Unit::Micros, &ci)));
+        .with_ci(ci.map(|ci| fmt::interval(fmt::Quantity::Micros, v, &ci)));
     if l.insufficient.iter().any(|p| p == which) {
         cell.note = Some(format!("indicative: only {} samples", l.n));
     } else if no_interval.is_some() {
         cell.note = no_interval;
     }
     cell
-}
-
-pub(crate) fn entry_status(s: EntryStatus) -> &'static str {
-    match s {
-        EntryStatus::Completed => "completed",
-        EntryStatus::Rejected => "rejected",
-        EntryStatus::Interrupted => "interrupted",
-        EntryStatus::NotRun => "not run",
-    }
 }
 
 /// One gate outcome, formatted.
@@ -228,18 +219,14 @@ pub(crate) fn gate_rows(results: &Results) -> Vec<GateRow> {
 }
 
 fn gate_row(results: &Results, g: &GateResult) -> GateRow {
-    let unit = fmt::unit_of(&g.metric);
+    let unit = fmt::Quantity::of(g.metric);
     let source = results
         .entries
         .iter()
         .find(|e| e.board == g.board && e.model == g.model && e.variant == g.variant)
         .and_then(|e| e.metrics.as_ref())
-        .and_then(|m| fmt::metric_source(m, &g.metric));
-    let cmp = match g.comparison.as_str() {
-        "at-least" => "≥",
-        "at-most" => "≤",
-        other => other,
-    };
+        .and_then(|m| fmt::metric_source(m, g.metric));
+    let cmp = g.comparison.passing_sign();
     GateRow {
         verdict: fmt::verdict(Some(g.verdict)),
         gate: g.gate.clone(),
@@ -254,7 +241,11 @@ fn gate_row(results: &Results, g: &GateResult) -> GateRow {
         measured: g
             .measured
             .map_or_else(Cell::absent, |v| Cell::new(fmt::value(unit, v), source))
-            .with_ci(g.measured_ci.as_ref().map(|ci| fmt::interval(unit, ci))),
+            .with_ci(
+                g.measured
+                    .zip(g.measured_ci.as_ref())
+                    .map(|(v, ci)| fmt::interval(unit, v, ci)),
+            ),
         baseline: g.baseline.as_ref().map(|b| {
             let run = b
                 .run_id
@@ -263,7 +254,7 @@ fn gate_row(results: &Results, g: &GateResult) -> GateRow {
                 .unwrap_or_default();
             format!(
                 "{} {}{run}: {}",
-                b.kind,
+                b.kind.name(),
                 b.variant,
                 fmt::value(unit, b.value)
             )
@@ -363,8 +354,8 @@ mod tests {
         let rows = gate_rows(&results);
         assert_eq!(rows.len(), results.gates.len());
         let energy = rows.iter().find(|r| r.gate.starts_with("energy")).unwrap();
-        assert_eq!(energy.threshold, "≤ 1.000 mJ");
-        assert_eq!(energy.measured.text, "370.00 µJ");
+        assert_eq!(energy.threshold, "≤ 1 mJ");
+        assert_eq!(energy.measured.text, "370 µJ");
         assert_eq!(energy.measured.source, Some("simulated"));
     }
 }

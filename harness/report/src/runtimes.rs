@@ -85,10 +85,10 @@ pub(crate) fn runtime_rows(results: &Results) -> Vec<RuntimeRow> {
                     };
                     (
                         format!(
-                            "{:.3}× [{:.3}, {:.3}] {:.0}% CI over {} block pairs",
-                            r.ratio,
-                            ci.lo,
-                            ci.hi,
+                            "{}× [{}, {}] {:.0}% CI over {} block pairs",
+                            gauntlet_results::format::ratio(r.ratio),
+                            gauntlet_results::format::ratio(ci.lo),
+                            gauntlet_results::format::ratio(ci.hi),
                             ci.confidence * 100.0,
                             r.pairs
                         ),
@@ -96,7 +96,7 @@ pub(crate) fn runtime_rows(results: &Results) -> Vec<RuntimeRow> {
                     )
                 }
                 None => (
-                    format!("{:.3}×", r.ratio),
+                    format!("{}×", gauntlet_results::format::ratio(r.ratio)),
                     format!(
                         "no interval: {} block pairs, {} needed",
                         r.pairs, r.min_pairs

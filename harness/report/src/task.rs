@@ -2,21 +2,18 @@
 //! table, and (HTML) ROC and PR curves, predicted against actual, and the residual histogram.
 
 use gauntlet_measure::Estimate;
-use gauntlet_results::{Entry, Results, TaskFigures};
+use gauntlet_results::{Entry, Metric, Results, TaskFigures, format};
 
 use crate::fmt;
 use crate::svg;
 
-/// `0.553 [0.541, 0.566]`.
-fn est(e: &Estimate) -> String {
-    match &e.ci {
-        Some(ci) => format!("{:.4} [{:.4}, {:.4}]", e.value, ci.lo, ci.hi),
-        None => format!("{:.4}", e.value),
-    }
+/// `0.553 [0.541, 0.566]`, `92.5% [90.1, 94.2]`: in the unit the gate on `metric` writes it.
+fn est(metric: Metric, e: &Estimate) -> String {
+    format::metric_with_ci(metric, e.value, e.ci.as_ref())
 }
 
-fn opt(e: Option<&Estimate>) -> String {
-    e.map_or_else(|| "—".into(), est)
+fn opt(metric: Metric, e: Option<&Estimate>) -> String {
+    e.map_or_else(|| "—".into(), |e| est(metric, e))
 }
 
 fn marked(text: String, t: &TaskFigures) -> String {
@@ -43,14 +40,14 @@ pub(crate) fn findings(r: &Results) -> Vec<String> {
             let b = g.scores.baseline.as_ref()?;
             g.worse_than_baseline.then(|| {
                 format!(
-                    "{} {} on {} is worse than {} (doing nothing): RMSE {:.4} vs {:.4}, skill {}",
+                    "{} {} on {} is worse than {} (doing nothing): RMSE {} vs {}, skill {}",
                     e.model,
                     e.variant,
                     e.board,
                     g.baseline,
-                    g.scores.rmse.value,
-                    b.rmse,
-                    opt(g.scores.skill.as_ref())
+                    format::metric(Metric::Rmse, g.scores.rmse.value),
+                    format::metric(Metric::Rmse, b.rmse),
+                    opt(Metric::Skill, g.scores.skill.as_ref())
                 )
             })
         })
@@ -78,17 +75,24 @@ pub(crate) fn markdown(r: &Results, esc: fn(&str) -> String) -> String {
             let Some(a) = &t.anomaly else { continue };
             let g = t.agreement.as_ref().map(|g| &g.agreement);
             let cells = [
-                est(&a.scores.roc_auc),
-                est(&a.scores.pr_auc),
-                est(&a.scores.f1),
-                est(&a.scores.precision),
-                est(&a.scores.recall),
+                est(Metric::RocAuc, &a.scores.roc_auc),
+                est(Metric::PrAuc, &a.scores.pr_auc),
+                est(Metric::F1AtThreshold, &a.scores.f1),
+                est(Metric::PrecisionAtThreshold, &a.scores.precision),
+                est(Metric::RecallAtThreshold, &a.scores.recall),
+                // The raw score a deployment would configure, so in full rather than rounded.
                 format!("{:.6} ({})", a.threshold, a.threshold_rule),
-                opt(a.events.detected_share.as_ref()),
-                opt(a.events.mean_delay_s.as_ref()),
-                opt(a.events.false_alarms_per_hour.as_ref()),
-                opt(g.map(|g| &g.spearman)),
-                opt(g.and_then(|g| g.same_decisions.as_ref())),
+                opt(Metric::EventsDetected, a.events.detected_share.as_ref()),
+                opt(Metric::DetectionDelay, a.events.mean_delay_s.as_ref()),
+                opt(
+                    Metric::FalseAlarmsPerHour,
+                    a.events.false_alarms_per_hour.as_ref(),
+                ),
+                opt(Metric::AgreementSpearman, g.map(|g| &g.spearman)),
+                opt(
+                    Metric::AgreementDecisions,
+                    g.and_then(|g| g.same_decisions.as_ref()),
+                ),
             ]
             .map(|c| esc(&marked(c, t)));
             out.push_str(&row(e, &cells, esc));
@@ -121,21 +125,24 @@ pub(crate) fn markdown(r: &Results, esc: fn(&str) -> String) -> String {
             let Some(g) = &t.regression else { continue };
             let s = &g.scores;
             let cells = [
-                est(&s.rmse),
-                est(&s.mae),
-                est(&s.r2),
-                s.mape
-                    .as_ref()
-                    .map_or_else(|| s.mape_skipped.clone().unwrap_or_default(), est),
-                est(&s.max_abs_error),
-                s.baseline
-                    .as_ref()
-                    .map_or("—".into(), |b| format!("{:.4} ({})", b.rmse, g.baseline)),
-                opt(s.skill.as_ref()),
-                opt(t
-                    .agreement
-                    .as_ref()
-                    .and_then(|a| a.agreement.rmse_change.as_ref())),
+                est(Metric::Rmse, &s.rmse),
+                est(Metric::Mae, &s.mae),
+                est(Metric::R2, &s.r2),
+                s.mape.as_ref().map_or_else(
+                    || s.mape_skipped.clone().unwrap_or_default(),
+                    |m| est(Metric::Mape, m),
+                ),
+                est(Metric::MaxAbsError, &s.max_abs_error),
+                s.baseline.as_ref().map_or("—".into(), |b| {
+                    format!("{} ({})", format::metric(Metric::Rmse, b.rmse), g.baseline)
+                }),
+                opt(Metric::Skill, s.skill.as_ref()),
+                opt(
+                    Metric::AgreementRmseChange,
+                    t.agreement
+                        .as_ref()
+                        .and_then(|a| a.agreement.rmse_change.as_ref()),
+                ),
             ]
             .map(|c| esc(&marked(c, t)));
             out.push_str(&row(e, &cells, esc));
@@ -174,14 +181,20 @@ pub(crate) fn charts(r: &Results) -> Vec<(String, Vec<String>)> {
                 .zip(a.scores.pr_curve.y.iter().copied())
                 .collect();
             svgs.push(svg::line(
-                &format!("ROC, AUC {:.4}", a.scores.roc_auc.value),
+                &format!(
+                    "ROC, AUC {}",
+                    format::metric(Metric::RocAuc, a.scores.roc_auc.value)
+                ),
                 ("false-positive rate", "true-positive rate"),
                 &roc,
                 ((0.0, 1.0), (0.0, 1.0)),
                 &[],
             ));
             svgs.push(svg::line(
-                &format!("precision–recall, AP {:.4}", a.scores.pr_auc.value),
+                &format!(
+                    "precision–recall, AP {}",
+                    format::metric(Metric::PrAuc, a.scores.pr_auc.value)
+                ),
                 ("recall", "precision"),
                 &pr,
                 ((0.0, 1.0), (0.0, 1.0)),
@@ -197,7 +210,10 @@ pub(crate) fn charts(r: &Results) -> Vec<(String, Vec<String>)> {
                 .zip(g.predicted_vs_actual.y.iter().copied())
                 .collect();
             svgs.push(svg::scatter_vs_diagonal(
-                &format!("predicted vs actual, RMSE {:.4}", g.scores.rmse.value),
+                &format!(
+                    "predicted vs actual, RMSE {}",
+                    format::metric(Metric::Rmse, g.scores.rmse.value)
+                ),
                 ("actual", "predicted"),
                 &points,
             ));

@@ -5,6 +5,8 @@ use gauntlet_measure::ConfidenceInterval;
 use gauntlet_measure::drift::{ChiSquare, Comparison, PairedBin};
 use serde::{Deserialize, Serialize};
 
+use crate::Metric;
+
 use crate::{FileRef, GateResult, Harness, Source, Verdict};
 
 pub const DRIFT_SCHEMA: &str = "gauntlet.drift";
@@ -103,7 +105,7 @@ pub struct ClassMix {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PerformanceRow {
-    pub metric: String,
+    pub metric: Metric,
     pub new: f64,
     pub new_ci: Option<ConfidenceInterval>,
     pub champion: f64,

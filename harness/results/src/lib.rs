@@ -8,10 +8,13 @@
 //! hardware produced it (e.g. the simulated INA219).
 
 mod drift;
+pub mod format;
+mod metric;
 mod schema;
 mod task;
 
 pub use drift::*;
+pub use metric::{BaselineKind, Comparison, Metric, RejectionKind};
 
 pub use schema::*;
 pub use task::*;

@@ -6,6 +6,8 @@ use gauntlet_measure::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::{BaselineKind, Comparison, Metric, RejectionKind};
+
 /// Identifies the file format; readers check it before anything else.
 pub const SCHEMA: &str = "gauntlet.results";
 /// Bumped on any change a reader of the previous version would misread.
@@ -50,13 +52,12 @@ pub enum Verdict {
 pub struct GateResult {
     /// As written in the scenario, e.g. `accuracy >= 99% of reference`.
     pub gate: String,
-    pub metric: String,
+    pub metric: Metric,
     pub board: String,
     pub board_class: String,
     pub model: String,
     pub variant: String,
-    /// `at-least` or `at-most`.
-    pub comparison: String,
+    pub comparison: Comparison,
     /// The threshold in the metric's base unit, after resolving relative gates.
     pub threshold: Option<f64>,
     pub measured: Option<f64>,
@@ -70,8 +71,7 @@ pub struct GateResult {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Baseline {
-    /// `reference` or `champion`.
-    pub kind: String,
+    pub kind: BaselineKind,
     pub variant: String,
     /// The champion's run, for champion gates.
     pub run_id: Option<String>,
@@ -373,7 +373,7 @@ pub enum EntryStatus {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EntryError {
-    pub kind: String,
+    pub kind: RejectionKind,
     pub message: String,
 }
 

@@ -249,14 +249,14 @@ fn entry(
         BuildOutcome::Rejected { kind, message } => (
             EntryStatus::Rejected,
             Some(EntryError {
-                kind: kind.clone(),
+                kind: *kind,
                 message: message.clone(),
             }),
         ),
         BuildOutcome::Interrupted { reason } => (
             EntryStatus::Interrupted,
             Some(EntryError {
-                kind: "Infrastructure".into(),
+                kind: RejectionKind::Infrastructure,
                 message: reason.clone(),
             }),
         ),

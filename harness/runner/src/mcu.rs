@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use gauntlet_compile::{CompileOptions, compile_onnx};
 use gauntlet_mcu::{Firmware, McuBoard, McuError, build_firmware, prebuilt_firmware};
+use gauntlet_results::RejectionKind;
 use gauntlet_spec::Board;
 
 use crate::plan::{PlannedBuild, PlannedModel};
@@ -20,7 +21,7 @@ pub(crate) enum Prepared {
     /// The build cannot become firmware (e.g. an operator the MCU engine lacks): a finding about
     /// the build, not a board failure.
     Refused {
-        kind: String,
+        kind: RejectionKind,
         message: String,
     },
 }
@@ -64,7 +65,7 @@ pub(crate) fn prepare(
         Ok(compiled) => compiled,
         Err(e) => {
             return Ok(Prepared::Refused {
-                kind: "Compile".into(),
+                kind: RejectionKind::Compile,
                 message: format!(
                     "compile `{}` for the MCU engine: {e}",
                     build.artifact.display()
@@ -76,7 +77,7 @@ pub(crate) fn prepare(
         Ok(firmware) => Ok(Prepared::Ready(firmware)),
         // Too big for the chip: the finding an MCU comparison exists to make, not a rig fault.
         Err(e @ McuError::DoesNotFit { .. }) => Ok(Prepared::Refused {
-            kind: "DoesNotFit".into(),
+            kind: RejectionKind::DoesNotFit,
             message: e.to_string(),
         }),
         Err(e) => Err(e),

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use gauntlet_power::{MeasuredWindow, PowerTrace, Window};
+pub use gauntlet_results::RejectionKind;
 use gauntlet_spec::BoardKind;
 use gauntlet_wire::{AgentHello, MachineState, MemoryFacts, ModelLoaded, TimingSource};
 use serde::Serialize;
@@ -157,7 +158,7 @@ pub enum BuildOutcome {
     /// The build itself cannot run on this board (unsupported operator, shape): a result, not an
     /// infrastructure failure.
     Rejected {
-        kind: String,
+        kind: RejectionKind,
         message: String,
     },
     /// The board failed while this build was running; samples taken so far are kept.

@@ -6,9 +6,10 @@ use std::collections::VecDeque;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
+use gauntlet_results::RejectionKind;
 use gauntlet_spec::{Board, Pacing};
 use gauntlet_wire::{
-    Capabilities, InferRequest, LOAD_CHUNK_BYTES, ModelFormat, ModelHeader, ModelSource,
+    Capabilities, ErrorKind, InferRequest, LOAD_CHUNK_BYTES, ModelFormat, ModelHeader, ModelSource,
     PROTOCOL_VERSION, Request, Response, WireError,
 };
 
@@ -503,7 +504,7 @@ enum Step<T> {
     Done(T),
     /// The device refused: the build is out, the board goes on.
     Rejected {
-        kind: String,
+        kind: RejectionKind,
         message: String,
     },
 }
@@ -719,7 +720,7 @@ impl BoardSession<'_, '_> {
         }
         if build.prebuilt_firmware {
             return Ok(Step::Rejected {
-                kind: "Unsupported".into(),
+                kind: RejectionKind::Unsupported,
                 message: "a firmware image runs only on MCU boards (qemu-stm32, stm32-probe)"
                     .into(),
             });
@@ -762,7 +763,7 @@ impl BoardSession<'_, '_> {
             }
         }
         Ok(Step::Rejected {
-            kind: "Protocol".into(),
+            kind: RejectionKind::Protocol,
             message: "the device never confirmed the load".into(),
         })
     }
@@ -893,7 +894,7 @@ impl BoardSession<'_, '_> {
         let mut in_flight: VecDeque<(u32, Range<usize>, Instant)> = VecDeque::new();
         let mut next = 0;
         let mut last_response: Option<Instant> = None;
-        let mut rejected: Option<(String, String)> = None;
+        let mut rejected: Option<(RejectionKind, String)> = None;
         let pace_origin = Instant::now();
         // Once the build is rejected nothing more is sent, but what is in flight is still read.
         while (rejected.is_none() && next < batches.len()) || !in_flight.is_empty() {
@@ -940,7 +941,7 @@ impl BoardSession<'_, '_> {
                         || out.outputs.len() != count * record.output_len
                     {
                         rejected = Some((
-                            "Protocol".into(),
+                            RejectionKind::Protocol,
                             format!(
                                 "the device answered {} times and {} scores for {count} windows",
                                 out.device_time_ns.len(),
@@ -972,7 +973,7 @@ impl BoardSession<'_, '_> {
                 }
                 Response::Outputs(_) if rejected.is_some() => {}
                 Response::Error(WireError { kind, message }) => {
-                    rejected.get_or_insert((format!("{kind:?}"), message));
+                    rejected.get_or_insert((rejection_kind(&kind), message));
                 }
                 other => {
                     return Err(BoardFault {
@@ -1053,7 +1054,7 @@ fn missing_runtime(
                 .iter()
                 .find(|p| !found.providers.contains(p))?;
             return Some(Step::Rejected {
-                kind: "ProviderUnavailable".into(),
+                kind: RejectionKind::ProviderUnavailable,
                 message: format!(
                     "board `{board}` cannot run `{}`: {wanted} {} has no execution provider `{missing}` (it has: {})",
                     build.variant,
@@ -1082,9 +1083,28 @@ fn missing_runtime(
         ),
     };
     Some(Step::Rejected {
-        kind: "RuntimeUnavailable".into(),
+        kind: RejectionKind::RuntimeUnavailable,
         message,
     })
+}
+
+/// The results' name for what the device refused a build for; the error's payload is in its message.
+fn rejection_kind(kind: &ErrorKind) -> RejectionKind {
+    match kind {
+        ErrorKind::VersionMismatch { .. } => RejectionKind::VersionMismatch,
+        ErrorKind::Unauthorized => RejectionKind::Unauthorized,
+        ErrorKind::Protocol => RejectionKind::Protocol,
+        ErrorKind::Checksum => RejectionKind::Checksum,
+        ErrorKind::NoModel => RejectionKind::NoModel,
+        ErrorKind::UnsupportedOperator { .. } => RejectionKind::UnsupportedOperator,
+        ErrorKind::ModelLoad => RejectionKind::ModelLoad,
+        ErrorKind::ShapeMismatch { .. } => RejectionKind::ShapeMismatch,
+        ErrorKind::Inference => RejectionKind::Inference,
+        ErrorKind::OutOfMemory => RejectionKind::OutOfMemory,
+        ErrorKind::Internal => RejectionKind::Internal,
+        ErrorKind::RuntimeUnavailable { .. } => RejectionKind::RuntimeUnavailable,
+        ErrorKind::ProviderUnavailable { .. } => RejectionKind::ProviderUnavailable,
+    }
 }
 
 /// The device's last answer to a load: the model, or why the build is out.
@@ -1092,11 +1112,11 @@ fn loaded_or_rejected(response: Response) -> Step<gauntlet_wire::ModelLoaded> {
     match response {
         Response::Loaded(loaded) => Step::Done(loaded),
         Response::Error(WireError { kind, message }) => Step::Rejected {
-            kind: format!("{kind:?}"),
+            kind: rejection_kind(&kind),
             message,
         },
         other => Step::Rejected {
-            kind: "Protocol".into(),
+            kind: RejectionKind::Protocol,
             message: format!("load answered with {}", summary(&other)),
         },
     }

@@ -7,7 +7,7 @@ use gauntlet_mcu::ProbeCall;
 use gauntlet_runner::connect::ProbeDriver;
 use gauntlet_runner::testing::{Cut, DeviceLog, DeviceScript, FakeWiring, InProcessDriver};
 use gauntlet_runner::{
-    BoardDriver, BoardOutcome, BoardRecord, BuildOutcome, BuildRecord, Plan, Stage,
+    BoardDriver, BoardOutcome, BoardRecord, BuildOutcome, BuildRecord, Plan, RejectionKind, Stage,
     events::NoEvents, plan, run_plan_with,
 };
 use gauntlet_runtime::ScriptedRuntime;
@@ -281,7 +281,7 @@ fn a_device_with_its_model_built_in_is_asked_to_use_it_not_sent_one() {
     // The agent holds no built-in model: that build is out, the board is fine.
     assert!(matches!(
         &board.builds[0].outcome,
-        BuildOutcome::Rejected { kind, .. } if kind == "NoModel"
+        BuildOutcome::Rejected { kind, .. } if *kind == RejectionKind::NoModel
     ));
     assert_eq!(board.outcome, BoardOutcome::Completed);
 }
@@ -313,7 +313,7 @@ fn a_build_rejected_mid_block_leaves_and_the_other_build_finishes() {
     assert_eq!(
         a.outcome,
         BuildOutcome::Rejected {
-            kind: "Inference".into(),
+            kind: RejectionKind::Inference,
             message: "scripted failure".into()
         }
     );

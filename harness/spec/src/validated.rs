@@ -130,6 +130,7 @@ impl Model {
     }
 }
 
+pub use gauntlet_results::{Comparison, Metric};
 pub use gauntlet_wire::OutputSelector;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -240,112 +241,6 @@ pub struct GateSpec {
     pub board_selector: BTreeMap<String, String>,
     /// Restrict the gate to these variants; empty = all.
     pub variants: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Metric {
-    Accuracy,
-    MacroF1,
-    LatencyP50,
-    LatencyP90,
-    LatencyP99,
-    LatencyMean,
-    AgreementLabel,
-    EnergyPerInference,
-    PeakRam,
-    Flash,
-    RocAuc,
-    PrAuc,
-    F1AtThreshold,
-    PrecisionAtThreshold,
-    RecallAtThreshold,
-    FalseAlarmsPerHour,
-    EventsDetected,
-    DetectionDelay,
-    Rmse,
-    Mae,
-    R2,
-    Mape,
-    MaxAbsError,
-    Skill,
-    AgreementSpearman,
-    AgreementDecisions,
-    AgreementRmseChange,
-}
-
-impl Metric {
-    /// Spelling used in scenario files and reports.
-    pub const ALL: [(&'static str, Metric); 27] = [
-        ("accuracy", Metric::Accuracy),
-        ("macro_f1", Metric::MacroF1),
-        ("latency.p50", Metric::LatencyP50),
-        ("latency.p90", Metric::LatencyP90),
-        ("latency.p99", Metric::LatencyP99),
-        ("latency.mean", Metric::LatencyMean),
-        ("agreement.label", Metric::AgreementLabel),
-        ("energy_per_inference", Metric::EnergyPerInference),
-        ("peak_ram", Metric::PeakRam),
-        ("flash", Metric::Flash),
-        ("roc_auc", Metric::RocAuc),
-        ("pr_auc", Metric::PrAuc),
-        ("f1_at_threshold", Metric::F1AtThreshold),
-        ("precision_at_threshold", Metric::PrecisionAtThreshold),
-        ("recall_at_threshold", Metric::RecallAtThreshold),
-        ("false_alarms_per_hour", Metric::FalseAlarmsPerHour),
-        ("events_detected", Metric::EventsDetected),
-        ("detection_delay_s", Metric::DetectionDelay),
-        ("rmse", Metric::Rmse),
-        ("mae", Metric::Mae),
-        ("r2", Metric::R2),
-        ("mape", Metric::Mape),
-        ("max_abs_error", Metric::MaxAbsError),
-        ("skill", Metric::Skill),
-        ("agreement.spearman", Metric::AgreementSpearman),
-        ("agreement.decisions", Metric::AgreementDecisions),
-        ("agreement.rmse_change", Metric::AgreementRmseChange),
-    ];
-
-    /// Which way is better for the task metrics: `Some(true)` when higher is, `Some(false)` when
-    /// lower is; `None` for the older metrics, whose gates have always said so themselves.
-    pub fn higher_is_better(self) -> Option<bool> {
-        use Metric::*;
-        match self {
-            RocAuc | PrAuc | F1AtThreshold | PrecisionAtThreshold | RecallAtThreshold
-            | EventsDetected | R2 | Skill | AgreementSpearman | AgreementDecisions => Some(true),
-            FalseAlarmsPerHour | DetectionDelay | Rmse | Mae | Mape | MaxAbsError
-            | AgreementRmseChange => Some(false),
-            _ => None,
-        }
-    }
-
-    /// The task whose figures the metric reads, for the task metrics.
-    pub fn task(self) -> Option<&'static str> {
-        use Metric::*;
-        match self {
-            RocAuc | PrAuc | F1AtThreshold | PrecisionAtThreshold | RecallAtThreshold
-            | FalseAlarmsPerHour | EventsDetected | DetectionDelay | AgreementDecisions => {
-                Some("anomaly")
-            }
-            Rmse | Mae | R2 | Mape | MaxAbsError | Skill | AgreementRmseChange => {
-                Some("regression")
-            }
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(_, m)| *m == self)
-            .map(|(n, _)| *n)
-            .expect("every metric is listed in ALL")
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Comparison {
-    AtMost,
-    AtLeast,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -187,7 +187,7 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
         runtime: None,
         status: EntryStatus::NotRun,
         error: Some(EntryError {
-            kind: "infra".into(),
+            kind: RejectionKind::Infrastructure,
             message: "ssh connection refused".into(),
         }),
         metrics: None,
@@ -211,12 +211,15 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
                 measured: f64,
                 verdict: Verdict| GateResult {
         gate: gate.into(),
-        metric: metric.into(),
+        metric: Metric::from_name(metric).expect("the fixture names known metrics"),
         board: board.into(),
         board_class: class_of(board).into(),
         model: model.into(),
         variant: variant.into(),
-        comparison: cmp.into(),
+        comparison: match cmp {
+            "at-most" => Comparison::AtMost,
+            _ => Comparison::AtLeast,
+        },
         threshold: Some(threshold),
         measured: Some(measured),
         measured_ci: Some(ConfidenceInterval {
