@@ -55,8 +55,18 @@ pub fn lease_key(board: &Board, shared_store: bool) -> Option<String> {
     local.then(|| format!("local://{}/{}", Holder::current(None).host, board.id))
 }
 
+/// A scenario's pool at run time: any `count` of `candidates` (rig order), whichever are free.
+pub struct PoolRequest<'a> {
+    /// The pool's labels, as `k=v, …`, for messages.
+    pub labels: String,
+    pub count: usize,
+    pub candidates: Vec<&'a Board>,
+}
+
 /// The boards of a run, leased until dropped; a thread renews them every third of the TTL.
 pub struct HeldBoards {
+    /// The ids of the boards taken from the pools.
+    pub pooled: Vec<String>,
     leases: Vec<Lease>,
     store: Option<Arc<Store>>,
     stop: Arc<AtomicBool>,
@@ -64,24 +74,47 @@ pub struct HeldBoards {
 }
 
 /// Leases every board of `boards` that needs one (in key order, so two runs needing the same two
-/// boards cannot each hold one and wait for the other), waiting up to `leasing.wait` for each.
-/// Says on standard error what it waits for and when it acquired and released each board.
+/// boards cannot each hold one and wait for the other), waiting up to `leasing.wait` for each,
+/// then `count` boards of each pool. Says on standard error what it waits for and when it
+/// acquired and released each board. With a store of this host's own, a pool takes its first
+/// candidates and their `flock` decides, as for any board.
 pub fn hold_boards(
     leasing: &Leasing,
     shared: bool,
     boards: &[Board],
+    pools: &[PoolRequest],
     run_id: &str,
 ) -> Result<HeldBoards, StoreError> {
     let mut keys: Vec<String> = boards.iter().filter_map(|b| lease_key(b, shared)).collect();
     keys.sort();
     keys.dedup();
     let mut held = HeldBoards {
+        pooled: Vec::new(),
         leases: Vec::new(),
         store: None,
         stop: Arc::new(AtomicBool::new(false)),
         heartbeat: None,
     };
-    if keys.is_empty() {
+    // Boards a lease does not guard (no shared store, or nothing to key them by) are always free.
+    let mut leasable = Vec::new();
+    for pool in pools {
+        let free: Vec<&Board> = pool
+            .candidates
+            .iter()
+            .filter(|b| !held.pooled.contains(&b.id))
+            .copied()
+            .collect();
+        let (unguarded, guarded): (Vec<&Board>, Vec<&Board>) = free
+            .into_iter()
+            .partition(|b| lease_key(b, shared).is_none());
+        let direct = unguarded.len().min(pool.count);
+        held.pooled
+            .extend(unguarded[..direct].iter().map(|b| b.id.clone()));
+        if direct < pool.count {
+            leasable.push((pool, pool.count - direct, guarded));
+        }
+    }
+    if keys.is_empty() && leasable.is_empty() {
         return Ok(held);
     }
     let store = Arc::new(Store::open_for_leases(&leasing.db)?);
@@ -108,6 +141,49 @@ pub fn hold_boards(
         )?;
         eprintln!("lease: acquired board `{key}` at {} ms", lease.acquired_ms);
         held.leases.push(lease);
+    }
+    for (pool, count, candidates) in leasable {
+        // A board an earlier pool took is not this one's.
+        let candidates: Vec<&Board> = candidates
+            .into_iter()
+            .filter(|b| !held.pooled.contains(&b.id))
+            .collect();
+        let by_key: Vec<(String, &Board)> = candidates
+            .iter()
+            .filter_map(|b| lease_key(b, shared).map(|k| (k, *b)))
+            .collect();
+        let keys: Vec<String> = by_key.iter().map(|(k, _)| k.clone()).collect();
+        let mut told = Vec::new();
+        let leases = store.acquire_pool(
+            &gauntlet_store::Pool {
+                name: &pool.labels,
+                boards: &keys,
+                count,
+            },
+            &holder,
+            leasing.ttl,
+            leasing.wait,
+            |taken| {
+                if told != taken {
+                    eprintln!(
+                        "lease: waiting for {count} board(s) of pool {{ {} }}: {}",
+                        pool.labels,
+                        taken.join("; ")
+                    );
+                    told = taken.to_vec();
+                }
+            },
+        )?;
+        for lease in leases {
+            eprintln!(
+                "lease: acquired board `{}` at {} ms",
+                lease.board, lease.acquired_ms
+            );
+            if let Some((_, b)) = by_key.iter().find(|(k, _)| *k == lease.board) {
+                held.pooled.push(b.id.clone());
+            }
+            held.leases.push(lease);
+        }
     }
     let (leases, stop, ttl) = (held.leases.clone(), held.stop.clone(), leasing.ttl);
     held.heartbeat = Some(std::thread::spawn(move || {

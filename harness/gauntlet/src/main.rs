@@ -530,7 +530,7 @@ fn run(
         ttl: lease.lease_ttl,
         wait: lease.wait,
     };
-    let finished = pipeline::run(&plan, &mut store, out, &progress, &leasing);
+    let finished = pipeline::run(&mut plan, &mut store, out, &progress, &leasing);
     progress.finish();
     let finished = finished.map_err(|e| Failure {
         code: exit::INFRA_FAILURE,

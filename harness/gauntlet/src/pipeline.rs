@@ -45,10 +45,12 @@ pub struct Finished {
 /// Runs `plan` on its boards, judges it and records it in `store` and in `out` (by default
 /// `reports/out/<run-id>/`). `events` sees the run's progress. In a PostgreSQL store shared by
 /// runners every board is leased as `leasing` says from before the first is touched until the
-/// last is done (a SQLite store is one host's, where the boards' `flock` suffices). Errors returned are those
-/// found before any board was touched; later failures are [`Finished::problems`].
+/// last is done (a SQLite store is one host's, where the boards' `flock` suffices). The scenario's
+/// pools get their boards then, and `plan.boards` keeps only the boards the run took. Errors
+/// returned are those found before any board was touched; later failures are
+/// [`Finished::problems`].
 pub fn run(
-    plan: &Plan,
+    plan: &mut Plan,
     store: &mut Store,
     out: Option<PathBuf>,
     events: &dyn EventSink,
@@ -69,13 +71,34 @@ pub fn run(
     };
     let handle = store.begin_run(&new_run)?;
     let shared = store.dialect() == gauntlet_store::Dialect::Postgres;
-    let held = match fleet::hold_boards(leasing, shared, &plan.boards, &run_id) {
+    let targets = &plan.scenario.targets;
+    let fixed = |b: &gauntlet_spec::Board| targets.pools.is_empty() || targets.fixed(b);
+    let pools: Vec<fleet::PoolRequest> = targets
+        .pools
+        .iter()
+        .map(|p| fleet::PoolRequest {
+            labels: p
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            count: p.count,
+            candidates: gauntlet_spec::pool_candidates(targets, p, &plan.rig),
+        })
+        .collect();
+    let fixed_boards: Vec<gauntlet_spec::Board> =
+        plan.boards.iter().filter(|b| fixed(b)).cloned().collect();
+    let held = match fleet::hold_boards(leasing, shared, &fixed_boards, &pools, &run_id) {
         Ok(held) => held,
         Err(e) => {
             let _ = store.abandon_run(handle);
             return Err(e.into());
         }
     };
+    plan.boards
+        .retain(|b| fixed(b) || held.pooled.contains(&b.id));
+    let plan = &*plan;
     let (record, streamed) = replay_streaming(plan, store, &handle, events);
     drop(held);
     let meta = RunMeta {

@@ -470,3 +470,108 @@ fn lease_commands_show_release_by_force_and_take_boards_out_of_rotation() {
     let (_, text) = gauntlet_out(&["runs", "list", "--runner", "elsewhere", "--db", &db]);
     assert!(text.starts_with("no runs in "), "{text}");
 }
+
+/// Three local-agent boards of one family, `p0`…`p2`.
+fn pool_rig(dir: &Path) -> PathBuf {
+    let boards: String = (0..3)
+        .map(|i| {
+            format!(
+                "[[boards]]\nid = \"p{i}\"\nkind = \"local\"\nlabels = {{ family = \"pi\" }}\n\n[boards.connection]\nagent = \"bundled\"\ntransport = \"stdio\"\n\n"
+            )
+        })
+        .collect();
+    write(
+        dir,
+        "pool.toml",
+        &format!("[rig]\nname = \"pool\"\n\n{boards}"),
+    )
+}
+
+#[test]
+fn a_pool_takes_free_boards_past_held_and_out_of_rotation_ones_and_waits_for_enough() {
+    let _one = serial();
+    let Some(db) = fresh_database("pool") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rig = pool_rig(dir.path());
+    let scenario = scenario(
+        dir.path(),
+        "\n[targets]\npools = [{ labels = { family = \"pi\" }, count = 2 }]\n",
+    );
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let key = |id: &str| format!("local://{}/{id}", host.trim());
+    let (code, text) = gauntlet_out(&[
+        "lease",
+        "out",
+        &key("p0"),
+        "--reason",
+        "sd card fails",
+        "--db",
+        &db,
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+    // A holder on another host, whose lease lasts ten minutes.
+    let held = format!(
+        "INSERT INTO leases (board, token, host, pid, user_name, run_id, acquired_ms, renewed_ms, expires_ms) \
+         SELECT '{}', 't', 'elsewhere', 1, 'ci', 'r-other', n, n, n + 600000 \
+         FROM (SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) AS n) now",
+        key("p1")
+    );
+    let status = Command::new("psql")
+        .args([db.as_str(), "-qc", &held])
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let out = |name: &str| dir.path().join(name);
+    let refused_out = out("refused");
+    let refused = gauntlet()
+        .args(run_args(&scenario, &rig, &refused_out, Some(&db)))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("lease 2 board(s) of pool { family=pi }: 1 free of 3")
+            && text.contains("out of rotation: sd card fails")
+            && text.contains("held by pid 1 on elsewhere"),
+        "{text}"
+    );
+
+    let mut waiter = spawn_run(&scenario, &rig, &out("waited"), &db, &["--wait", "2m"]);
+    let lines = lines_of(&mut waiter);
+    let waiting = wait_for(
+        &lines,
+        "lease: waiting for 2 board(s) of pool { family=pi }",
+    );
+    assert!(
+        waiting.contains(&format!("`{}` held by pid 1 on elsewhere", key("p1"))),
+        "{waiting}"
+    );
+    let (code, text) = gauntlet_out(&[
+        "lease",
+        "release",
+        &key("p1"),
+        "--force",
+        "--reason",
+        "the other job was cancelled",
+        "--db",
+        &db,
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+    let rest: Vec<String> = lines.iter().collect();
+    assert!(waiter.wait().unwrap().success(), "{}", rest.join("\n"));
+    let boards: Vec<String> = results(&out("waited"))["boards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["board"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(boards, ["p1", "p2"]);
+    let acquired: Vec<&String> = rest
+        .iter()
+        .filter(|l| l.starts_with("lease: acquired board"))
+        .collect();
+    assert_eq!(acquired.len(), 2, "{rest:?}");
+}

@@ -18,7 +18,7 @@ pub mod validated;
 pub use diagnostic::{Diagnostic, Diagnostics, Location};
 pub use drift::{DriftGate, DriftSpec, DriftStatistic, resolve_recordings};
 pub use names::{MAX_NAME_BYTES, NameProblem, check_path_component};
-pub use rig::{DEFAULT_RIG_SOURCE, default_rig, load_rig, select_boards};
+pub use rig::{DEFAULT_RIG_SOURCE, default_rig, load_rig, pool_candidates, select_boards};
 pub use scenario::load_scenario;
 pub use validated::*;
 

@@ -405,6 +405,20 @@ pub(crate) struct TargetsSection {
     /// Each selector picks the boards carrying all its labels (`kind` is always a label).
     #[serde(default)]
     pub selectors: Vec<Sp<Labels>>,
+    /// Each pool asks for `count` boards, any of those carrying its labels: at run time the free
+    /// ones are taken, skipping boards leased by other runs or out of rotation.
+    #[serde(default)]
+    pub pools: Vec<Sp<PoolSection>>,
+}
+
+/// Any `count` boards carrying `labels`, e.g. `{ labels = { family = "raspberry-pi" }, count = 2 }`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PoolSection {
+    /// Label selector, as in `selectors`.
+    pub labels: Sp<Labels>,
+    /// How many of the matching boards the run takes (default 1).
+    pub count: Option<Sp<i64>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]

@@ -750,12 +750,13 @@ fn shared_sensors(ck: &mut Ck, boards: &[Sp<BoardSection>]) {
     }
 }
 
-/// The boards of `rig` a scenario targets, in rig order: named ids plus every board matching a
-/// selector; all boards when the scenario names none. An unknown id or a selector matching
-/// nothing is an error pointing into the scenario file.
+/// The boards of `rig` a scenario may run on, in rig order: named ids, every board matching a
+/// selector, and every candidate of a pool (the run takes `count` of those, [`pool_candidates`]);
+/// all boards when the scenario names none. An unknown id, a selector matching nothing or a pool
+/// with fewer candidates than its `count` is an error pointing into the scenario file.
 pub fn select_boards<'r>(scenario: &Scenario, rig: &'r Rig) -> Result<Vec<&'r Board>, Diagnostics> {
     let t = &scenario.targets;
-    if t.boards.is_empty() && t.selectors.is_empty() {
+    if t.boards.is_empty() && t.selectors.is_empty() && t.pools.is_empty() {
         return Ok(rig.boards.iter().collect());
     }
     // Spans are not part of the validated scenario; re-read the file to point at the entry.
@@ -811,6 +812,36 @@ pub fn select_boards<'r>(scenario: &Scenario, rig: &'r Rig) -> Result<Vec<&'r Bo
             );
         }
     }
+    for (i, pool) in t.pools.iter().enumerate() {
+        let candidates = pool_candidates(t, pool, rig);
+        for b in &candidates {
+            if let Some(k) = rig.boards.iter().position(|r| r.id == b.id) {
+                chosen[k] = true;
+            }
+        }
+        if candidates.len() < pool.count {
+            let ids: Vec<String> = candidates.iter().map(|b| format!("`{}`", b.id)).collect();
+            diags.push(
+                Diagnostic::new(format!(
+                    "pool asks for {} board(s); {} of {rig_name} match",
+                    pool.count,
+                    candidates.len()
+                ))
+                .at(place(
+                    targets.and_then(|(_, t)| t.pools.get(i).map(|p| &p.span)),
+                ))
+                .label("fewer boards carry these labels than `count`")
+                .note(if ids.is_empty() {
+                    "no board outside `boards` and `selectors` carries them".to_string()
+                } else {
+                    format!(
+                        "matching, outside `boards` and `selectors`: {}",
+                        ids.join(", ")
+                    )
+                }),
+            );
+        }
+    }
     if !diags.is_empty() {
         return Err(Diagnostics { items: diags });
     }
@@ -821,6 +852,15 @@ pub fn select_boards<'r>(scenario: &Scenario, rig: &'r Rig) -> Result<Vec<&'r Bo
         .filter(|(_, c)| *c)
         .map(|(b, _)| b)
         .collect())
+}
+
+/// The boards a pool may take, in rig order: those carrying its labels that the scenario does not
+/// run on anyway (named or matched by a selector).
+pub fn pool_candidates<'r>(targets: &Targets, pool: &Pool, rig: &'r Rig) -> Vec<&'r Board> {
+    rig.boards
+        .iter()
+        .filter(|b| b.matches(&pool.labels) && !targets.fixed(b))
+        .collect()
 }
 
 #[cfg(test)]

@@ -66,9 +66,31 @@ fn validate(loaded: &Loaded<ScenarioFile>, path: &Path) -> Result<Scenario, Diag
             let d = ck.at(&s.span, "an empty selector would match every board");
             ck.push(d);
         }
+        let pools = t
+            .pools
+            .iter()
+            .map(|p| {
+                if p.value.labels.value.is_empty() {
+                    let d = ck
+                        .at(
+                            &p.value.labels.span,
+                            "a pool needs a non-empty `labels` selector",
+                        )
+                        .help(
+                            "e.g. pools = [{ labels = { family = \"raspberry-pi\" }, count = 2 }]",
+                        );
+                    ck.push(d);
+                }
+                Pool {
+                    labels: p.value.labels.value.clone(),
+                    count: ck.opt_at_least(&p.value.count, 1, "count", 1),
+                }
+            })
+            .collect();
         Targets {
             boards: t.boards.iter().map(|b| b.value.clone()).collect(),
             selectors: t.selectors.iter().map(|s| s.value.clone()).collect(),
+            pools,
         }
     });
     let gates = raw

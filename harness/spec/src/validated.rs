@@ -191,6 +191,23 @@ impl Artifact {
 pub struct Targets {
     pub boards: Vec<String>,
     pub selectors: Vec<BTreeMap<String, String>>,
+    /// Boards allocated at run time from those a pool's labels match.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pools: Vec<Pool>,
+}
+
+/// Any `count` of the boards carrying `labels`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Pool {
+    pub labels: BTreeMap<String, String>,
+    pub count: usize,
+}
+
+impl Targets {
+    /// Whether the scenario runs on `board` whatever is free: named, or matched by a selector.
+    pub fn fixed(&self, board: &Board) -> bool {
+        self.boards.contains(&board.id) || self.selectors.iter().any(|s| board.matches(s))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -116,6 +116,16 @@ pub struct OutOfRotation {
     pub since_ms: i64,
 }
 
+/// Any `count` of `boards`, for [`Store::acquire_pool`].
+#[derive(Debug, Clone, Copy)]
+pub struct Pool<'a> {
+    /// What the pool is called in messages (its labels, `k=v, …`).
+    pub name: &'a str,
+    /// Lease keys, in the order they are tried.
+    pub boards: &'a [String],
+    pub count: usize,
+}
+
 /// A forced release or a rotation change, as recorded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeaseEvent {
@@ -149,6 +159,19 @@ pub enum LeaseError {
         reason: String,
         by: String,
         since_ms: i64,
+    },
+    #[error(
+        "lease {count} board(s) of pool {{ {pool} }}: {} free of {}; waited {waited:?}: {}",
+        boards.len() - taken.len(), boards.len(), taken.join("; ")
+    )]
+    PoolBusy {
+        /// The pool's labels, as `k=v, …`.
+        pool: String,
+        count: usize,
+        boards: Vec<String>,
+        /// Why each board that is not free is not, e.g. "`b1` held by … since …".
+        taken: Vec<String>,
+        waited: Duration,
     },
     #[error("release board `{board}`: `{field}` must not be empty")]
     EmptyField { board: String, field: &'static str },
@@ -212,6 +235,22 @@ impl Store {
         ttl: Duration,
         ticket: Option<&Ticket>,
     ) -> Result<Option<Lease>> {
+        let got = self.take_lease(board, holder, ttl, ticket)?;
+        if let (Some(_), Some(ticket)) = (&got, ticket) {
+            self.leave_queue(ticket)?;
+        }
+        Ok(got)
+    }
+
+    /// [`Store::try_acquire_lease`] without leaving the queue: a pool waiter keeps its places
+    /// until it has all the boards it needs.
+    fn take_lease(
+        &self,
+        board: &str,
+        holder: &Holder,
+        ttl: Duration,
+        ticket: Option<&Ticket>,
+    ) -> Result<Option<Lease>> {
         let what = || format!("lease board `{board}`");
         let now = self.dialect().now_ms();
         let token = new_token(board);
@@ -245,11 +284,7 @@ impl Store {
                 stale,
             ],
         )?;
-        let got = rows.first().map(lease).transpose().map_err(sql(what))?;
-        if let (Some(_), Some(ticket)) = (&got, ticket) {
-            self.leave_queue(ticket)?;
-        }
-        Ok(got)
+        rows.first().map(lease).transpose().map_err(sql(what))
     }
 
     /// The lease on `board`, expired or not.
@@ -492,6 +527,99 @@ impl Store {
             std::thread::sleep(poll_interval(ttl).min(wait.saturating_sub(started.elapsed())));
             self.keep_waiting(ticket)?;
         }
+    }
+
+    /// Takes `count` of `boards` (in their order, skipping boards leased or out of rotation),
+    /// all at once: a waiter holds none of them until it can have all, so two waiters each
+    /// holding a part cannot block each other. Waits up to `wait` with a place in every board's
+    /// queue, so the boards go to the waiters in arrival order; `waiting` hears why the boards
+    /// not free are not, each time it looks.
+    pub fn acquire_pool(
+        &self,
+        pool: &Pool,
+        holder: &Holder,
+        ttl: Duration,
+        wait: Duration,
+        mut waiting: impl FnMut(&[String]),
+    ) -> Result<Vec<Lease>> {
+        let (boards, count) = (pool.boards, pool.count);
+        let started = Instant::now();
+        let mut tickets: Vec<Ticket> = Vec::new();
+        let outcome = loop {
+            let mut got = Vec::new();
+            for (i, board) in boards.iter().enumerate() {
+                if got.len() == count {
+                    break;
+                }
+                let take = || self.take_lease(board, holder, ttl, tickets.get(i));
+                if let Some(lease) = take()? {
+                    got.push(lease);
+                } else if self.reap_dead_holder(board)?
+                    && let Some(lease) = take()?
+                {
+                    got.push(lease);
+                }
+            }
+            if got.len() == count {
+                break Ok(got);
+            }
+            for lease in &got {
+                self.release_lease(lease)?;
+            }
+            let taken = self.why_taken(boards, &tickets)?;
+            if started.elapsed() >= wait {
+                break Err(LeaseError::PoolBusy {
+                    pool: pool.name.into(),
+                    count,
+                    boards: boards.to_vec(),
+                    taken,
+                    waited: started.elapsed(),
+                }
+                .into());
+            }
+            waiting(&taken);
+            if tickets.is_empty() {
+                for board in boards {
+                    tickets.push(self.enqueue(board, holder)?);
+                }
+            }
+            std::thread::sleep(poll_interval(ttl).min(wait.saturating_sub(started.elapsed())));
+            for ticket in &tickets {
+                self.keep_waiting(ticket)?;
+            }
+        };
+        for ticket in &tickets {
+            self.leave_queue(ticket)?;
+        }
+        outcome
+    }
+
+    /// Why each of `boards` that cannot be leased now cannot: out of rotation, held, or promised
+    /// to an earlier waiter.
+    fn why_taken(&self, boards: &[String], mine: &[Ticket]) -> Result<Vec<String>> {
+        let now = self.now_ms()?;
+        let mut taken = Vec::new();
+        for (i, board) in boards.iter().enumerate() {
+            let before = mine.get(i).map_or(i64::MAX, |t| t.ticket);
+            if let Some(out) = self.rotation(board)? {
+                taken.push(format!(
+                    "`{board}` out of rotation: {} (by {})",
+                    out.reason, out.by
+                ));
+            } else if let Some(l) = self.lease(board)?.filter(|l| l.expires_ms > now) {
+                taken.push(format!(
+                    "`{board}` held by {} since {} ms (Unix time)",
+                    l.holder, l.acquired_ms
+                ));
+            } else if self
+                .queue(board, Duration::ZERO)?
+                .iter()
+                .any(|t| t.ticket < before)
+            {
+                taken.push(format!("`{board}` promised to an earlier waiter"));
+            }
+        }
+        Ok(taken)
     }
 
     /// Expires the lease on `board` at once when its holder is a process of this host that is gone

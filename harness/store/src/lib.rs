@@ -34,7 +34,7 @@ pub use drift::{DriftCheck, NewDriftCheck};
 use gauntlet_gate::{Champion, ChampionLookup, LookupError, board_class};
 use gauntlet_results::{Entry, Metrics, Outcome, Results, Verdict};
 use gauntlet_spec::Board;
-pub use lease::{Holder, Lease, LeaseError, LeaseEvent, OutOfRotation, Ticket};
+pub use lease::{Holder, Lease, LeaseError, LeaseEvent, OutOfRotation, Pool, Ticket};
 use serde::{Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 

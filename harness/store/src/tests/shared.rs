@@ -288,6 +288,97 @@ both!(waiters_get_a_busy_board_in_fifo_order, |t: &Target| {
     assert!(store.queue("pi-1", TTL).unwrap().is_empty());
 });
 
+both!(
+    a_pool_takes_free_boards_skipping_held_and_out_of_rotation_ones_in_fifo_order,
+    |t: &Target| {
+        let store = t.open();
+        let boards: Vec<String> = ["pi-1", "pi-2", "pi-3"].map(String::from).to_vec();
+        store
+            .take_out_of_rotation("pi-1", "tester", "sd card fails")
+            .unwrap();
+        let long = Duration::from_secs(600);
+        let held = store
+            .acquire_lease("pi-2", &holder("other"), long, Duration::ZERO, |_, _| {})
+            .unwrap();
+        let pool = |count, run: &str| {
+            let pool = Pool {
+                name: "family=pi",
+                boards: &boards,
+                count,
+            };
+            store.acquire_pool(&pool, &holder(run), TTL, Duration::ZERO, |_| {})
+        };
+        let text = pool(2, "two").unwrap_err().to_string();
+        assert!(
+            text.starts_with("lease 2 board(s) of pool { family=pi }: 1 free of 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`pi-1` out of rotation: sd card fails"),
+            "{text}"
+        );
+        assert!(text.contains("`pi-2` held by pid"), "{text}");
+        // All or nothing: the free board is not kept by a pool that could not be filled.
+        assert_eq!(store.leases().unwrap(), std::slice::from_ref(&held));
+        let one = pool(1, "one").unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].board, "pi-3");
+        assert!(store.release_lease(&one[0]).unwrap());
+
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut waiters = Vec::new();
+        for i in 0..2 {
+            let (location, order, boards) = (t.location.clone(), order.clone(), boards.clone());
+            waiters.push(std::thread::spawn(move || {
+                let store = Store::open(Path::new(&location)).unwrap();
+                let mut told = Vec::new();
+                let leases = store
+                    .acquire_pool(
+                        &Pool {
+                            name: "family=pi",
+                            boards: &boards,
+                            count: 2,
+                        },
+                        &holder(&format!("w{i}")),
+                        TTL,
+                        Duration::from_secs(30),
+                        |taken| told.extend_from_slice(taken),
+                    )
+                    .unwrap();
+                order.lock().unwrap().push(i);
+                let mut got: Vec<&str> = leases.iter().map(|l| l.board.as_str()).collect();
+                got.sort();
+                assert_eq!(got, ["pi-2", "pi-3"]);
+                std::thread::sleep(Duration::from_millis(50));
+                for lease in &leases {
+                    assert!(store.release_lease(lease).unwrap());
+                }
+                told
+            }));
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while store.queue("pi-3", TTL).unwrap().len() < i + 1 {
+                assert!(Instant::now() < deadline, "waiter {i} never queued");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        store.release_lease(&held).unwrap();
+        // A newcomer does not jump the queue: pi-3 is promised, or already taken.
+        let jumped = store
+            .try_acquire_lease("pi-3", &holder("late"), TTL, None)
+            .unwrap();
+        assert!(jumped.is_none(), "{jumped:?}");
+        let told: Vec<Vec<String>> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
+        assert_eq!(*order.lock().unwrap(), [0, 1]);
+        assert!(
+            told[0].iter().any(|t| t.starts_with("`pi-2` held by")),
+            "{told:?}"
+        );
+        for board in &boards {
+            assert!(store.queue(board, TTL).unwrap().is_empty());
+        }
+    }
+);
+
 both!(concurrent_holders_never_overlap, |t: &Target| {
     drop(t.open());
     let held = Arc::new(AtomicBool::new(false));
