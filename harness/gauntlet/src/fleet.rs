@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, UNIX_EPOCH};
 
 use gauntlet_results::Results;
+use gauntlet_runner::{BoardOutcome, RunRecord, Stage};
 use gauntlet_spec::{Board, Connection};
 use gauntlet_store::{EntryKey, Holder, Lease, NewRun, Store, StoreError};
 
@@ -265,6 +266,47 @@ pub fn lease_list(store: &Store, out: &mut dyn Write) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The boards of a run whose pre-run health check refused them, with the reason.
+pub fn health_refusals(record: &RunRecord) -> Vec<(&str, &str)> {
+    record
+        .boards
+        .iter()
+        .filter_map(|b| match &b.outcome {
+            BoardOutcome::InfraFailed {
+                stage: Stage::Health,
+                reason,
+            } => Some((b.board.as_str(), reason.as_str())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Takes each refused board of `boards` out of rotation for every runner of the shared store
+/// (LAVA's rule: an unhealthy board must not fail the next run too) until `gauntlet lease
+/// return`; the reason and the run are recorded. Returns the lease keys taken out.
+pub fn take_out_unhealthy(
+    store: &Store,
+    boards: &[Board],
+    refused: &[(&str, &str)],
+    run_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    let by = format!("run {run_id} ({})", me());
+    let mut out = Vec::new();
+    for (id, reason) in refused {
+        let Some(key) = boards
+            .iter()
+            .find(|b| b.id == *id)
+            .and_then(|b| lease_key(b, true))
+        else {
+            continue;
+        };
+        store.take_out_of_rotation(&key, &by, &format!("health check: {reason}"))?;
+        eprintln!("lease: took board `{key}` out of rotation: its health check failed");
+        out.push(key);
+    }
+    Ok(out)
+}
+
 /// Who is doing this, for the record.
 fn me() -> String {
     let h = Holder::current(None);
@@ -392,4 +434,63 @@ pub fn runs_import(store: &Store, dir: &Path, out: &mut dyn Write) -> anyhow::Re
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gauntlet_spec::BoardKind;
+
+    #[test]
+    fn a_board_failing_its_health_check_is_out_of_rotation_for_everyone_until_returned() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("lab.db");
+        let store = Store::open(&db).unwrap();
+        let boards = [
+            gauntlet_gate::fixtures::board("pi", BoardKind::Local, None),
+            gauntlet_gate::fixtures::board("pc", BoardKind::Local, None),
+        ];
+        let refused = [("pi", "12 MiB free where the cache lives")];
+        let out = take_out_unhealthy(&store, &boards, &refused, "r-7").unwrap();
+        let key = lease_key(&boards[0], true).unwrap();
+        assert_eq!(out, std::slice::from_ref(&key));
+
+        // Another runner's store, the same database.
+        let other = Store::open(&db).unwrap();
+        let holder = Holder::current(Some("r-8"));
+        let ttl = Duration::from_secs(5);
+        let refused_lease = other
+            .acquire_lease(&key, &holder, ttl, Duration::ZERO, |_, _| {})
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused_lease.contains("out of rotation")
+                && refused_lease.contains("health check: 12 MiB free"),
+            "{refused_lease}"
+        );
+        let mut listed = Vec::new();
+        lease_list(&other, &mut listed).unwrap();
+        let listed = String::from_utf8(listed).unwrap();
+        assert!(
+            listed.contains(&format!("{key}  out of rotation since"))
+                && listed.contains("health check: 12 MiB free where the cache lives (by run r-7 ("),
+            "{listed}"
+        );
+        let events = other.lease_events().unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event, "out-of-rotation");
+        assert!(events[0].by.starts_with("run r-7 ("), "{:?}", events[0]);
+        // The healthy board is untouched.
+        let pc = lease_key(&boards[1], true).unwrap();
+        let lease = other
+            .acquire_lease(&pc, &holder, ttl, Duration::ZERO, |_, _| {})
+            .unwrap();
+        assert!(other.release_lease(&lease).unwrap());
+
+        lease_rotation(&other, &key, "disk cleaned", true, &mut Vec::new()).unwrap();
+        let lease = other
+            .acquire_lease(&key, &holder, ttl, Duration::ZERO, |_, _| {})
+            .unwrap();
+        assert!(other.release_lease(&lease).unwrap());
+    }
 }

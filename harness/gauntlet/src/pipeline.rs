@@ -100,6 +100,11 @@ pub fn run(
         .retain(|b| fixed(b) || held.pooled.contains(&b.id));
     let plan = &*plan;
     let (record, streamed) = replay_streaming(plan, store, &handle, events);
+    // Before the leases end, so that no other run gets an unhealthy board in between.
+    let refused = fleet::health_refusals(&record);
+    let rotated = (shared && !refused.is_empty())
+        .then(|| fleet::take_out_unhealthy(store, &plan.boards, &refused, &run_id).err())
+        .flatten();
     drop(held);
     let meta = RunMeta {
         run_id,
@@ -109,6 +114,7 @@ pub fn run(
         git_commit: Some(env!("GAUNTLET_GIT_COMMIT").to_string()).filter(|c| !c.is_empty()),
     };
     let mut results = gauntlet_runner::analyze(plan, &record, &meta);
+
     let evaluation = gauntlet_gate::evaluate(&plan.scenario, &plan.boards, &results, &*store);
     results.gates = evaluation.gates;
     results.verdicts = evaluation.verdicts;
@@ -142,6 +148,7 @@ pub fn run(
     let input = ReportInput::new(&results, &samples).with_champions(&champions);
     // Files first: they do not depend on the store, which may be what fails.
     let mut problems = write_run(&folder, &input, &record);
+    problems.extend(rotated.map(RunError::from));
     problems.extend(
         fleet::write_samples(folder.root(), &measured)
             .err()
