@@ -13,9 +13,13 @@ const RIG: &str = LOCAL_RIG_WITHOUT_METER;
 /// The last 5 % of each CWRU recording (40 windows): enough to tell fp32 from fp16 apart, quick
 /// enough for CI.
 fn scenario(model_file: &str, gates: &str) -> String {
-    let builds = format!(
-        r#"[{{ variant = "candidate", onnx = "{{repo}}/scenarios/models/cwru_cnn/{model_file}", reference = true }}]"#
-    );
+    scenario_of(&format!("scenarios/models/cwru_cnn/{model_file}"), gates)
+}
+
+/// As [`scenario`], with the candidate's model at `model` (a path in the repository).
+fn scenario_of(model: &str, gates: &str) -> String {
+    let builds =
+        format!(r#"[{{ variant = "candidate", onnx = "{{repo}}/{model}", reference = true }}]"#);
     cwru_scenario(
         "cwru-champion",
         0.05,
@@ -260,18 +264,21 @@ fn a_missing_power_sensor_is_reported_and_the_run_goes_on() {
 
 /// Issue 19: with the champion's artifact still in place, its own build joins every later run and
 /// the gate judges the candidate/champion ratio measured side by side, so an unchanged build passes
-/// run after run whatever the machine's speed in each.
+/// run after run whatever the machine's speed in each, and a build that really computes more
+/// (`tests/models/cwru_cnn_fp32_slower.onnx`, the same model with its last conv block computed
+/// twice, see `make_slower.py` there) fails.
 #[test]
-fn an_unchanged_build_passes_head_to_head_against_its_champion_run_after_run() {
+fn head_to_head_passes_an_unchanged_build_run_after_run_and_fails_a_slower_one() {
     let dir = tempfile::tempdir().unwrap();
     let case = Case::new(dir.path());
     let gates = r#"
 [[gates]]
 metric = "latency.p50"
-at_most = { vs_champion = 0.25 }
+at_most = { vs_champion = 0.10 }
 "#;
-    // Five replays: 30 block pairs per run.
-    let text = scenario("cwru_cnn_fp32.onnx", gates).replace("[run]", "[run]\nrepeats = 5");
+    // Twelve replays: 72 block pairs per run, and a t level with 11 degrees of freedom.
+    let with_repeats = |text: String| text.replace("[run]", "[run]\nrepeats = 12");
+    let text = with_repeats(scenario("cwru_cnn_fp32.onnx", gates));
     let (code, first) = case.run("first", &text);
     assert_eq!(code, Some(0));
     let first_id = first["run_id"].as_str().unwrap().to_string();
@@ -312,4 +319,28 @@ at_most = { vs_champion = 0.25 }
             "the champion's own build is not judged"
         );
     }
+
+    let slower = with_repeats(scenario_of(
+        "harness/gauntlet/tests/models/cwru_cnn_fp32_slower.onnx",
+        gates,
+    ));
+    let (code, results) = case.run("slower", &slower);
+    let gate = &results["gates"][0];
+    assert_eq!(code, Some(1), "a gate failed: {gate}");
+    assert_eq!(results["outcome"], "gate-failed");
+    assert_eq!(gate["verdict"], "fail", "{gate}");
+    assert!(
+        gate["evidence"].as_str().unwrap().contains(&format!(
+            "head to head with the champion candidate of run {first_id} in this run"
+        )),
+        "{gate}"
+    );
+    // Slower by its own extra compute, not by a different answer: the logits are the champion's.
+    let entries = results["entries"].as_array().unwrap();
+    let metric = |variant: &str, name: &str| {
+        entries.iter().find(|e| e["variant"] == variant).unwrap()["metrics"][name].clone()
+    };
+    let accuracy = metric("candidate", "accuracy");
+    assert!(accuracy.as_f64().is_some(), "{accuracy}");
+    assert_eq!(accuracy, metric("champion-candidate", "accuracy"));
 }
