@@ -436,7 +436,7 @@ pub fn class_mix(reference: &[u64], new: &[u64]) -> Result<ChiSquare, MeasureErr
 }
 
 /// ln Γ(x) for x > 0 (Lanczos, g = 7, 9 terms; relative error ≈ 1e-15).
-fn ln_gamma(x: f64) -> f64 {
+pub(crate) fn ln_gamma(x: f64) -> f64 {
     const G: [f64; 9] = [
         0.999_999_999_999_809_9,
         676.520_368_121_885_1,

@@ -1,6 +1,7 @@
 //! Order statistics: the one percentile definition the crate uses, the inverse normal and Student-t CDFs, and a bootstrap
 //! resampler that evaluates quantiles of a resample without materialising or sorting it.
 
+use crate::drift::ln_gamma;
 use crate::rng::Rng;
 
 /// Type-7 quantile (Hyndman & Fan 1996; R's default, numpy's `linear`) of an ascending, non-empty slice:
@@ -84,32 +85,6 @@ pub(crate) fn student_t_quantile(p: f64, df: f64) -> f64 {
         if cdf(mid) < p { lo = mid } else { hi = mid }
     }
     0.5 * (lo + hi)
-}
-
-/// ln Γ(x) for x > 0 (Lanczos, g = 7, nine terms; relative error about 1e-15).
-fn ln_gamma(x: f64) -> f64 {
-    const G: [f64; 9] = [
-        0.999_999_999_999_809_9,
-        676.520_368_121_885_1,
-        -1_259.139_216_722_402_8,
-        771.323_428_777_653_1,
-        -176.615_029_162_140_6,
-        12.507_343_278_686_905,
-        -0.138_571_095_265_720_12,
-        9.984_369_578_019_572e-6,
-        1.505_632_735_149_311_6e-7,
-    ];
-    if x < 0.5 {
-        // Reflection keeps the series where it converges.
-        return (std::f64::consts::PI / (std::f64::consts::PI * x).sin()).ln() - ln_gamma(1.0 - x);
-    }
-    let x = x - 1.0;
-    let t = x + 7.5;
-    let sum = G[1..]
-        .iter()
-        .enumerate()
-        .fold(G[0], |acc, (i, g)| acc + g / (x + i as f64 + 1.0));
-    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
 }
 
 /// The regularised incomplete beta function I_x(a, b), by its continued fraction (Lentz's method),
