@@ -25,9 +25,9 @@ use gauntlet_spec::{Connection, LocalTransport, Pacing, Rig, Scenario};
 const SKAB_BATCH: usize = 256;
 /// The model file every runtime is measured on: the CWRU CNN's reference build.
 const CWRU_SCENARIO: &str = "scenarios/cwru-runtimes.toml";
-/// Requests the session keeps in flight on an agent (the runner's pipeline depth), so the pipe
-/// echo is driven as the replay it is the floor of.
-const REPLAY_DEPTH: usize = 4;
+/// Requests the session keeps in flight on an agent, so the pipe echo is driven as the replay it
+/// is the floor of.
+const REPLAY_DEPTH: usize = gauntlet_runner::session::PIPELINE_DEPTH;
 
 pub struct BenchOptions {
     pub rounds: usize,

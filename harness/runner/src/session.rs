@@ -29,7 +29,7 @@ use gauntlet_wire::Marker;
 /// Requests in flight at once, where the device takes that many: one being computed and three
 /// waiting, so the link's round trip and the host's own wake-ups hide behind the device's work.
 /// With two, a 50 µs model at batch 1 sat idle between requests on a loaded 2-core machine.
-const PIPELINE_DEPTH: usize = 4;
+pub const PIPELINE_DEPTH: usize = 4;
 
 /// Runs the plan on every board at once; a failing board never stops the others.
 ///
