@@ -145,7 +145,10 @@ pub fn run(
         }
     }
     let champions = champions(store, &results);
-    let input = ReportInput::new(&results, &samples).with_champions(&champions);
+    let trends = trends(store, &results, &plan.boards);
+    let input = ReportInput::new(&results, &samples)
+        .with_champions(&champions)
+        .with_trends(&trends);
     // Files first: they do not depend on the store, which may be what fails.
     let mut problems = write_run(&folder, &input, &record);
     problems.extend(rotated.map(RunError::from));
@@ -276,6 +279,55 @@ pub fn champions(store: &Store, results: &Results) -> Vec<gauntlet_report::Champ
             })
         })
         .collect()
+}
+
+/// How many earlier runs the HTML report's trend shows.
+const TREND_RUNS: usize = 10;
+
+/// The store's last complete runs of each build of `results` on its board, for the report's
+/// trend; none when the store cannot say (the report just leaves the trend out).
+fn trends(
+    store: &Store,
+    results: &Results,
+    boards: &[gauntlet_spec::Board],
+) -> Vec<gauntlet_report::Trend> {
+    let mut history = std::collections::BTreeMap::new();
+    let mut trends = Vec::new();
+    for e in &results.entries {
+        let Some(board) = boards.iter().find(|b| b.id == e.board) else {
+            continue;
+        };
+        let class = gauntlet_gate::board_class(board);
+        let points = history.entry(class.clone()).or_insert_with(|| {
+            store
+                .trend(
+                    &results.scenario.name,
+                    gauntlet_report::TREND_METRIC.name(),
+                    Some(&class),
+                    TREND_RUNS,
+                )
+                .unwrap_or_default()
+        });
+        let runs: Vec<gauntlet_report::TrendRun> = points
+            .iter()
+            .filter(|p| p.board == e.board && p.model == e.model && p.variant == e.variant)
+            .filter_map(|p| {
+                Some(gauntlet_report::TrendRun {
+                    run_id: p.run_id.clone(),
+                    started_at: p.started_at.clone(),
+                    value: p.value?,
+                })
+            })
+            .collect();
+        trends.push(gauntlet_report::Trend {
+            model: e.model.clone(),
+            variant: e.variant.clone(),
+            board: e.board.clone(),
+            board_class: class,
+            history: runs,
+        });
+    }
+    trends
 }
 
 /// Raw device latencies of every entry of a stored run.

@@ -296,3 +296,38 @@ fn check_refuses_a_power_sensor_that_cannot_start() {
         );
     }
 }
+
+/// The HTML report draws a build's device latency p90 against the store's earlier runs of it:
+/// absent on the first run, the first run then this one on the second.
+#[test]
+fn the_html_report_shows_the_trend_of_earlier_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.db");
+    let first = dir.path().join("first");
+    let output = gauntlet_run(dir.path(), &first, &db);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let html = std::fs::read_to_string(first.join("report.html")).unwrap();
+    assert!(!html.contains(r#"<section id="trend">"#));
+    let first_id = results(&first)["run_id"].as_str().unwrap().to_string();
+
+    let second = dir.path().join("second");
+    let output = gauntlet_run(dir.path(), &second, &db);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let html = std::fs::read_to_string(second.join("report.html")).unwrap();
+    let trend = html
+        .split(r#"<section id="trend">"#)
+        .nth(1)
+        .expect("a trend section")
+        .split("</section>")
+        .next()
+        .unwrap();
+    assert!(trend.contains("cwru_cnn:fp32 on `"), "{trend}");
+    assert!(trend.contains(r#"<svg class="sparkline""#), "{trend}");
+    assert_eq!(
+        trend.matches("<tr>").count() + trend.matches("<tr class").count(),
+        3,
+        "{trend}"
+    );
+    assert!(trend.contains(&format!("<td>{first_id}</td>")), "{trend}");
+    assert!(trend.contains(" (this run)</td>"), "{trend}");
+}

@@ -130,6 +130,8 @@ struct View<'a> {
     tasks: Vec<TaskView>,
     /// "Worse than persistence" and the like.
     findings: Vec<String>,
+    /// This run against the store's last runs of the same builds.
+    trends: Vec<crate::trend::TrendView>,
 }
 
 #[derive(Serialize)]
@@ -312,6 +314,7 @@ fn view<'a>(input: &ReportInput<'a>) -> View<'a> {
             .map(|(title, charts)| TaskView { title, charts })
             .collect(),
         findings: crate::task::findings(r),
+        trends: crate::trend::views(r, input.trends),
         outcome: fmt::outcome(r.outcome),
         outcome_class,
         banners,

@@ -21,6 +21,7 @@ mod runtimes;
 mod svg;
 mod task;
 mod terminal;
+mod trend;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -37,6 +38,7 @@ pub use junit::JunitReporter;
 pub use markdown::MarkdownReporter;
 pub use printable::printable;
 pub use terminal::TerminalReporter;
+pub use trend::{TREND_METRIC, Trend, TrendRun};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -114,6 +116,8 @@ pub struct ReportInput<'a> {
     pub samples: &'a dyn SampleSource,
     /// Current champions, at most one per model and board class; builds without one show "none".
     pub champions: &'a [Champion],
+    /// Earlier runs of the builds, from the store: the HTML report draws this run against them.
+    pub trends: &'a [Trend],
 }
 
 impl<'a> ReportInput<'a> {
@@ -122,11 +126,16 @@ impl<'a> ReportInput<'a> {
             results,
             samples,
             champions: &[],
+            trends: &[],
         }
     }
 
     pub fn with_champions(self, champions: &'a [Champion]) -> Self {
         Self { champions, ..self }
+    }
+
+    pub fn with_trends(self, trends: &'a [Trend]) -> Self {
+        Self { trends, ..self }
     }
 
     fn champion(&self, model: &str, board_class: &str) -> Option<&'a Champion> {
