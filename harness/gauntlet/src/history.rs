@@ -766,7 +766,7 @@ mod tests {
         assert_eq!(lines.len(), 3, "{out}");
         assert!(lines[0].starts_with("RUN"));
         assert!(
-            lines[1].starts_with("r1") && lines[1].ends_with("gate failed"),
+            lines[1].starts_with("r1") && lines[1].ends_with("GATE FAILED"),
             "{out}"
         );
         assert!(lines[1].contains(" complete "), "{out}");
@@ -781,7 +781,7 @@ mod tests {
         let (_dir, mut store) = store();
         stored_run(&mut store, "r1", 100.0, 100.0);
         let out = text(|o| runs_show(&store, "r1", o));
-        assert!(out.contains("outcome   gate failed"), "{out}");
+        assert!(out.contains("outcome   GATE FAILED"), "{out}");
         assert!(
             out.contains("FAIL     accuracy >= 90%  pc     cnn:int8  accuracy 85% < 90%"),
             "{out}"
@@ -801,7 +801,7 @@ mod tests {
         assert!(int8.contains("significantly slower"), "{out}");
         let fp32 = &out[out.find("pc cnn:fp32").unwrap()..out.find("pc cnn:int8").unwrap()];
         assert!(fp32.contains("no significant difference"), "{out}");
-        assert!(fp32.contains("+0.0 pp"), "{out}");
+        assert!(fp32.contains("+0 pp"), "{out}");
     }
 
     #[test]
@@ -815,12 +815,12 @@ mod tests {
         let out = text(|o| compare(&store, "a", "b", o));
         let int8 = &out[out.find("pc cnn:int8").expect("int8 section")..];
         assert!(
-            int8.contains("run-to-run spread of this build on local: 22.3% over 2 other runs"),
+            int8.contains("run-to-run spread of this build on local: 22.27% over 2 other runs"),
             "{out}"
         );
         assert!(int8.contains("median ratio b/a: 1.20"), "{out}");
         assert!(int8.contains("no significant difference"), "{out}");
-        assert!(int8.contains("noise band ±22%"), "{out}");
+        assert!(int8.contains("noise band ±22.27%"), "{out}");
     }
 
     #[test]
@@ -863,7 +863,9 @@ mod tests {
         );
         assert_eq!(
             cells(3),
-            ["local", "cnn", "int8", "203.5000", "201.5000", "259.5000"],
+            [
+                "local", "cnn", "int8", "203.5", "µs", "201.5", "µs", "259.5", "µs"
+            ],
             "{out}"
         );
         let unknown = metric_trend(&store, SCENARIO, "latency.p42", None, 3, &mut Vec::new());
