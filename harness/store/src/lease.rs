@@ -287,12 +287,13 @@ impl Store {
         rows.first().map(lease).transpose().map_err(sql(what))
     }
 
-    /// The lease on `board`, expired or not.
+    /// The lease on `board`, if it has not expired.
     pub fn lease(&self, board: &str) -> Result<Option<Lease>> {
         let what = || format!("read the lease of board `{board}`");
+        let now = self.dialect().now_ms();
         let rows = self.query(
             what,
-            &format!("SELECT {LEASE_COLUMNS} FROM leases WHERE board = ?1"),
+            &format!("SELECT {LEASE_COLUMNS} FROM leases WHERE board = ?1 AND expires_ms > {now}"),
             vals![board],
         )?;
         rows.first().map(lease).transpose().map_err(sql(what))
@@ -439,6 +440,12 @@ impl Store {
         wait: Duration,
         mut waiting: impl FnMut(&Lease, &Ticket),
     ) -> Result<Lease> {
+        let started = Instant::now();
+        // The common case, a free board, is this one statement; why it was refused is looked
+        // up only when it was.
+        if let Some(lease) = self.try_acquire_lease(board, holder, ttl, None)? {
+            return Ok(lease);
+        }
         if let Some(out) = self.rotation(board)? {
             return Err(LeaseError::OutOfRotation {
                 board: board.into(),
@@ -448,7 +455,6 @@ impl Store {
             }
             .into());
         }
-        let started = Instant::now();
         let busy = |store: &Store| -> Result<StoreError> {
             let current = store.lease(board)?;
             Ok(match current {
@@ -475,9 +481,6 @@ impl Store {
                 .into(),
             })
         };
-        if let Some(lease) = self.try_acquire_lease(board, holder, ttl, None)? {
-            return Ok(lease);
-        }
         if self.reap_dead_holder(board)?
             && let Some(lease) = self.try_acquire_lease(board, holder, ttl, None)?
         {
@@ -658,7 +661,10 @@ impl Store {
         self.transaction(self.retry, &what, |db| {
             let rows = db
                 .query(
-                    &format!("DELETE FROM leases WHERE board = ?1 RETURNING {LEASE_COLUMNS}"),
+                    &format!(
+                        "DELETE FROM leases WHERE board = ?1 AND expires_ms > {now} \
+                         RETURNING {LEASE_COLUMNS}"
+                    ),
                     vals![board],
                 )
                 .map_err(sql(what))?;
