@@ -501,12 +501,10 @@ fn judge(
         return done(gate, Verdict::Inconclusive, format!("{why} ({shown})"));
     }
     let verdict = decide(spec.comparison, &fig, resolved.threshold);
-    let op = match (verdict, spec.comparison) {
-        (Verdict::Inconclusive, _) => "straddles",
-        (Verdict::Pass, Comparison::AtMost) => "≤",
-        (Verdict::Fail, Comparison::AtMost) => ">",
-        (Verdict::Pass, Comparison::AtLeast) => "≥",
-        (Verdict::Fail, Comparison::AtLeast) => "<",
+    let op = match verdict {
+        Verdict::Inconclusive => "straddles",
+        Verdict::Pass => spec.comparison.passing_sign(),
+        Verdict::Fail => spec.comparison.failing_sign(),
     };
     let evidence = format!(
         "{shown} {op} {}{}",
@@ -648,8 +646,8 @@ fn head_to_head(
                 Verdict::Inconclusive
             };
             let op = match verdict {
-                Verdict::Pass => "≤",
-                Verdict::Fail => ">",
+                Verdict::Pass => Comparison::AtMost.passing_sign(),
+                Verdict::Fail => Comparison::AtMost.failing_sign(),
                 Verdict::Inconclusive => "straddles",
             };
             (

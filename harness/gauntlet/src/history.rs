@@ -317,7 +317,6 @@ pub fn compare(store: &Store, run_a: &str, run_b: &str, out: &mut dyn Write) -> 
         };
         writeln!(out, "\n{} {}:{}", eb.board, eb.model, eb.variant)?;
         let (ma, mb) = (ea.metrics.as_ref(), eb.metrics.as_ref());
-        let acc = accuracy_cell;
         let acc_change = match (ma.and_then(|m| m.accuracy), mb.and_then(|m| m.accuracy)) {
             (Some(x), Some(y)) => format::difference(Quantity::Fraction, y - x, None),
             _ => "-".into(),
@@ -327,7 +326,12 @@ pub fn compare(store: &Store, run_a: &str, run_b: &str, out: &mut dyn Write) -> 
             mb.and_then(|m| m.latency_device_us.as_ref()),
         );
         let rows = vec![
-            vec!["accuracy".into(), acc(ma), acc(mb), acc_change],
+            vec![
+                "accuracy".into(),
+                accuracy_cell(ma),
+                accuracy_cell(mb),
+                acc_change,
+            ],
             vec![
                 "latency.p50".into(),
                 latency_cell(la, p50),

@@ -114,7 +114,6 @@ pub fn run(
         git_commit: Some(env!("GAUNTLET_GIT_COMMIT").to_string()).filter(|c| !c.is_empty()),
     };
     let mut results = gauntlet_runner::analyze(plan, &record, &meta);
-
     let evaluation = gauntlet_gate::evaluate(&plan.scenario, &plan.boards, &results, &*store);
     results.gates = evaluation.gates;
     results.verdicts = evaluation.verdicts;

@@ -286,16 +286,7 @@ fn a_run_whose_store_died_keeps_its_results_and_imports_once() {
     let rig = rig(dir.path(), "b0");
     let out = dir.path().join("out");
     let mut child = gauntlet()
-        .args([
-            "run",
-            scenario.to_str().unwrap(),
-            "--rig",
-            rig.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--db",
-            &db,
-        ])
+        .args(run_args(&scenario, &rig, &out, Some(&db)))
         .env("GAUNTLET_DB_RETRY", "1s")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -414,16 +405,8 @@ fn lease_commands_show_release_by_force_and_take_boards_out_of_rotation() {
     std::fs::create_dir_all(dir.path().join("q")).unwrap();
     let quick = scenario(&dir.path().join("q"), "");
     let quick_run = |out: &str| {
-        gauntlet_out(&[
-            "run",
-            quick.to_str().unwrap(),
-            "--rig",
-            rig.to_str().unwrap(),
-            "--out",
-            dir.path().join(out).to_str().unwrap(),
-            "--db",
-            &db,
-        ])
+        let out = dir.path().join(out);
+        gauntlet_out(&run_args(&quick, &rig, &out, Some(&db)))
     };
     let (code, text) = quick_run("refused");
     assert_eq!(code, Some(3), "{text}");
