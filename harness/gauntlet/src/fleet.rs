@@ -64,22 +64,83 @@ pub struct PoolRequest<'a> {
     pub candidates: Vec<&'a Board>,
 }
 
+/// A thread calling `beat` every third of a TTL until dropped (which waits for a beat under way).
+struct Heartbeat {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Heartbeat {
+    fn start(ttl: Duration, mut beat: impl FnMut() + Send + 'static) -> Heartbeat {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            loop {
+                std::thread::park_timeout(ttl / 3);
+                if stopped.load(Ordering::SeqCst) {
+                    break;
+                }
+                beat();
+            }
+        });
+        Heartbeat {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A run's heartbeat in the store, renewed every third of `ttl` until dropped: another host
+/// reads the run as incomplete once its last beat is `ttl` old (its runner died), as it finds
+/// the run's leases expired. The first beat is written before this returns.
+pub struct RunAlive {
+    _heartbeat: Heartbeat,
+}
+
+pub fn keep_run_alive(store: Arc<Store>, run_id: &str, ttl: Duration) -> RunAlive {
+    let run_id = run_id.to_string();
+    let mut failing = false;
+    let mut beat = move || match store.beat_run(&run_id, ttl) {
+        Ok(_) => failing = false,
+        // Once per outage: the next beats try again.
+        Err(e) if !failing => {
+            failing = true;
+            eprintln!("warning: failed to {e}");
+        }
+        Err(_) => {}
+    };
+    beat();
+    RunAlive {
+        _heartbeat: Heartbeat::start(ttl, beat),
+    }
+}
+
 /// The boards of a run, leased until dropped; a thread renews them every third of the TTL.
 pub struct HeldBoards {
     /// The ids of the boards taken from the pools.
     pub pooled: Vec<String>,
     leases: Vec<Lease>,
     store: Option<Arc<Store>>,
-    stop: Arc<AtomicBool>,
-    heartbeat: Option<JoinHandle<()>>,
+    heartbeat: Option<Heartbeat>,
 }
 
-/// Leases every board of `boards` that needs one (in key order, so two runs needing the same two
+/// Leases (through `store`) every board of `boards` that needs one (in key order, so two runs needing the same two
 /// boards cannot each hold one and wait for the other), waiting up to `leasing.wait` for each,
 /// then `count` boards of each pool. Says on standard error what it waits for and when it
 /// acquired and released each board. With a store of this host's own, a pool takes its first
 /// candidates and their `flock` decides, as for any board.
 pub fn hold_boards(
+    store: Arc<Store>,
     leasing: &Leasing,
     shared: bool,
     boards: &[Board],
@@ -93,7 +154,6 @@ pub fn hold_boards(
         pooled: Vec::new(),
         leases: Vec::new(),
         store: None,
-        stop: Arc::new(AtomicBool::new(false)),
         heartbeat: None,
     };
     // Boards a lease does not guard (no shared store, or nothing to key them by) are always free.
@@ -118,7 +178,6 @@ pub fn hold_boards(
     if keys.is_empty() && leasable.is_empty() {
         return Ok(held);
     }
-    let store = Arc::new(Store::open_for_leases(&leasing.db)?);
     held.store = Some(store.clone());
     let holder = Holder::current(Some(run_id));
     for key in keys {
@@ -186,28 +245,22 @@ pub fn hold_boards(
             held.leases.push(lease);
         }
     }
-    let (leases, stop, ttl) = (held.leases.clone(), held.stop.clone(), leasing.ttl);
-    held.heartbeat = Some(std::thread::spawn(move || {
-        let mut lost = vec![false; leases.len()];
-        while !stop.load(Ordering::SeqCst) {
-            std::thread::park_timeout(ttl / 3);
-            if stop.load(Ordering::SeqCst) {
-                break;
-            }
-            for (lease, lost) in leases.iter().zip(&mut lost) {
-                match store.renew_lease(lease, ttl) {
-                    Ok(true) => {}
-                    Ok(false) if !*lost => {
-                        *lost = true;
-                        eprintln!(
-                            "warning: lost the lease of board `{}` (expired or released by force); another run may use it now",
-                            lease.board
-                        );
-                    }
-                    Ok(false) => {}
-                    // The database away for a moment: the next beat tries again.
-                    Err(e) => eprintln!("warning: failed to {e}"),
+    let (leases, ttl) = (held.leases.clone(), leasing.ttl);
+    let mut lost = vec![false; leases.len()];
+    held.heartbeat = Some(Heartbeat::start(ttl, move || {
+        for (lease, lost) in leases.iter().zip(&mut lost) {
+            match store.renew_lease(lease, ttl) {
+                Ok(true) => {}
+                Ok(false) if !*lost => {
+                    *lost = true;
+                    eprintln!(
+                        "warning: lost the lease of board `{}` (expired or released by force); another run may use it now",
+                        lease.board
+                    );
                 }
+                Ok(false) => {}
+                // The database away for a moment: the next beat tries again.
+                Err(e) => eprintln!("warning: failed to {e}"),
             }
         }
     }));
@@ -216,11 +269,8 @@ pub fn hold_boards(
 
 impl Drop for HeldBoards {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(h) = self.heartbeat.take() {
-            h.thread().unpark();
-            let _ = h.join();
-        }
+        // No renewal may race the releases below.
+        drop(self.heartbeat.take());
         let Some(store) = &self.store else { return };
         for lease in &self.leases {
             match store.release_lease_at(lease) {

@@ -89,7 +89,15 @@ pub fn run(
         .collect();
     let fixed_boards: Vec<gauntlet_spec::Board> =
         plan.boards.iter().filter(|b| fixed(b)).cloned().collect();
-    let held = match fleet::hold_boards(leasing, shared, &fixed_boards, &pools, &run_id) {
+    // The heartbeat and the leases have a connection of their own, so that they never wait
+    // behind the run's writes.
+    let held = Store::open_for_leases(&leasing.db).and_then(|beats| {
+        let beats = std::sync::Arc::new(beats);
+        let alive = fleet::keep_run_alive(beats.clone(), &run_id, leasing.ttl);
+        fleet::hold_boards(beats, leasing, shared, &fixed_boards, &pools, &run_id)
+            .map(|held| (alive, held))
+    });
+    let (alive, held) = match held {
         Ok(held) => held,
         Err(e) => {
             let _ = store.abandon_run(handle);
@@ -174,6 +182,9 @@ pub fn run(
             false
         }
     };
+    // Beating until the row is complete (or given up on), so that it never reads incomplete
+    // while its results are still being written.
+    drop(alive);
     Ok(Finished {
         results,
         out: folder.root().to_path_buf(),

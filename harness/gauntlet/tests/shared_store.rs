@@ -201,16 +201,27 @@ fn wait_for(rx: &mpsc::Receiver<String>, prefix: &str) -> String {
     }
 }
 
-fn db_now_ms(db: &str) -> i64 {
+/// What `sql` prints through psql, unaligned, trimmed.
+fn psql(db: &str, sql: &str) -> String {
     let out = Command::new("psql")
-        .args([
-            db,
-            "-Atc",
-            "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
-        ])
+        .args([db, "-qAtc", sql])
         .output()
         .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn db_now_ms(db: &str) -> i64 {
+    psql(
+        db,
+        "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+    )
+    .parse()
+    .unwrap()
 }
 
 /// A run of ten minutes on `rig`'s board with a 3 s lease, once it holds the board: the child,
@@ -271,6 +282,80 @@ fn a_waiter_gets_the_board_of_a_killed_holder_within_ttl_and_a_heartbeat() {
         .unwrap();
     let text = String::from_utf8_lossy(&listed.stdout);
     assert!(text.contains("incomplete"), "{text}");
+}
+
+/// `gauntlet runs list`, as run id → status.
+fn run_statuses(db: &str) -> BTreeMap<String, String> {
+    let (code, text) = gauntlet_out(&["runs", "list", "--db", db]);
+    assert_eq!(code, Some(0), "{text}");
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let cells: Vec<&str> = l.split_whitespace().collect();
+            (cells[0].to_string(), cells[4].to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_killed_on_another_host_reads_incomplete_once_its_ttl_passed() {
+    let _one = serial();
+    let Some(db) = fresh_database("elsewhere") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rig = rig(dir.path(), "b0");
+    std::fs::create_dir_all(dir.path().join("q")).unwrap();
+    let quick = scenario(&dir.path().join("q"), "");
+    let (code, text) = gauntlet_out(&run_args(&quick, &rig, &dir.path().join("done"), Some(&db)));
+    assert_eq!(code, Some(0), "{text}");
+    let (mut holder, _holder_lines, _) = hold_board(dir.path(), &rig, &db);
+    // As if it ran on another host: this one cannot look its process up in /proc.
+    let killed = psql(
+        &db,
+        "UPDATE runs SET runner = 'elsewhere' WHERE status = 'running' RETURNING id",
+    );
+    let done = psql(&db, "SELECT id FROM runs WHERE status = 'complete'");
+    let before = run_statuses(&db);
+    assert_eq!(before[&killed], "running", "{before:?}");
+    assert_eq!(before[&done], "complete", "{before:?}");
+
+    holder.kill().unwrap(); // SIGKILL
+    holder.wait().unwrap();
+    // Until its last heartbeat is a TTL (3 s) old by the database's clock.
+    while psql(
+        &db,
+        &format!(
+            "SELECT heartbeat_ms + stale_ms < CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) \
+             FROM runs WHERE id = '{killed}'"
+        ),
+    ) != "t"
+    {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let after = run_statuses(&db);
+    assert_eq!(after[&killed], "incomplete", "{after:?}");
+    assert_eq!(after[&done], "complete", "{after:?}");
+    assert_eq!(after.len(), 2, "{after:?}");
+    let (code, text) = gauntlet_out(&["runs", "show", &killed, "--db", &db]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("status    incomplete") && text.contains("it did not finish"),
+        "{text}"
+    );
+    // Judged at read: the row itself still says running, for a runner that only lost the
+    // database to come back to.
+    assert_eq!(
+        psql(
+            &db,
+            &format!("SELECT status FROM runs WHERE id = '{killed}'")
+        ),
+        "running"
+    );
+    // The finished run's figures are untouched.
+    let (code, text) = gauntlet_out(&["runs", "show", &done, "--db", &db]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("status    complete"), "{text}");
 }
 
 #[test]

@@ -210,7 +210,7 @@ fn new_token(board: &str) -> String {
     hex::encode(&Sha256::digest(seed.as_bytes())[..16])
 }
 
-fn ms(d: Duration) -> i64 {
+pub(crate) fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 

@@ -10,9 +10,12 @@
 //!   run row on its own, so a harness killed mid-run leaves a visible row; each
 //!   [`Store::record_samples`] call commits a chunk; [`Store::finish_run`] writes everything else in
 //!   one transaction.
-//! - **Incomplete runs**: a row still `running` whose process is gone (checked through `/proc`, with
-//!   the process start time against pid reuse, so on the machine that wrote it) is reported as
-//!   [`RunStatus::Incomplete`]; [`Store::mark_incomplete_stale`] also rewrites such rows.
+//! - **Incomplete runs**: a row still `running` is reported as [`RunStatus::Incomplete`] when its
+//!   process is gone (checked through `/proc`, with the process start time against pid reuse, so
+//!   on the machine that wrote it; [`Store::mark_incomplete_stale`] also rewrites such rows), or,
+//!   from any host, when its heartbeat ([`Store::beat_run`]) is older than the staleness bound
+//!   the run gave with it. The latter is judged at each read and never written, so a runner that
+//!   only lost the database for a while reads running again when its heartbeat resumes.
 //! - **Champions** are the latest promotion per scenario, model and board class; promotions are only
 //!   ever added. [`Store`] implements [`gauntlet_gate::ChampionLookup`].
 //! - **Path**: [`default_db_path`]: `--db` flag, else `$GAUNTLET_DB`, else `.gauntlet/gauntlet.db`.
@@ -285,16 +288,32 @@ fn enum_parse<T: DeserializeOwned>(s: &str) -> Result<T, DbError> {
         .map_err(|e| DbError::new(false, e))
 }
 
-const RUN_COLUMNS: &str = "id, scenario_name, scenario_path, scenario_sha256, rig_name, rig_sha256, \
-     started_at, finished_at, status, outcome, pid, pid_started, runner";
+/// A run row's columns (`r`), the last saying whether its heartbeat has gone stale by the
+/// database's clock.
+fn run_columns(dialect: Dialect) -> String {
+    format!(
+        "r.id, r.scenario_name, r.scenario_path, r.scenario_sha256, r.rig_name, r.rig_sha256, \
+         r.started_at, r.finished_at, r.status, r.outcome, r.pid, r.pid_started, r.runner, \
+         (r.heartbeat_ms IS NOT NULL AND r.heartbeat_ms + r.stale_ms < {})",
+        dialect.now_ms()
+    )
+}
 
-fn run_summary(row: &Row) -> Result<RunSummary, DbError> {
-    let mut status = RunStatus::parse(&row.text(8)?)?;
+/// Whether a `running` row's process is known to be gone: it ran on this host (a process on
+/// another runner cannot be looked up here) and `/proc` no longer has it.
+fn process_gone(row: &Row) -> Result<bool, DbError> {
     let pid = u32::try_from(row.int(10)?).unwrap_or(0);
     let started = row.opt_int(11)?.and_then(|s| u64::try_from(s).ok());
     let here = row.opt_text(12)?.is_none_or(|h| h == lease::host_name());
-    // A process on another runner cannot be looked up here; its row says what it is.
-    if status == RunStatus::Running && here && !process::alive(pid, started) {
+    Ok(here && !process::alive(pid, started))
+}
+
+fn run_summary(row: &Row) -> Result<RunSummary, DbError> {
+    let mut status = RunStatus::parse(&row.text(8)?)?;
+    // A run on another host is judged by its heartbeat: one a TTL old is a runner that died (or
+    // lost the database for that long, and reads running again if it comes back).
+    let heartbeat_stale = row.int(13)? != 0;
+    if status == RunStatus::Running && (heartbeat_stale || process_gone(row)?) {
         status = RunStatus::Incomplete;
     }
     Ok(RunSummary {
@@ -650,14 +669,44 @@ impl Store {
         Ok(())
     }
 
-    /// Rewrites `running` rows whose process is gone as `incomplete`; returns how many.
+    /// Renews the heartbeat of a run this process is working on: until `stale_after` has passed
+    /// without another beat, every reader takes it for alive. `false`: the run is no longer
+    /// running (finished, or given up on).
+    pub fn beat_run(&self, run: &str, stale_after: Duration) -> Result<bool> {
+        let what = || format!("renew the heartbeat of run `{run}`");
+        let now = self.dialect().now_ms();
+        let n = self
+            .db()
+            .execute(
+                &format!(
+                    "UPDATE runs SET heartbeat_ms = {now}, stale_ms = ?2 \
+                     WHERE id = ?1 AND status = 'running'"
+                ),
+                vals![run, lease::ms(stale_after)],
+            )
+            .map_err(sql(what))?;
+        Ok(n == 1)
+    }
+
+    /// Rewrites `running` rows whose process is gone from this host as `incomplete`; returns how
+    /// many. A run whose heartbeat is only stale is left `running` (it reads incomplete): its
+    /// runner may merely have lost the database for a while, and still finish it.
     pub fn mark_incomplete_stale(&self) -> Result<usize> {
-        let stale: Vec<String> = self
-            .list_runs()?
-            .into_iter()
-            .filter(|r| r.status == RunStatus::Incomplete)
-            .map(|r| r.id)
-            .collect();
+        let what = || "find runs whose process is gone".to_string();
+        let rows = self.query(
+            what,
+            &format!(
+                "SELECT {} FROM runs r WHERE r.status = 'running'",
+                run_columns(self.dialect())
+            ),
+            &[],
+        )?;
+        let mut stale = Vec::new();
+        for row in &rows {
+            if process_gone(row).map_err(sql(what))? {
+                stale.push(row.text(0).map_err(sql(what))?);
+            }
+        }
         let mut n = 0;
         for id in stale {
             let what = || format!("mark run `{id}` incomplete");
@@ -683,14 +732,15 @@ impl Store {
         let rows = self.query(
             what,
             &format!(
-                "SELECT {RUN_COLUMNS} FROM runs r \
+                "SELECT {} FROM runs r \
                  WHERE (CAST(?1 AS TEXT) IS NULL OR r.scenario_name = ?1) \
                  AND (CAST(?2 AS TEXT) IS NULL OR r.started_at >= ?2) \
                  AND (CAST(?3 AS TEXT) IS NULL OR r.runner = ?3) \
                  AND (CAST(?4 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM entries e WHERE e.run_id = r.id \
                       AND e.board = ?4) OR EXISTS (SELECT 1 FROM samples s \
                       WHERE s.run_id = r.id AND s.board = ?4)) \
-                 ORDER BY r.started_at, r.rowid"
+                 ORDER BY r.started_at, r.rowid",
+                run_columns(self.dialect())
             ),
             vals![
                 filter.scenario.as_deref(),
@@ -706,14 +756,17 @@ impl Store {
         let what = || format!("read run `{id}`");
         let rows = self.query(
             what,
-            &format!("SELECT {RUN_COLUMNS}, results_json FROM runs WHERE id = ?1"),
+            &format!(
+                "SELECT {}, r.results_json FROM runs r WHERE r.id = ?1",
+                run_columns(self.dialect())
+            ),
             vals![id],
         )?;
         let row = rows
             .first()
             .ok_or_else(|| StoreError::NoSuchRun(id.to_string()))?;
         let summary = run_summary(row).map_err(sql(what))?;
-        let results = json_column(row, 13, what)?;
+        let results = json_column(row, 14, what)?;
         Ok(RunRecord { summary, results })
     }
 

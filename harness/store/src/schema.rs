@@ -6,7 +6,7 @@
 use crate::backend::{Backend, DbError, Dialect, vals};
 
 /// Migration `i` brings a database from version `i` to `i + 1`. Append only: never edit a shipped one.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 const V1: &str = r#"
 CREATE TABLE runs (
@@ -183,6 +183,13 @@ CREATE TABLE drift_recordings (
     sha256   TEXT NOT NULL,
     PRIMARY KEY (check_id, position)
 );
+"#;
+
+/// A run's heartbeat (see `Store::beat_run`): a `running` row whose `heartbeat_ms` is older than
+/// its own `stale_ms` (the run's lease TTL) reads incomplete, whichever host looks.
+const V4: &str = r#"
+ALTER TABLE runs ADD COLUMN heartbeat_ms {int};
+ALTER TABLE runs ADD COLUMN stale_ms {int};
 "#;
 
 /// Why migrating failed.

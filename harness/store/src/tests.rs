@@ -214,7 +214,7 @@ both!(open_creates_the_schema_and_migrates_once, |t: &Target| {
     .iter()
     .map(|r| r.int(0).unwrap())
     .collect();
-    assert_eq!(versions, [1, 2, 3]);
+    assert_eq!(versions, [1, 2, 3, 4]);
 });
 
 both!(a_database_from_a_newer_gauntlet_is_refused, |t: &Target| {
@@ -227,7 +227,7 @@ both!(a_database_from_a_newer_gauntlet_is_refused, |t: &Target| {
             err,
             StoreError::TooNew {
                 found: 99,
-                supported: 3,
+                supported: 4,
                 ..
             }
         ),
@@ -354,6 +354,57 @@ both!(
             .text(0)
             .unwrap();
         assert_eq!(stored, "incomplete");
+    }
+);
+
+both!(
+    a_run_of_another_host_reads_incomplete_once_its_heartbeat_is_stale,
+    |t: &Target| {
+        let mut store = t.open();
+        finished_run(&mut store, "done", "t0");
+        let beating = store.begin_run(&new_run("beating", "t1")).unwrap();
+        store.begin_run(&new_run("silent", "t2")).unwrap();
+        store.begin_run(&new_run("old", "t3")).unwrap();
+        // Their processes are on another host: /proc here says nothing about them.
+        raw(
+            &store,
+            "UPDATE runs SET runner = 'elsewhere' WHERE id <> 'done'",
+        );
+        let status = |store: &Store, id: &str| store.run(id).unwrap().summary.status;
+        assert!(store.beat_run("beating", Duration::from_secs(600)).unwrap());
+        assert!(store.beat_run("silent", Duration::from_millis(50)).unwrap());
+        // Its heartbeat is 50 ms old by the database's clock once this much has passed.
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(status(&store, "beating"), RunStatus::Running);
+        assert_eq!(status(&store, "silent"), RunStatus::Incomplete);
+        // A row without a heartbeat (an older gauntlet's) is judged as before.
+        assert_eq!(status(&store, "old"), RunStatus::Running);
+        assert_eq!(status(&store, "done"), RunStatus::Complete);
+        let listed: Vec<(String, RunStatus)> = store
+            .list_runs()
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.id, r.status))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("done".to_string(), RunStatus::Complete),
+                ("beating".to_string(), RunStatus::Running),
+                ("silent".to_string(), RunStatus::Incomplete),
+                ("old".to_string(), RunStatus::Running),
+            ]
+        );
+        // Judged at read, not written: a runner that comes back beats its run alive again.
+        assert_eq!(store.mark_incomplete_stale().unwrap(), 0);
+        assert!(store.beat_run("silent", Duration::from_secs(600)).unwrap());
+        assert_eq!(status(&store, "silent"), RunStatus::Running);
+        // A finished run has no heartbeat to renew.
+        store
+            .finish_run(&beating, &judged("beating", &[("fp32", 0.9)]), &boards())
+            .unwrap();
+        assert!(!store.beat_run("beating", Duration::from_secs(600)).unwrap());
+        assert_eq!(status(&store, "beating"), RunStatus::Complete);
     }
 );
 
