@@ -12,7 +12,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use gauntlet_results::Results;
 use gauntlet_runner::{BoardOutcome, RunRecord, Stage};
 use gauntlet_spec::{Board, Connection};
-use gauntlet_store::{EntryKey, Holder, Lease, NewRun, Store, StoreError};
+use gauntlet_store::{EntryKey, Holder, Lease, NewRun, Store, StoreError, Ticket};
 
 use crate::output::{OutputError, join_file, write_atomically};
 
@@ -37,14 +37,9 @@ pub fn at(ms: i64) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
-/// What a lease of `board` is keyed by in a store shared by runners: its address, as the `flock`
-/// is (one Pi named twice is one board), else the board as this host's (a local agent or QEMU
-/// machine). `None` with a store of this host's own (SQLite): there the `flock` alone keeps one
-/// run per board, as it always has.
-pub fn lease_key(board: &Board, shared_store: bool) -> Option<String> {
-    if !shared_store {
-        return None;
-    }
+/// What a lease of `board` is keyed by: its address, as the `flock` is (one Pi named twice is one
+/// board), else the board as this host's (a local agent or QEMU machine).
+pub fn lease_key(board: &Board) -> Option<String> {
     let driver = gauntlet_runner::driver::driver_for(gauntlet_runner::DRIVERS, board).ok();
     if let Some(address) = driver.and_then(|d| d.lock_key(board)) {
         return Some(address);
@@ -137,8 +132,9 @@ pub struct HeldBoards {
 /// Leases (through `store`) every board of `boards` that needs one (in key order, so two runs needing the same two
 /// boards cannot each hold one and wait for the other), waiting up to `leasing.wait` for each,
 /// then `count` boards of each pool. Says on standard error what it waits for and when it
-/// acquired and released each board. With a store of this host's own, a pool takes its first
-/// candidates and their `flock` decides, as for any board.
+/// acquired and released each board. With a store of this host's own (SQLite) the `flock`
+/// decides who uses a board, as it always has, and the leases only record who does: none is
+/// waited for or refused (but a board out of rotation), and a pool takes its first candidates.
 pub fn hold_boards(
     store: Arc<Store>,
     leasing: &Leasing,
@@ -147,7 +143,8 @@ pub fn hold_boards(
     pools: &[PoolRequest],
     run_id: &str,
 ) -> Result<HeldBoards, StoreError> {
-    let mut keys: Vec<String> = boards.iter().filter_map(|b| lease_key(b, shared)).collect();
+    let guard = |b: &Board| lease_key(b).filter(|_| shared);
+    let mut keys: Vec<String> = boards.iter().filter_map(guard).collect();
     keys.sort();
     keys.dedup();
     let mut held = HeldBoards {
@@ -165,9 +162,8 @@ pub fn hold_boards(
             .filter(|b| !held.pooled.contains(&b.id))
             .copied()
             .collect();
-        let (unguarded, guarded): (Vec<&Board>, Vec<&Board>) = free
-            .into_iter()
-            .partition(|b| lease_key(b, shared).is_none());
+        let (unguarded, guarded): (Vec<&Board>, Vec<&Board>) =
+            free.into_iter().partition(|b| guard(b).is_none());
         let direct = unguarded.len().min(pool.count);
         held.pooled
             .extend(unguarded[..direct].iter().map(|b| b.id.clone()));
@@ -175,11 +171,31 @@ pub fn hold_boards(
             leasable.push((pool, pool.count - direct, guarded));
         }
     }
-    if keys.is_empty() && leasable.is_empty() {
+    let holder = Holder::current(Some(run_id));
+    if !shared {
+        let pooled = pools
+            .iter()
+            .flat_map(|p| p.candidates.iter().copied())
+            .filter(|b| held.pooled.contains(&b.id));
+        let mut recorded: Vec<String> = boards.iter().chain(pooled).filter_map(lease_key).collect();
+        recorded.sort();
+        recorded.dedup();
+        for key in recorded {
+            if let Some(lease) = store.record_lease(&key, &holder, leasing.ttl)? {
+                eprintln!("lease: acquired board `{key}` at {} ms", lease.acquired_ms);
+                held.leases.push(lease);
+            } else if let Some(current) = store.lease(&key)? {
+                eprintln!(
+                    "lease: board `{key}` is leased to {} in this host's store; its lock decides whether this run may use it",
+                    current.holder
+                );
+            }
+        }
+    }
+    if keys.is_empty() && leasable.is_empty() && held.leases.is_empty() {
         return Ok(held);
     }
     held.store = Some(store.clone());
-    let holder = Holder::current(Some(run_id));
     for key in keys {
         let mut told = None;
         let lease = store.acquire_lease(
@@ -210,7 +226,7 @@ pub fn hold_boards(
             .collect();
         let by_key: Vec<(String, &Board)> = candidates
             .iter()
-            .filter_map(|b| lease_key(b, shared).map(|k| (k, *b)))
+            .filter_map(|b| guard(b).map(|k| (k, *b)))
             .collect();
         let keys: Vec<String> = by_key.iter().map(|(k, _)| k.clone()).collect();
         let mut told = Vec::new();
@@ -287,21 +303,28 @@ impl Drop for HeldBoards {
 pub fn lease_list(store: &Store, out: &mut dyn Write) -> anyhow::Result<()> {
     let leases = store.leases()?;
     let out_of_rotation = store.out_of_rotation()?;
-    if leases.is_empty() && out_of_rotation.is_empty() {
+    let waiters = store.waiters(DEFAULT_TTL)?;
+    if leases.is_empty() && out_of_rotation.is_empty() && waiters.is_empty() {
         writeln!(out, "no leases in {}", store.path().display())?;
         return Ok(());
     }
     let now = store.now_ms()?;
+    let queue_of =
+        |board: &str| -> Vec<&Ticket> { waiters.iter().filter(|t| t.board == board).collect() };
+    let mut listed: Vec<&str> = Vec::new();
     for l in &leases {
-        let waiting = store.queue(&l.board, DEFAULT_TTL)?.len();
+        let queue = queue_of(&l.board);
         writeln!(
             out,
-            "{}  held by {} since {}, expires in {:.1} s, {waiting} waiting",
+            "{}  held by {} since {}, expires in {:.1} s, {} waiting",
             l.board,
             l.holder,
             at(l.acquired_ms),
-            (l.expires_ms - now) as f64 / 1e3
+            (l.expires_ms - now) as f64 / 1e3,
+            queue.len()
         )?;
+        write_queue(out, &queue)?;
+        listed.push(&l.board);
     }
     for o in &out_of_rotation {
         writeln!(
@@ -311,6 +334,39 @@ pub fn lease_list(store: &Store, out: &mut dyn Write) -> anyhow::Result<()> {
             at(o.since_ms),
             o.reason,
             o.by
+        )?;
+        write_queue(out, &queue_of(&o.board))?;
+        listed.push(&o.board);
+    }
+    // Free boards with a queue: promised to its first waiter, which takes it at its next look.
+    let mut rest: Vec<&str> = waiters
+        .iter()
+        .map(|t| t.board.as_str())
+        .filter(|b| !listed.contains(b))
+        .collect();
+    rest.dedup();
+    for board in rest {
+        let queue = queue_of(board);
+        writeln!(out, "{board}  free, {} waiting", queue.len())?;
+        write_queue(out, &queue)?;
+    }
+    Ok(())
+}
+
+/// A board's waiters, first first, one a line under it.
+fn write_queue(out: &mut dyn Write, queue: &[&Ticket]) -> std::io::Result<()> {
+    for (place, t) in queue.iter().enumerate() {
+        let wants = t
+            .wants
+            .as_ref()
+            .map_or(String::new(), |w| format!(", for {w}"));
+        writeln!(
+            out,
+            "  {}. ticket {}: {} since {}{wants}",
+            place + 1,
+            t.ticket,
+            t.holder,
+            at(t.enqueued_ms)
         )?;
     }
     Ok(())
@@ -343,11 +399,7 @@ pub fn take_out_unhealthy(
     let by = format!("run {run_id} ({})", me());
     let mut out = Vec::new();
     for (id, reason) in refused {
-        let Some(key) = boards
-            .iter()
-            .find(|b| b.id == *id)
-            .and_then(|b| lease_key(b, true))
-        else {
+        let Some(key) = boards.iter().find(|b| b.id == *id).and_then(lease_key) else {
             continue;
         };
         store.take_out_of_rotation(&key, &by, &format!("health check: {reason}"))?;
@@ -492,6 +544,39 @@ mod tests {
     use gauntlet_spec::BoardKind;
 
     #[test]
+    fn lease_list_shows_each_boards_waiters_first_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("lab.db")).unwrap();
+        let ttl = Duration::from_secs(60);
+        let holder = |run: &str| Holder::current(Some(run));
+        store
+            .acquire_lease("held", &holder("r1"), ttl, Duration::ZERO, |_, _| {})
+            .unwrap();
+        store.enqueue("held", &holder("r2")).unwrap();
+        store.enqueue("held", &holder("r3")).unwrap();
+        store.enqueue("free", &holder("r4")).unwrap();
+        let mut listed = Vec::new();
+        lease_list(&store, &mut listed).unwrap();
+        let listed = String::from_utf8(listed).unwrap();
+        let lines: Vec<&str> = listed.lines().collect();
+        assert_eq!(lines.len(), 5, "{listed}");
+        assert!(
+            lines[0].starts_with("held  held by ") && lines[0].ends_with(", 2 waiting"),
+            "{listed}"
+        );
+        assert!(
+            lines[1].starts_with("  1. ticket 1: pid ") && lines[1].contains(", run r2) since "),
+            "{listed}"
+        );
+        assert!(
+            lines[2].starts_with("  2. ticket 2: pid ") && lines[2].contains(", run r3) since "),
+            "{listed}"
+        );
+        assert_eq!(lines[3], "free  free, 1 waiting");
+        assert!(lines[4].starts_with("  1. ticket 3: ") && lines[4].contains(", run r4) since "));
+    }
+
+    #[test]
     fn a_board_failing_its_health_check_is_out_of_rotation_for_everyone_until_returned() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("lab.db");
@@ -502,7 +587,7 @@ mod tests {
         ];
         let refused = [("pi", "12 MiB free where the cache lives")];
         let out = take_out_unhealthy(&store, &boards, &refused, "r-7").unwrap();
-        let key = lease_key(&boards[0], true).unwrap();
+        let key = lease_key(&boards[0]).unwrap();
         assert_eq!(out, std::slice::from_ref(&key));
 
         // Another runner's store, the same database.
@@ -531,7 +616,7 @@ mod tests {
         assert_eq!(events[0].event, "out-of-rotation");
         assert!(events[0].by.starts_with("run r-7 ("), "{:?}", events[0]);
         // The healthy board is untouched.
-        let pc = lease_key(&boards[1], true).unwrap();
+        let pc = lease_key(&boards[1]).unwrap();
         let lease = other
             .acquire_lease(&pc, &holder, ttl, Duration::ZERO, |_, _| {})
             .unwrap();

@@ -45,7 +45,8 @@ pub struct Finished {
 /// Runs `plan` on its boards, judges it and records it in `store` and in `out` (by default
 /// `reports/out/<run-id>/`). `events` sees the run's progress. In a PostgreSQL store shared by
 /// runners every board is leased as `leasing` says from before the first is touched until the
-/// last is done (a SQLite store is one host's, where the boards' `flock` suffices). The scenario's
+/// last is done (a SQLite store is one host's, where the boards' `flock` decides and the leases
+/// only record who holds what). The scenario's
 /// pools get their boards then, and `plan.boards` keeps only the boards the run took. Errors
 /// returned are those found before any board was touched; later failures are
 /// [`Finished::problems`].

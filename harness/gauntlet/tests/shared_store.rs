@@ -1,6 +1,7 @@
 //! Issue 16 through the real binary on a real PostgreSQL server (`$GAUNTLET_TEST_PG_URL`; see
 //! `scripts/test-postgres.sh`): runs contending for leased boards, a killed holder, the store
-//! going away mid-run and `runs import`. Under CI a missing server fails these tests.
+//! going away mid-run and `runs import`. Under CI a missing server fails these tests. Besides, the
+//! leases a SQLite store records beside the boards' locks.
 
 mod common;
 
@@ -539,6 +540,62 @@ fn lease_commands_show_release_by_force_and_take_boards_out_of_rotation() {
     assert!(text.starts_with("no runs in "), "{text}");
 }
 
+#[test]
+fn a_sqlite_store_records_who_holds_a_board_and_leaves_the_lock_to_decide() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("local.db").display().to_string();
+    let rig = rig(dir.path(), "b0");
+    let (mut holder, _holder_lines, key) = hold_board(dir.path(), &rig, &db);
+    assert!(key.starts_with("local://") && key.ends_with("/b0"), "{key}");
+    let (code, text) = gauntlet_out(&["lease", "list", "--db", &db]);
+    assert_eq!(code, Some(0), "{text}");
+    let held_by = format!("held by pid {} on ", holder.id());
+    assert!(
+        text.contains(&format!("{key}  {held_by}")) && text.contains(", run "),
+        "{text}"
+    );
+
+    std::fs::create_dir_all(dir.path().join("q")).unwrap();
+    let quick = scenario(&dir.path().join("q"), "");
+    let quick_run =
+        |out: &str| gauntlet_out(&run_args(&quick, &rig, &dir.path().join(out), Some(&db)));
+    // The lease refuses nobody here: a local board has no lock, so a second run goes ahead.
+    let (code, text) = quick_run("second");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains(&format!("board `{key}` is leased to pid {}", holder.id()))
+            && text.contains("its lock decides"),
+        "{text}"
+    );
+    // Out of rotation is refused all the same.
+    let (code, text) = gauntlet_out(&["lease", "out", &key, "--reason", "fan broken", "--db", &db]);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = quick_run("refused");
+    assert_eq!(code, Some(3), "{text}");
+    assert!(
+        text.contains("out of rotation") && text.contains("fan broken"),
+        "{text}"
+    );
+    let (code, text) = gauntlet_out(&["lease", "return", &key, "--reason", "fixed", "--db", &db]);
+    assert_eq!(code, Some(0), "{text}");
+
+    holder.kill().unwrap(); // SIGKILL
+    holder.wait().unwrap();
+    // On its own host a dead holder's lease is taken at once.
+    let (code, text) = quick_run("after");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains(&format!("lease: acquired board `{key}`")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("lease: released board `{key}`")),
+        "{text}"
+    );
+    let (_, text) = gauntlet_out(&["lease", "list", "--db", &db]);
+    assert!(text.starts_with("no leases in "), "{text}");
+}
+
 /// Three local-agent boards of one family, `p0`…`p2`.
 fn pool_rig(dir: &Path) -> PathBuf {
     let boards: String = (0..3)
@@ -616,6 +673,31 @@ fn a_pool_takes_free_boards_past_held_and_out_of_rotation_ones_and_waits_for_eno
     assert!(
         waiting.contains(&format!("`{}` held by pid 1 on elsewhere", key("p1"))),
         "{waiting}"
+    );
+    // `lease list` shows the waiter in the queue of each candidate, and what it waits for, once
+    // it has queued (just after saying it waits).
+    let pid = format!(": pid {} on ", waiter.id());
+    let waiter_line = |l: &str| {
+        l.starts_with("  1. ticket ")
+            && l.contains(&pid)
+            && l.ends_with(", for 2 board(s) of pool { family=pi }")
+    };
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = gauntlet_out(&["lease", "list", "--db", &db]).1;
+        if text.lines().any(waiter_line) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let listed: Vec<&str> = text.lines().collect();
+    let p1 = listed
+        .iter()
+        .position(|l| l.starts_with(&format!("{}  held by pid 1 on elsewhere", key("p1"))))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        listed[p1].ends_with(", 1 waiting") && waiter_line(listed[p1 + 1]),
+        "{text}"
     );
     let (code, text) = gauntlet_out(&[
         "lease",

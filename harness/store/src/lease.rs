@@ -106,6 +106,27 @@ pub struct Ticket {
     pub ticket: i64,
     pub holder: Holder,
     pub enqueued_ms: i64,
+    /// What the waiter waits for when it is more than this board: `N board(s) of pool { … }`.
+    pub wants: Option<String>,
+}
+
+const TICKET_COLUMNS: &str =
+    "board, ticket, host, pid, user_name, ci_job, run_id, enqueued_ms, wants";
+
+fn ticket(r: &Row) -> Result<Ticket, DbError> {
+    Ok(Ticket {
+        board: r.text(0)?,
+        ticket: r.int(1)?,
+        holder: Holder {
+            host: r.text(2)?,
+            pid: u32::try_from(r.int(3)?).unwrap_or(0),
+            user: r.text(4)?,
+            ci_job: r.opt_text(5)?,
+            run_id: r.opt_text(6)?,
+        },
+        enqueued_ms: r.int(7)?,
+        wants: r.opt_text(8)?,
+    })
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -352,29 +373,31 @@ impl Store {
 
     /// Takes a place at the back of `board`'s queue.
     pub fn enqueue(&self, board: &str, holder: &Holder) -> Result<Ticket> {
+        self.enqueue_for(board, holder, None)
+    }
+
+    /// [`Store::enqueue`], saying what else the waiter waits for (a pool).
+    fn enqueue_for(&self, board: &str, holder: &Holder, wants: Option<&str>) -> Result<Ticket> {
         let what = || format!("queue for board `{board}`");
         let now = self.dialect().now_ms();
         let rows = self.query(
             what,
             &format!(
-                "INSERT INTO lease_queue (board, host, pid, user_name, run_id, enqueued_ms, seen_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, {now}, {now}) RETURNING ticket, enqueued_ms"
+                "INSERT INTO lease_queue (board, host, pid, user_name, ci_job, run_id, wants, \
+                 enqueued_ms, seen_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, {now}, {now}) \
+                 RETURNING {TICKET_COLUMNS}"
             ),
             vals![
                 board,
                 &holder.host,
                 holder.pid,
                 &holder.user,
-                holder.run_id.as_deref()
+                holder.ci_job.as_deref(),
+                holder.run_id.as_deref(),
+                wants,
             ],
         )?;
-        let row = &rows[0];
-        Ok(Ticket {
-            board: board.into(),
-            ticket: row.int(0).map_err(sql(what))?,
-            holder: holder.clone(),
-            enqueued_ms: row.int(1).map_err(sql(what))?,
-        })
+        ticket(&rows[0]).map_err(sql(what))
     }
 
     /// Tells the queue this waiter is still there.
@@ -403,31 +426,30 @@ impl Store {
 
     /// Live waiters for `board`, first first.
     pub fn queue(&self, board: &str, ttl: Duration) -> Result<Vec<Ticket>> {
-        let what = || format!("read the queue of board `{board}`");
+        self.waiting(Some(board), ttl)
+    }
+
+    /// Live waiters for every board, by board, first first.
+    pub fn waiters(&self, ttl: Duration) -> Result<Vec<Ticket>> {
+        self.waiting(None, ttl)
+    }
+
+    fn waiting(&self, board: Option<&str>, ttl: Duration) -> Result<Vec<Ticket>> {
+        let what = || match board {
+            Some(board) => format!("read the queue of board `{board}`"),
+            None => "read the queues of the boards".to_string(),
+        };
         let now = self.dialect().now_ms();
         let rows = self.query(
             what,
             &format!(
-                "SELECT ticket, host, pid, user_name, run_id, enqueued_ms FROM lease_queue \
-                 WHERE board = ?1 AND seen_ms > {now} - ?2 ORDER BY ticket"
+                "SELECT {TICKET_COLUMNS} FROM lease_queue \
+                 WHERE (CAST(?1 AS TEXT) IS NULL OR board = ?1) AND seen_ms > {now} - ?2 \
+                 ORDER BY board, ticket"
             ),
             vals![board, ms(waiter_stale(ttl))],
         )?;
-        all(rows, |r| {
-            Ok(Ticket {
-                board: board.into(),
-                ticket: r.int(0)?,
-                holder: Holder {
-                    host: r.text(1)?,
-                    pid: u32::try_from(r.int(2)?).unwrap_or(0),
-                    user: r.text(3)?,
-                    ci_job: None,
-                    run_id: r.opt_text(4)?,
-                },
-                enqueued_ms: r.int(5)?,
-            })
-        })
-        .map_err(sql(what))
+        all(rows, ticket).map_err(sql(what))
     }
 
     /// Takes `board` for `ttl`, waiting in its queue up to `wait` (zero: fail at once) and calling
@@ -446,15 +468,7 @@ impl Store {
         if let Some(lease) = self.try_acquire_lease(board, holder, ttl, None)? {
             return Ok(lease);
         }
-        if let Some(out) = self.rotation(board)? {
-            return Err(LeaseError::OutOfRotation {
-                board: board.into(),
-                reason: out.reason,
-                by: out.by,
-                since_ms: out.since_ms,
-            }
-            .into());
-        }
+        self.refuse_out_of_rotation(board)?;
         let busy = |store: &Store| -> Result<StoreError> {
             let current = store.lease(board)?;
             Ok(match current {
@@ -501,6 +515,39 @@ impl Store {
                 let _ = self.leave_queue(&ticket);
                 Err(e)
             }
+        }
+    }
+
+    /// Records `holder` as the holder of `board` where another guard decides who may use it (the
+    /// board's `flock`, with a store of one host's own): as [`Store::acquire_lease`] without
+    /// waiting, except that a board another run holds is not refused but left to that guard
+    /// (`Ok(None)`). A board out of rotation is refused all the same.
+    pub fn record_lease(
+        &self,
+        board: &str,
+        holder: &Holder,
+        ttl: Duration,
+    ) -> Result<Option<Lease>> {
+        if let Some(lease) = self.try_acquire_lease(board, holder, ttl, None)? {
+            return Ok(Some(lease));
+        }
+        self.refuse_out_of_rotation(board)?;
+        if self.reap_dead_holder(board)? {
+            return self.try_acquire_lease(board, holder, ttl, None);
+        }
+        Ok(None)
+    }
+
+    fn refuse_out_of_rotation(&self, board: &str) -> Result<()> {
+        match self.rotation(board)? {
+            Some(out) => Err(LeaseError::OutOfRotation {
+                board: board.into(),
+                reason: out.reason,
+                by: out.by,
+                since_ms: out.since_ms,
+            }
+            .into()),
+            None => Ok(()),
         }
     }
 
@@ -582,8 +629,9 @@ impl Store {
             }
             waiting(&taken);
             if tickets.is_empty() {
+                let wants = format!("{count} board(s) of pool {{ {} }}", pool.name);
                 for board in boards {
-                    tickets.push(self.enqueue(board, holder)?);
+                    tickets.push(self.enqueue_for(board, holder, Some(&wants))?);
                 }
             }
             std::thread::sleep(poll_interval(ttl).min(wait.saturating_sub(started.elapsed())));

@@ -6,7 +6,7 @@
 use crate::backend::{Backend, DbError, Dialect, vals};
 
 /// Migration `i` brings a database from version `i` to `i + 1`. Append only: never edit a shipped one.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 const V1: &str = r#"
 CREATE TABLE runs (
@@ -190,6 +190,13 @@ CREATE TABLE drift_recordings (
 const V4: &str = r#"
 ALTER TABLE runs ADD COLUMN heartbeat_ms {int};
 ALTER TABLE runs ADD COLUMN stale_ms {int};
+"#;
+
+/// What `gauntlet lease list` shows of a waiter besides V2's: its CI job, and what it waits for
+/// when that is more than the board (`wants`: a pool, e.g. `2 board(s) of pool { family=pi }`).
+const V5: &str = r#"
+ALTER TABLE lease_queue ADD COLUMN ci_job TEXT;
+ALTER TABLE lease_queue ADD COLUMN wants TEXT;
 "#;
 
 /// Why migrating failed.
