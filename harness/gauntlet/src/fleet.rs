@@ -4,8 +4,8 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -127,6 +127,11 @@ pub struct HeldBoards {
     leases: Vec<Lease>,
     store: Option<Arc<Store>>,
     heartbeat: Option<Heartbeat>,
+    /// Boards whose lease was found gone at a renewal or at the release.
+    lost: Arc<Mutex<Vec<String>>>,
+    /// Whether the leases are what keeps other runs off the boards (a shared store), rather than
+    /// a record beside the `flock`.
+    guarding: bool,
 }
 
 /// Leases (through `store`) every board of `boards` that needs one (in key order, so two runs needing the same two
@@ -152,6 +157,8 @@ pub fn hold_boards(
         leases: Vec::new(),
         store: None,
         heartbeat: None,
+        lost: Arc::default(),
+        guarding: shared,
     };
     // Boards a lease does not guard (no shared store, or nothing to key them by) are always free.
     let mut leasable = Vec::new();
@@ -261,20 +268,19 @@ pub fn hold_boards(
             held.leases.push(lease);
         }
     }
-    let (leases, ttl) = (held.leases.clone(), leasing.ttl);
-    let mut lost = vec![false; leases.len()];
+    let (leases, ttl, lost) = (held.leases.clone(), leasing.ttl, held.lost.clone());
     held.heartbeat = Some(Heartbeat::start(ttl, move || {
-        for (lease, lost) in leases.iter().zip(&mut lost) {
+        for lease in &leases {
             match store.renew_lease(lease, ttl) {
                 Ok(true) => {}
-                Ok(false) if !*lost => {
-                    *lost = true;
-                    eprintln!(
-                        "warning: lost the lease of board `{}` (expired or released by force); another run may use it now",
-                        lease.board
-                    );
+                Ok(false) => {
+                    if note_lost(&lost, &lease.board) {
+                        eprintln!(
+                            "warning: lost the lease of board `{}` (expired, released by force, or forgotten by a database crash); another run may use it now",
+                            lease.board
+                        );
+                    }
                 }
-                Ok(false) => {}
                 // The database away for a moment: the next beat tries again.
                 Err(e) => eprintln!("warning: failed to {e}"),
             }
@@ -283,19 +289,47 @@ pub fn hold_boards(
     Ok(held)
 }
 
-impl Drop for HeldBoards {
-    fn drop(&mut self) {
+/// Adds `board` to `lost`; `true` the first time.
+fn note_lost(lost: &Mutex<Vec<String>>, board: &str) -> bool {
+    let mut lost = lost.lock().unwrap_or_else(|e| e.into_inner());
+    let first = !lost.iter().any(|b| b == board);
+    if first {
+        lost.push(board.to_string());
+    }
+    first
+}
+
+impl HeldBoards {
+    /// Gives every board back; returns the boards whose lease was lost while the run held them,
+    /// where the lease was what kept other runs off them: their figures may be disturbed.
+    pub fn release(mut self) -> Vec<String> {
+        self.end();
+        if !self.guarding {
+            return Vec::new();
+        }
+        std::mem::take(&mut *self.lost.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn end(&mut self) {
         // No renewal may race the releases below.
         drop(self.heartbeat.take());
         let Some(store) = &self.store else { return };
-        for lease in &self.leases {
-            match store.release_lease_at(lease) {
+        for lease in std::mem::take(&mut self.leases) {
+            match store.release_lease_at(&lease) {
                 Ok(Some(ms)) => eprintln!("lease: released board `{}` at {ms} ms", lease.board),
-                Ok(None) => {}
+                Ok(None) => {
+                    note_lost(&self.lost, &lease.board);
+                }
                 // It expires after its TTL.
                 Err(e) => eprintln!("warning: failed to {e}"),
             }
         }
+    }
+}
+
+impl Drop for HeldBoards {
+    fn drop(&mut self) {
+        self.end();
     }
 }
 

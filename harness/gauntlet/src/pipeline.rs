@@ -25,6 +25,10 @@ pub enum RunError {
     },
     #[error(transparent)]
     Output(#[from] OutputError),
+    #[error(
+        "hold board(s) `{0}` for the whole run: the lease was lost (it expired, was released by force, or a database crash forgot it), so another run may have used the board meanwhile and these figures may be disturbed"
+    )]
+    LeaseLost(String),
 }
 
 /// What a run produced. `problems` lists what could not be written; each output was attempted
@@ -114,7 +118,7 @@ pub fn run(
     let rotated = (shared && !refused.is_empty())
         .then(|| fleet::take_out_unhealthy(store, &plan.boards, &refused, &run_id).err())
         .flatten();
-    drop(held);
+    let lost = held.release();
     let meta = RunMeta {
         run_id,
         started_at: timestamp(started),
@@ -160,6 +164,9 @@ pub fn run(
     // Files first: they do not depend on the store, which may be what fails.
     let mut problems = write_run(&folder, &input, &record);
     problems.extend(rotated.map(RunError::from));
+    if !lost.is_empty() {
+        problems.push(RunError::LeaseLost(lost.join("`, `")));
+    }
     problems.extend(
         fleet::write_samples(folder.root(), &measured)
             .err()

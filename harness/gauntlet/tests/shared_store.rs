@@ -541,6 +541,43 @@ fn lease_commands_show_release_by_force_and_take_boards_out_of_rotation() {
 }
 
 #[test]
+fn a_run_that_lost_its_lease_mid_run_fails_loudly_and_keeps_its_figures() {
+    let _one = serial();
+    let Some(db) = fresh_database("lost") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rig = rig(dir.path(), "b0");
+    let scenario = scenario(dir.path(), "min_duration = \"5s\"\n");
+    let out = dir.path().join("out");
+    let mut run = spawn_run(&scenario, &rig, &out, &db, &["--lease-ttl", "3s"]);
+    let lines = lines_of(&mut run);
+    let acquired = wait_for(&lines, "lease: acquired board");
+    let key = acquired.split('`').nth(1).unwrap().to_string();
+    // As a database crash that forgot the lease (synchronous_commit = off) would leave it.
+    psql(&db, &format!("DELETE FROM leases WHERE board = '{key}'"));
+    let rest: Vec<String> = lines.iter().collect();
+    let status = run.wait().unwrap();
+    let rest = rest.join("\n");
+    assert_eq!(status.code(), Some(3), "{rest}");
+    assert!(
+        rest.contains(&format!("warning: lost the lease of board `{key}`"))
+            && rest.contains(&format!(
+                "error: failed to hold board(s) `{key}` for the whole run"
+            )),
+        "{rest}"
+    );
+    // Measured and recorded all the same, for whoever looks into it.
+    assert!(results(&out)["entries"][0]["metrics"].is_object());
+    let statuses = run_statuses(&db);
+    assert_eq!(
+        statuses.values().collect::<Vec<_>>(),
+        ["complete"],
+        "{statuses:?}"
+    );
+}
+
+#[test]
 fn a_sqlite_store_records_who_holds_a_board_and_leaves_the_lock_to_decide() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("local.db").display().to_string();
