@@ -117,13 +117,7 @@ fn ticket(r: &Row) -> Result<Ticket, DbError> {
     Ok(Ticket {
         board: r.text(0)?,
         ticket: r.int(1)?,
-        holder: Holder {
-            host: r.text(2)?,
-            pid: u32::try_from(r.int(3)?).unwrap_or(0),
-            user: r.text(4)?,
-            ci_job: r.opt_text(5)?,
-            run_id: r.opt_text(6)?,
-        },
+        holder: holder_columns(r)?,
         enqueued_ms: r.int(7)?,
         wants: r.opt_text(8)?,
     })
@@ -198,6 +192,17 @@ pub enum LeaseError {
     EmptyField { board: String, field: &'static str },
 }
 
+/// The holder in columns 2 to 6 (host, pid, user_name, ci_job, run_id) of a lease or ticket row.
+fn holder_columns(r: &Row) -> Result<Holder, DbError> {
+    Ok(Holder {
+        host: r.text(2)?,
+        pid: u32::try_from(r.int(3)?).unwrap_or(0),
+        user: r.text(4)?,
+        ci_job: r.opt_text(5)?,
+        run_id: r.opt_text(6)?,
+    })
+}
+
 const LEASE_COLUMNS: &str =
     "board, token, host, pid, user_name, ci_job, run_id, acquired_ms, renewed_ms, expires_ms";
 
@@ -205,13 +210,7 @@ fn lease(r: &Row) -> Result<Lease, DbError> {
     Ok(Lease {
         board: r.text(0)?,
         token: r.text(1)?,
-        holder: Holder {
-            host: r.text(2)?,
-            pid: u32::try_from(r.int(3)?).unwrap_or(0),
-            user: r.text(4)?,
-            ci_job: r.opt_text(5)?,
-            run_id: r.opt_text(6)?,
-        },
+        holder: holder_columns(r)?,
         acquired_ms: r.int(7)?,
         renewed_ms: r.int(8)?,
         expires_ms: r.int(9)?,

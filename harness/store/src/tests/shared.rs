@@ -197,6 +197,18 @@ fn holder(run: &str) -> Holder {
 
 const TTL: Duration = Duration::from_millis(400);
 
+/// A waiter as `lease list` shows it: board, run, what else it waits for.
+type Queued = (String, Option<String>, Option<String>);
+
+fn queued(store: &Store) -> Vec<Queued> {
+    store
+        .waiters(TTL)
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.board, t.holder.run_id, t.wants))
+        .collect()
+}
+
 both!(
     a_lease_is_exclusive_until_released_or_expired,
     |t: &Target| {
@@ -277,16 +289,10 @@ both!(waiters_get_a_busy_board_in_fifo_order, |t: &Target| {
         }
     }
     // The queue as `lease list` shows it: a board wait, first come first.
-    let queued: Vec<(String, Option<String>, Option<String>)> = store
-        .waiters(TTL)
-        .unwrap()
-        .into_iter()
-        .map(|t| (t.board, t.holder.run_id, t.wants))
-        .collect();
-    let expected: Vec<(String, Option<String>, Option<String>)> = (0..3)
+    let expected: Vec<Queued> = (0..3)
         .map(|i| ("pi-1".to_string(), Some(format!("w{i}")), None))
         .collect();
-    assert_eq!(queued, expected);
+    assert_eq!(queued(&store), expected);
     // A newcomer that does not wait does not jump the queue either.
     store.release_lease(&held).unwrap();
     let jumped = store
@@ -373,18 +379,12 @@ both!(
             }
         }
         // Both pool waiters on every candidate, in arrival order, saying what they wait for.
-        let queued: Vec<(String, Option<String>, Option<String>)> = store
-            .waiters(TTL)
-            .unwrap()
-            .into_iter()
-            .map(|t| (t.board, t.holder.run_id, t.wants))
-            .collect();
         let wants = Some("2 board(s) of pool { family=pi }".to_string());
-        let expected: Vec<(String, Option<String>, Option<String>)> = boards
+        let expected: Vec<Queued> = boards
             .iter()
             .flat_map(|b| (0..2).map(|i| (b.clone(), Some(format!("w{i}")), wants.clone())))
             .collect();
-        assert_eq!(queued, expected);
+        assert_eq!(queued(&store), expected);
         store.release_lease(&held).unwrap();
         // A newcomer does not jump the queue: pi-3 is promised, or already taken.
         let jumped = store
