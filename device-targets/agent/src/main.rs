@@ -3,6 +3,7 @@
 
 use std::io;
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -104,8 +105,19 @@ fn run(args: Args) -> Result<(), String> {
     } else if args.stdio {
         enlarge_pipe(0);
         enlarge_pipe(1);
-        serve(&runtime, &config, io::stdin().lock(), io::stdout().lock())
-            .map_err(|e| format!("serve: {e}"))?;
+        // Std's stdout is line-buffered: a response holding a 0x0A byte would leave in two
+        // writes, waking the host twice. A copy of the descriptor writes each flush in one.
+        let stdout = io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| format!("duplicate stdout: {e}"))?;
+        serve(
+            &runtime,
+            &config,
+            io::stdin().lock(),
+            std::fs::File::from(stdout),
+        )
+        .map_err(|e| format!("serve: {e}"))?;
         Ok(())
     } else {
         Err("choose a transport: --stdio, --listen ADDR or --serial PATH".into())

@@ -1,24 +1,38 @@
 //! A framed, request/response link to a device over any byte stream.
 //!
-//! A reader thread decodes frames as they arrive and a writer thread sends them, so every wait
-//! and every write has a deadline whatever the stream (pipe, socket, tty) supports: a device that
-//! stops answering is a timeout, and one that stops reading (a request larger than the pipe's
-//! buffer, half written) is a timeout that says so, rather than a hang.
+//! Every wait and every write has a deadline whatever the stream (pipe, socket, tty) supports:
+//! a device that stops answering is a timeout, and one that stops reading (a request larger
+//! than the stream's buffer, half written) is a timeout that says so, rather than a hang.
+//!
+//! Two ways to keep that promise. Streams with a file descriptor (pipes, sockets) are driven
+//! from the calling thread: [`Link::send`] writes what the stream takes without blocking and
+//! [`Link::recv`] waits in `poll(2)` for the response and for room to write the rest, so a
+//! response wakes the caller itself. A reader and a writer thread would cost a scheduler
+//! hand-off at each end of every request, which at batch 1 was most of the harness's overhead.
+//! Other streams (a boxed serial port) keep a reader thread that decodes frames as they arrive
+//! and a writer thread that sends them.
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::process::{ChildStdin, ChildStdout};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gauntlet_wire::{FrameDecoder, FrameError, Request, Response, encode_frame};
 
 /// Responses carry at most a batch of outputs; anything larger is a broken stream.
 const MAX_RESPONSE_FRAME: usize = 64 * 1024 * 1024;
-/// Requests queued for the writer. A session keeps at most two in flight before it waits for a
+/// Requests waiting to be written. A session keeps at most four in flight before it waits for a
 /// response (whose deadline covers the writes), so a full queue means the device stopped reading.
 const QUEUED_REQUESTS: usize = 4;
+/// One read's buffer: a pipe's default capacity, so a burst of responses is taken in one read.
+const READ_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
@@ -61,6 +75,259 @@ impl LinkError {
     }
 }
 
+/// One end of a device's stream as the link sees it: a file descriptor it may wait on in
+/// `poll(2)` and write to without blocking, or none (the link then gives the stream threads).
+pub trait LinkEnd {
+    fn descriptor(&self) -> Option<RawFd> {
+        None
+    }
+}
+
+macro_rules! descriptor_ends {
+    ($($end:ty),*) => {$(
+        impl LinkEnd for $end {
+            fn descriptor(&self) -> Option<RawFd> {
+                Some(self.as_raw_fd())
+            }
+        }
+    )*};
+}
+
+// Kernel objects without a user-space buffer: a write the kernel accepted is on its way.
+descriptor_ends!(ChildStdin, ChildStdout, TcpStream, UnixStream);
+
+impl LinkEnd for Box<dyn serialport::SerialPort> {}
+impl LinkEnd for Box<dyn Read + Send> {}
+impl LinkEnd for Box<dyn Write + Send> {}
+
+pub struct Link(Driver);
+
+enum Driver {
+    Polled(Box<Polled>),
+    Threaded(Threaded),
+}
+
+impl Link {
+    pub fn new<R, W>(reader: R, writer: W) -> Link
+    where
+        R: Read + LinkEnd + Send + 'static,
+        W: Write + LinkEnd + Send + 'static,
+    {
+        if let (Some(read_fd), Some(write_fd)) = (reader.descriptor(), writer.descriptor())
+            && let Ok(writer_flags) = make_nonblocking(write_fd)
+        {
+            return Link(Driver::Polled(Box::new(Polled {
+                reader: Box::new(reader),
+                writer: Box::new(writer),
+                read_fd,
+                write_fd,
+                writer_flags,
+                decoder: FrameDecoder::new(MAX_RESPONSE_FRAME),
+                buf: vec![0; READ_BYTES],
+                outbox: Vec::new(),
+                written: 0,
+                ends: VecDeque::new(),
+                failed: None,
+                closed: None,
+            })));
+        }
+        Link(Driver::Threaded(Threaded::new(reader, writer)))
+    }
+
+    /// Queues `request` and returns at once: written now as far as the stream takes it without
+    /// blocking, the rest while waiting; the deadline of the next [`recv`](Link::recv) bounds
+    /// its writing.
+    pub fn send(&mut self, request: &Request) -> Result<(), LinkError> {
+        match &mut self.0 {
+            Driver::Polled(p) => p.send(request),
+            Driver::Threaded(t) => t.send(request),
+        }
+    }
+
+    pub fn recv(&mut self, timeout: Duration) -> Result<Response, LinkError> {
+        match &mut self.0 {
+            Driver::Polled(p) => p.recv(timeout),
+            Driver::Threaded(t) => t.recv(timeout),
+        }
+    }
+
+    pub fn call(&mut self, request: &Request, timeout: Duration) -> Result<Response, LinkError> {
+        self.send(request)?;
+        self.recv(timeout)
+    }
+}
+
+/// Sets `O_NONBLOCK` on `fd` and answers its flags before.
+fn make_nonblocking(fd: RawFd) -> io::Result<libc::c_int> {
+    // SAFETY: F_GETFL and F_SETFL take and return ints and touch no memory of ours; `fd` is
+    // open, owned by the end that answered it.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(flags)
+}
+
+fn send_error((kind, message): &(io::ErrorKind, String)) -> LinkError {
+    LinkError::Send(io::Error::new(*kind, message.clone()))
+}
+
+/// A link driven from the calling thread over file descriptors.
+struct Polled {
+    reader: Box<dyn Read + Send>,
+    writer: Box<dyn Write + Send>,
+    read_fd: RawFd,
+    write_fd: RawFd,
+    /// The writer's flags before the link made it non-blocking, restored when the link goes:
+    /// copies of a descriptor (a socket's clone) share them.
+    writer_flags: libc::c_int,
+    decoder: FrameDecoder,
+    buf: Vec<u8>,
+    /// Encoded requests; the bytes before `written` are on the stream.
+    outbox: Vec<u8>,
+    written: usize,
+    /// Where each request not yet wholly written ends in `outbox`.
+    ends: VecDeque<usize>,
+    failed: Option<(io::ErrorKind, String)>,
+    /// The stream ended, with the read error that ended it if any.
+    closed: Option<Option<String>>,
+}
+
+impl Polled {
+    fn send(&mut self, request: &Request) -> Result<(), LinkError> {
+        if let Some(failed) = &self.failed {
+            return Err(send_error(failed));
+        }
+        if self.ends.len() > QUEUED_REQUESTS {
+            return Err(LinkError::NotReading {
+                limit: Duration::ZERO,
+                unsent: self.unsent(),
+            });
+        }
+        if self.written > 0 && self.written >= self.outbox.len() / 2 {
+            self.outbox.drain(..self.written);
+            self.ends.iter_mut().for_each(|end| *end -= self.written);
+            self.written = 0;
+        }
+        encode_frame(request, &mut self.outbox);
+        self.ends.push_back(self.outbox.len());
+        self.write_ready();
+        // A failed write is the next recv's to report, after the responses that came before it.
+        Ok(())
+    }
+
+    fn recv(&mut self, timeout: Duration) -> Result<Response, LinkError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(message) = self.decoder.next_message::<Response>() {
+                return message.map_err(LinkError::Corrupt);
+            }
+            if let Some(failed) = &self.failed {
+                return Err(send_error(failed));
+            }
+            if let Some(detail) = &self.closed {
+                return Err(LinkError::Closed {
+                    detail: detail.clone(),
+                });
+            }
+            if !self.wait(deadline.saturating_duration_since(Instant::now()))
+                && Instant::now() >= deadline
+            {
+                return Err(match self.unsent() {
+                    0 => LinkError::Timeout(timeout),
+                    unsent => LinkError::NotReading {
+                        limit: timeout,
+                        unsent,
+                    },
+                });
+            }
+        }
+    }
+
+    fn unsent(&self) -> usize {
+        self.outbox.len() - self.written
+    }
+
+    /// Waits up to `left` for a response's bytes, or room for unsent requests, and takes what
+    /// is ready. Answers whether anything was.
+    fn wait(&mut self, left: Duration) -> bool {
+        let mut fds = [
+            libc::pollfd {
+                fd: self.read_fd,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: self.write_fd,
+                events: libc::POLLOUT,
+                revents: 0,
+            },
+        ];
+        let watched = if self.unsent() > 0 { 2 } else { 1 };
+        // Rounded up: a wait that ends before its deadline is only repeated.
+        let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
+        // SAFETY: `fds` outlives the call and holds at least `watched` entries.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), watched as libc::nfds_t, ms) };
+        if ready < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                self.closed = Some(Some(format!("wait for the device: {e}")));
+            }
+            return e.kind() != io::ErrorKind::Interrupted;
+        }
+        if fds[1].revents != 0 {
+            self.write_ready();
+        }
+        if fds[0].revents != 0 {
+            self.read_ready();
+        }
+        ready > 0
+    }
+
+    /// Writes unsent requests until the stream would block.
+    fn write_ready(&mut self) {
+        while self.unsent() > 0 && self.failed.is_none() {
+            match self.writer.write(&self.outbox[self.written..]) {
+                Ok(0) => {
+                    self.failed =
+                        Some((io::ErrorKind::WriteZero, "the stream took no bytes".into()))
+                }
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => self.failed = Some((e.kind(), e.to_string())),
+            }
+        }
+        while self.ends.front().is_some_and(|&end| end <= self.written) {
+            self.ends.pop_front();
+        }
+        if self.unsent() == 0 {
+            self.outbox.clear();
+            self.written = 0;
+        }
+    }
+
+    /// One read: the caller polls before each, so a reader that blocks is never waited on.
+    fn read_ready(&mut self) {
+        match self.reader.read(&mut self.buf) {
+            Ok(0) => self.closed = Some(None),
+            Ok(n) => self.decoder.extend(&self.buf[..n]),
+            // The socket's clone shares the writer's non-blocking flag.
+            Err(e) if idle(&e) => {}
+            Err(e) => self.closed = Some(Some(e.to_string())),
+        }
+    }
+}
+
+impl Drop for Polled {
+    fn drop(&mut self) {
+        // SAFETY: as in `make_nonblocking`; the writer, and so its descriptor, is still open.
+        unsafe {
+            libc::fcntl(self.write_fd, libc::F_SETFL, self.writer_flags);
+        }
+    }
+}
+
 enum Incoming {
     /// Boxed: a hello with its runtimes is far larger than the other variants.
     Message(Box<Response>),
@@ -78,14 +345,16 @@ struct Outbox {
     failed: Mutex<Option<(io::ErrorKind, String)>>,
 }
 
-pub struct Link {
+/// A link over a stream the caller cannot wait on: a reader thread decodes frames as they
+/// arrive and a writer thread sends them.
+struct Threaded {
     outgoing: SyncSender<Vec<u8>>,
     outbox: Arc<Outbox>,
     incoming: Receiver<Incoming>,
 }
 
-impl Link {
-    pub fn new(reader: impl Read + Send + 'static, writer: impl Write + Send + 'static) -> Link {
+impl Threaded {
+    fn new(reader: impl Read + Send + 'static, writer: impl Write + Send + 'static) -> Threaded {
         let (tx, incoming) = mpsc::channel();
         let write_failures = tx.clone();
         thread::Builder::new()
@@ -99,20 +368,16 @@ impl Link {
             .name("gauntlet-link-writer".into())
             .spawn(move || write_frames(writer, frames, &state, &write_failures))
             .expect("spawn the link writer thread");
-        Link {
+        Threaded {
             outgoing,
             outbox,
             incoming,
         }
     }
 
-    /// Queues `request` for the writer and returns at once; the deadline of the next
-    /// [`recv`](Link::recv) bounds its writing.
-    pub fn send(&mut self, request: &Request) -> Result<(), LinkError> {
-        if let Some((kind, message)) =
-            &*self.outbox.failed.lock().unwrap_or_else(|p| p.into_inner())
-        {
-            return Err(LinkError::Send(io::Error::new(*kind, message.clone())));
+    fn send(&mut self, request: &Request) -> Result<(), LinkError> {
+        if let Some(failed) = &*self.outbox.failed.lock().unwrap_or_else(|p| p.into_inner()) {
+            return Err(send_error(failed));
         }
         let mut frame = Vec::new();
         encode_frame(request, &mut frame);
@@ -133,7 +398,7 @@ impl Link {
         }
     }
 
-    pub fn recv(&mut self, timeout: Duration) -> Result<Response, LinkError> {
+    fn recv(&mut self, timeout: Duration) -> Result<Response, LinkError> {
         match self.incoming.recv_timeout(timeout) {
             Ok(Incoming::Message(response)) => Ok(*response),
             Ok(Incoming::Corrupt(e)) => Err(LinkError::Corrupt(e)),
@@ -150,11 +415,6 @@ impl Link {
             },
             Err(RecvTimeoutError::Disconnected) => Err(LinkError::Closed { detail: None }),
         }
-    }
-
-    pub fn call(&mut self, request: &Request, timeout: Duration) -> Result<Response, LinkError> {
-        self.send(request)?;
-        self.recv(timeout)
     }
 }
 
@@ -178,6 +438,15 @@ fn write_frames(
     }
 }
 
+/// A read that found nothing, which is not the end of the stream: serial ports and sockets with
+/// a read timeout time out on idle lines, and a non-blocking descriptor has nothing yet.
+fn idle(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::Interrupted | io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    )
+}
+
 fn pump(mut reader: impl Read, tx: mpsc::Sender<Incoming>) {
     let mut decoder = FrameDecoder::new(MAX_RESPONSE_FRAME);
     let mut buf = vec![0u8; 64 * 1024];
@@ -188,18 +457,7 @@ fn pump(mut reader: impl Read, tx: mpsc::Sender<Incoming>) {
                 return;
             }
             Ok(n) => n,
-            // Serial ports and sockets with a read timeout time out on idle lines; that is not
-            // the end of the stream.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::Interrupted
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::WouldBlock
-                ) =>
-            {
-                continue;
-            }
+            Err(e) if idle(&e) => continue,
             Err(e) => {
                 let _ = tx.send(Incoming::Closed(Some(e)));
                 return;
@@ -221,55 +479,218 @@ fn pump(mut reader: impl Read, tx: mpsc::Sender<Incoming>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::net::UnixStream;
+
+    /// A socket end that hides its descriptor, so the link gives it threads.
+    struct Opaque(UnixStream);
+
+    impl Read for Opaque {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.0.read(buf)
+        }
+    }
+
+    impl Write for Opaque {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.write(buf)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            self.0.flush()
+        }
+    }
+
+    impl LinkEnd for Opaque {}
+
+    /// A link to a fresh device end, over each driver: (driver's name, link, device end).
+    fn links() -> [(&'static str, Link, UnixStream); 2] {
+        let pair = || UnixStream::pair().unwrap();
+        let ((polled, polled_device), (threaded, threaded_device)) = (pair(), pair());
+        let polled_link = Link::new(polled.try_clone().unwrap(), polled);
+        let threaded_link = Link::new(Opaque(threaded.try_clone().unwrap()), Opaque(threaded));
+        assert!(matches!(polled_link.0, Driver::Polled(_)));
+        assert!(matches!(threaded_link.0, Driver::Threaded(_)));
+        [
+            ("polled", polled_link, polled_device),
+            ("threaded", threaded_link, threaded_device),
+        ]
+    }
+
+    fn infer(seq: u32, values: usize) -> Request {
+        Request::Infer(gauntlet_wire::InferRequest {
+            slot: 0,
+            seq,
+            window_len: 1024,
+            data: vec![0.5; values],
+        })
+    }
+
+    fn assert_closed(driver: &str, link: &mut Link) {
+        let answer = link.recv(Duration::from_secs(5));
+        assert!(
+            matches!(answer, Err(LinkError::Closed { .. })),
+            "{driver}: {answer:?}"
+        );
+    }
 
     #[test]
     fn a_silent_device_is_a_timeout_and_a_closed_one_is_closed() {
-        let (host, device) = UnixStream::pair().unwrap();
-        let mut link = Link::new(host.try_clone().unwrap(), host);
-        link.send(&Request::Memory).unwrap();
-        assert!(matches!(
-            link.recv(Duration::from_millis(20)),
-            Err(LinkError::Timeout(_))
-        ));
-        drop(device);
-        assert!(matches!(
-            link.recv(Duration::from_secs(5)),
-            Err(LinkError::Closed { .. })
-        ));
+        for (driver, mut link, mut device) in links() {
+            link.send(&Request::Memory).unwrap();
+            // The device takes the request (so none is left unsent) and says nothing.
+            let mut byte = [1u8];
+            while byte[0] != 0 {
+                device.read_exact(&mut byte).unwrap();
+            }
+            assert!(
+                matches!(
+                    link.recv(Duration::from_millis(20)),
+                    Err(LinkError::Timeout(_))
+                ),
+                "{driver}"
+            );
+            drop(device);
+            assert_closed(driver, &mut link);
+        }
     }
 
     #[test]
     fn a_device_that_stops_reading_is_a_timeout_that_says_so() {
-        let (host, device) = UnixStream::pair().unwrap();
-        let mut link = Link::new(host.try_clone().unwrap(), host);
-        // Far more than a socket buffer holds, so the write cannot finish while nobody reads.
-        let request = Request::Infer(gauntlet_wire::InferRequest {
-            slot: 0,
-            seq: 1,
-            window_len: 1024,
-            data: vec![0.5; 1 << 20],
-        });
-        link.send(&request).unwrap();
-        match link.recv(Duration::from_millis(50)) {
-            Err(LinkError::NotReading { limit, unsent }) => {
-                assert_eq!(limit, Duration::from_millis(50));
-                assert!(unsent > 0);
+        for (driver, mut link, device) in links() {
+            // Far more than a socket buffer holds, so the write cannot finish while nobody reads.
+            link.send(&infer(1, 1 << 20)).unwrap();
+            match link.recv(Duration::from_millis(50)) {
+                Err(LinkError::NotReading { limit, unsent }) => {
+                    assert_eq!(limit, Duration::from_millis(50), "{driver}");
+                    assert!(unsent > 0, "{driver}");
+                }
+                other => panic!("{driver}: expected NotReading, got {other:?}"),
             }
-            other => panic!("expected NotReading, got {other:?}"),
+            let reason = link
+                .recv(Duration::from_millis(10))
+                .unwrap_err()
+                .reason("pi4");
+            assert!(
+                reason.contains("board `pi4` within 10ms"),
+                "{driver}: {reason}"
+            );
+            assert!(reason.contains("stopped reading"), "{driver}: {reason}");
+            // The device's end going away ends the blocked write, and the link says why.
+            drop(device);
+            assert!(
+                matches!(
+                    link.recv(Duration::from_secs(5)),
+                    Err(LinkError::Send(_) | LinkError::Closed { .. })
+                ),
+                "{driver}"
+            );
         }
-        let reason = link
-            .recv(Duration::from_millis(10))
-            .unwrap_err()
-            .reason("pi4");
-        assert!(reason.contains("board `pi4` within 10ms"), "{reason}");
-        assert!(reason.contains("stopped reading"), "{reason}");
-        // The device's end going away ends the blocked write, and the link says why.
-        drop(device);
-        assert!(matches!(
-            link.recv(Duration::from_secs(5)),
-            Err(LinkError::Send(_) | LinkError::Closed { .. })
-        ));
+    }
+
+    #[test]
+    fn requests_beyond_the_queue_are_refused_while_the_device_reads_none() {
+        for (driver, mut link, _device) in links() {
+            let mut refused = None;
+            for seq in 0..64 {
+                if let Err(e) = link.send(&infer(seq, 1 << 16)) {
+                    refused = Some((seq, e));
+                    break;
+                }
+            }
+            match refused {
+                Some((seq, LinkError::NotReading { limit, unsent })) => {
+                    assert!(
+                        seq > QUEUED_REQUESTS as u32,
+                        "{driver}: refused request {seq}"
+                    );
+                    assert_eq!(limit, Duration::ZERO, "{driver}");
+                    assert!(unsent > 0, "{driver}");
+                }
+                other => panic!("{driver}: expected a refusal, got {other:?}"),
+            }
+        }
+    }
+
+    /// A device that reads requests as they come and answers each: the link writes a request
+    /// larger than the socket holds while it waits, and pipelined answers arrive in order.
+    #[test]
+    fn a_request_larger_than_the_stream_holds_is_written_while_waiting() {
+        for (driver, mut link, device) in links() {
+            let echo = thread::spawn(move || {
+                let mut device = device;
+                let mut decoder = FrameDecoder::new(MAX_RESPONSE_FRAME);
+                let mut buf = vec![0; 4096];
+                let mut answered = 0;
+                while answered < 3 {
+                    let n = device.read(&mut buf).unwrap();
+                    decoder.extend(&buf[..n]);
+                    while let Some(request) = decoder.next_message::<Request>() {
+                        let Request::Infer(request) = request.unwrap() else {
+                            panic!("expected inference requests");
+                        };
+                        let mut wire = Vec::new();
+                        encode_frame(
+                            &Response::Marked {
+                                marker: gauntlet_wire::Marker::WindowStart(request.seq),
+                                device_time_ns: request.data.len() as u64,
+                            },
+                            &mut wire,
+                        );
+                        device.write_all(&wire).unwrap();
+                        answered += 1;
+                    }
+                }
+            });
+            let sizes = [1 << 18, 3, 1 << 16];
+            for (seq, &values) in sizes.iter().enumerate() {
+                link.send(&infer(seq as u32, values)).unwrap();
+            }
+            for (seq, &values) in sizes.iter().enumerate() {
+                assert_eq!(
+                    link.recv(Duration::from_secs(30)).unwrap(),
+                    Response::Marked {
+                        marker: gauntlet_wire::Marker::WindowStart(seq as u32),
+                        device_time_ns: values as u64
+                    },
+                    "{driver}"
+                );
+            }
+            echo.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn responses_sent_before_the_device_closed_arrive_before_the_close() {
+        for (driver, mut link, mut device) in links() {
+            let mut wire = Vec::new();
+            encode_frame(&Response::Goodbye, &mut wire);
+            encode_frame(&Response::Goodbye, &mut wire);
+            device.write_all(&wire).unwrap();
+            drop(device);
+            for _ in 0..2 {
+                assert_eq!(
+                    link.recv(Duration::from_secs(5)).unwrap(),
+                    Response::Goodbye,
+                    "{driver}"
+                );
+            }
+            assert_closed(driver, &mut link);
+        }
+    }
+
+    #[test]
+    fn a_polled_link_leaves_the_stream_blocking_when_it_goes() {
+        let (host, _device) = UnixStream::pair().unwrap();
+        // The caller's copy shares the descriptor's flags with the link's.
+        let nonblocking = || {
+            // SAFETY: F_GETFL touches no memory of ours; `host` is open.
+            let flags = unsafe { libc::fcntl(host.as_raw_fd(), libc::F_GETFL) };
+            assert!(flags >= 0);
+            flags & libc::O_NONBLOCK != 0
+        };
+        let link = Link::new(host.try_clone().unwrap(), host.try_clone().unwrap());
+        assert!(matches!(link.0, Driver::Polled(_)));
+        assert!(nonblocking());
+        drop(link);
+        assert!(!nonblocking());
     }
 
     #[test]
@@ -287,20 +708,24 @@ mod tests {
 
     #[test]
     fn a_corrupt_frame_is_reported_and_the_next_response_still_arrives() {
-        let (host, mut device) = UnixStream::pair().unwrap();
-        let mut link = Link::new(host.try_clone().unwrap(), host);
-        let mut wire = Vec::new();
-        encode_frame(&Response::Goodbye, &mut wire);
-        wire[1] ^= 0xFF;
-        encode_frame(&Response::Goodbye, &mut wire);
-        device.write_all(&wire).unwrap();
-        assert!(matches!(
-            link.recv(Duration::from_secs(5)),
-            Err(LinkError::Corrupt(_))
-        ));
-        assert_eq!(
-            link.recv(Duration::from_secs(5)).unwrap(),
-            Response::Goodbye
-        );
+        for (driver, mut link, mut device) in links() {
+            let mut wire = Vec::new();
+            encode_frame(&Response::Goodbye, &mut wire);
+            wire[1] ^= 0xFF;
+            encode_frame(&Response::Goodbye, &mut wire);
+            device.write_all(&wire).unwrap();
+            assert!(
+                matches!(
+                    link.recv(Duration::from_secs(5)),
+                    Err(LinkError::Corrupt(_))
+                ),
+                "{driver}"
+            );
+            assert_eq!(
+                link.recv(Duration::from_secs(5)).unwrap(),
+                Response::Goodbye,
+                "{driver}"
+            );
+        }
     }
 }
