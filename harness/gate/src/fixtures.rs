@@ -149,6 +149,7 @@ pub fn results(run_id: &str, entries: Vec<Entry>) -> Results {
                 temperatures: None,
                 session_s: None,
                 machine: None,
+                fresh_agents: 0,
             });
         }
     }

@@ -12,12 +12,13 @@ static BOARDS_IN_USE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn scenario() -> String {
     let builds = r#"[{ variant = "fp32", onnx = "{repo}/scenarios/models/cwru_cnn/cwru_cnn_fp32.onnx", reference = true }]"#;
-    // A few seconds of replay, so the wall-time figure is not all process start-up and reports.
+    // A few seconds of replay, so the wall-time figure is not all process start-up and reports;
+    // two replays, the second in a fresh agent started over the same SSH connection.
     cwru_scenario(
         "cwru-ssh",
         0.05,
         builds,
-        "[run]\nwarmup = 4\nbatch = 8\nmin_duration = \"3s\"",
+        "[run]\nwarmup = 4\nbatch = 8\nmin_duration = \"3s\"\nrepeats = 2",
     )
 }
 
@@ -79,6 +80,7 @@ fn three_ssh_boards_run_in_parallel_and_the_second_run_resends_nothing() {
         for board in boards {
             assert_eq!(board["status"], "completed", "{board}");
             assert!(board["health"]["agent_version"].is_string(), "{board}");
+            assert_eq!(board["fresh_agents"], 1, "{board}");
             let t = &board["temperatures"];
             let samples = t["samples"].as_u64().unwrap();
             assert!(samples >= 1, "sampled while running: {t}");

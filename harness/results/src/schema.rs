@@ -162,6 +162,11 @@ pub struct BoardResult {
     /// The machine read at every block boundary, and whether its state changed during the run.
     #[serde(default)]
     pub machine: Option<Machine>,
+    /// Agent processes started afresh for the replays after the first (`[run] fresh_agent`):
+    /// `repeats − 1` where the run starts the agent (local and SSH boards), 0 where the replays
+    /// shared one process or one boot (agents behind TCP or serial, firmware).
+    #[serde(default)]
+    pub fresh_agents: u32,
 }
 
 /// The machine a board ran on, block by block (README, "Machine state").

@@ -184,6 +184,7 @@ fn board_result(plan: &Plan, board: &BoardRecord) -> BoardResult {
         temperatures: board.temperatures.as_ref().map(temperatures),
         session_s: board.session.map(|d| d.as_secs_f64()),
         machine,
+        fresh_agents: board.fresh_agents,
     }
 }
 

@@ -12,6 +12,8 @@ use std::time::Duration;
 use gauntlet_mcu::{DebugProbe, Firmware, McuBoard, McuError};
 use gauntlet_spec::{AgentBinary, Board, BoardKind, Connection, LocalTransport, SerialPort};
 
+use gauntlet_wire::Request;
+
 use crate::driver::{BoardDriver, DeviceSession};
 use crate::link::{Link, LinkError};
 use crate::thermal::{TEMPERATURE_INTERVAL, TemperatureSampler};
@@ -84,10 +86,11 @@ impl AgentProcess {
     }
 }
 
-impl Drop for AgentProcess {
-    fn drop(&mut self) {
-        // Give a polite shutdown (already sent by the session) a moment, then make sure.
-        for _ in 0..20 {
+impl AgentProcess {
+    /// Gives a polite shutdown (already sent by the session) up to `grace`, then makes sure.
+    fn end(&mut self, grace: Duration) {
+        let deadline = std::time::Instant::now() + grace;
+        while std::time::Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return;
             }
@@ -95,6 +98,12 @@ impl Drop for AgentProcess {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        self.end(Duration::from_millis(200));
     }
 }
 
@@ -216,6 +225,8 @@ struct AgentSession {
     link: Link,
     token: Option<String>,
     agent: AgentProcess,
+    /// What the agent was started for, to start a fresh one.
+    board: Board,
 }
 
 impl DeviceSession for AgentSession {
@@ -229,6 +240,16 @@ impl DeviceSession for AgentSession {
 
     fn diagnose(&mut self, board: &str, error: &LinkError) -> String {
         self.agent.explain(error.reason(board))
+    }
+
+    fn restart_agent(&mut self, timeout: Duration) -> Option<Result<(), ConnectError>> {
+        let Connection::Local { agent, transport } = &self.board.connection else {
+            return None;
+        };
+        let _ = self.link.call(&Request::EndSession, timeout);
+        self.agent.end(timeout);
+        let fresh = connect_local(&self.board, agent, transport);
+        Some(fresh.map(|fresh| *self = fresh))
     }
 }
 
@@ -343,6 +364,7 @@ fn connect_local(
         link,
         token,
         agent: process,
+        board: board.clone(),
     })
 }
 
@@ -485,8 +507,8 @@ impl BoardDriver for SshDriver {
             .iter()
             .find(|(name, _)| name == ONNXRUNTIME_UPLOAD)
             .map(|(_, path)| path.as_str());
-        let agent_args: Vec<&str> = library_remote
-            .map(|path| vec!["--onnxruntime", path])
+        let agent_args: Vec<String> = library_remote
+            .map(|path| vec!["--onnxruntime".to_owned(), path.to_owned()])
             .unwrap_or_default();
         let health = ssh.health_check(&deployment.agent_remote)?;
         let refusals = health.refusals(&board.health);
@@ -497,13 +519,11 @@ impl BoardDriver for SshDriver {
                 health: Box::new(health),
             });
         }
-        let mut child = ssh.spawn_agent(&deployment.agent_remote, &agent_args)?;
-        let stderr = collect_stderr(child.stderr.take().expect("stderr is piped"));
-        let stdin = child.stdin.take().expect("stdin is piped");
-        let stdout = child.stdout.take().expect("stdout is piped");
+        let (link, agent) = ssh_agent(&ssh, &deployment.agent_remote, &agent_args)?;
         Ok(Box::new(SshSession {
-            link: Link::new(stdout, stdin),
-            agent: AgentProcess { child, stderr },
+            link,
+            agent,
+            agent_args,
             health,
             deployment,
             ssh: Arc::new(ssh),
@@ -511,9 +531,24 @@ impl BoardDriver for SshDriver {
     }
 }
 
+/// Starts the deployed agent on its board over the SSH connection; its stdio is the link.
+fn ssh_agent(
+    ssh: &gauntlet_ssh::SshBoard,
+    agent_remote: &str,
+    args: &[String],
+) -> Result<(Link, AgentProcess), ConnectError> {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut child = ssh.spawn_agent(agent_remote, &args)?;
+    let stderr = collect_stderr(child.stderr.take().expect("stderr is piped"));
+    let stdin = child.stdin.take().expect("stdin is piped");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    Ok((Link::new(stdout, stdin), AgentProcess { child, stderr }))
+}
+
 struct SshSession {
     link: Link,
     agent: AgentProcess,
+    agent_args: Vec<String>,
     health: gauntlet_ssh::Health,
     deployment: gauntlet_ssh::Deployment,
     // Dropped after the agent, so the SSH channel's master outlives the agent's shutdown.
@@ -551,6 +586,16 @@ impl DeviceSession for SshSession {
             return lost.to_string();
         }
         self.agent.explain(error.reason(board))
+    }
+
+    fn restart_agent(&mut self, timeout: Duration) -> Option<Result<(), ConnectError>> {
+        let _ = self.link.call(&Request::EndSession, timeout);
+        self.agent.end(timeout);
+        let fresh = ssh_agent(&self.ssh, &self.deployment.agent_remote, &self.agent_args);
+        Some(fresh.map(|(link, agent)| {
+            self.link = link;
+            self.agent = agent;
+        }))
     }
 
     fn health(&self) -> Option<gauntlet_ssh::Health> {

@@ -65,6 +65,14 @@ pub trait DeviceSession {
         Ok(())
     }
 
+    /// Ends this session's agent process and starts a fresh one on a new link, for a replay
+    /// independent of the process before it (its memory layout, the core it settled on). `None`,
+    /// touching nothing, where the run did not start the agent: one behind TCP or a serial line
+    /// outlives the session, and firmware has no process to restart.
+    fn restart_agent(&mut self, _timeout: Duration) -> Option<Result<(), ConnectError>> {
+        None
+    }
+
     /// The health check taken before any work.
     fn health(&self) -> Option<gauntlet_ssh::Health> {
         None

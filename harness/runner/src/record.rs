@@ -44,6 +44,9 @@ pub struct BoardRecord {
     /// The machine read at every block boundary, where the device declares it can be.
     #[serde(skip)]
     pub machine: Vec<MachineSample>,
+    /// Agent processes started afresh for replays after the first (`[run] fresh_agent`).
+    #[serde(skip)]
+    pub fresh_agents: u32,
 }
 
 /// The machine as the device read it before interleaved block `block` of replay `repeat` of

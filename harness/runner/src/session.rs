@@ -142,6 +142,7 @@ fn empty_record(board: &Board) -> BoardRecord {
         temperatures: None,
         session: None,
         machine: Vec::new(),
+        fresh_agents: 0,
     }
 }
 
@@ -206,6 +207,7 @@ fn run_board(
         power: monitor.as_ref(),
         idle: Vec::new(),
         machine: Vec::new(),
+        fresh_agents: 0,
         done: 0,
         total: (plan.measured_per_build(board) * builds) as u64,
     };
@@ -215,6 +217,7 @@ fn run_board(
     };
     let idle = std::mem::take(&mut run.idle);
     record.machine = std::mem::take(&mut run.machine);
+    record.fresh_agents = run.fresh_agents;
     if monitor.is_some() {
         // Keep sampling a little past the last window, so it ends inside the trace.
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -264,6 +267,7 @@ struct BoardRun<'a> {
     /// Idle baseline of each model's energy phase.
     idle: Vec<(String, Window)>,
     machine: Vec<MachineSample>,
+    fresh_agents: u32,
     done: u64,
     total: u64,
 }
@@ -402,12 +406,8 @@ impl BoardRun<'_> {
         models: &[PlannedModel],
         record: &mut BoardRecord,
     ) -> Option<BoardFault> {
-        let hello = Request::Hello {
-            protocol_version: PROTOCOL_VERSION,
-            token: conn.token(),
-        };
-        let reason = match conn.link().call(&hello, self.board.timeouts.connect) {
-            Ok(Response::Hello(hello)) => {
+        let reason = match handshake(conn, self.board) {
+            Ok(hello) => {
                 if record.hello.is_none() {
                     self.events.event(Event::BoardConnected {
                         board: self.board.id.clone(),
@@ -417,11 +417,7 @@ impl BoardRun<'_> {
                 }
                 return self.run_session(conn, &hello, models, record);
             }
-            Ok(other) => format!(
-                "complete the handshake: the device answered {}",
-                summary(&other)
-            ),
-            Err(e) => conn.diagnose(&self.board.id, &e),
+            Err(reason) => reason,
         };
         record
             .builds
@@ -466,6 +462,25 @@ impl BoardRun<'_> {
             let _ = link.call(&Request::EndSession, timeouts.connect);
         }
         fault
+    }
+}
+
+/// `Hello` and the agent's answer; the failure reason otherwise.
+fn handshake(
+    conn: &mut dyn DeviceSession,
+    board: &Board,
+) -> Result<gauntlet_wire::AgentHello, String> {
+    let hello = Request::Hello {
+        protocol_version: PROTOCOL_VERSION,
+        token: conn.token(),
+    };
+    match conn.link().call(&hello, board.timeouts.connect) {
+        Ok(Response::Hello(hello)) => Ok(hello),
+        Ok(other) => Err(format!(
+            "complete the handshake: the device answered {}",
+            summary(&other)
+        )),
+        Err(e) => Err(conn.diagnose(&board.id, &e)),
     }
 }
 
@@ -677,7 +692,7 @@ impl BoardSession<'_, '_> {
                 }
             }
         }
-        let mut fault = self.replay(&model.name, &mut active, &mut finished);
+        let mut fault = self.replay(model, &mut active, &mut finished);
         if fault.is_none() {
             match self.windows(&mut active) {
                 Ok(Some(idle)) => self.run.idle.push((model.name.clone(), idle)),
@@ -771,10 +786,11 @@ impl BoardSession<'_, '_> {
     /// Warm-up, then measured passes over the dataset, builds interleaved block by block.
     fn replay(
         &mut self,
-        model: &str,
+        planned: &PlannedModel,
         active: &mut Vec<Active>,
         finished: &mut Vec<BuildRecord>,
     ) -> Option<BoardFault> {
+        let model = planned.name.as_str();
         let rules = self.run.plan.scenario.run_for(self.run.board);
         let n = self.run.plan.windows.len();
         if n == 0 || active.is_empty() {
@@ -802,8 +818,19 @@ impl BoardSession<'_, '_> {
                     .sample_machine(model, pass.saturating_sub(1), None)
                     .err();
             }
-            // Warm-up runs once, as the first "block" of pass 0, and is not recorded.
-            if pass == 0 && warmup > 0 {
+            // Each of the `repeats` replays in a process of its own; passes added only to reach
+            // `min_inferences` or `min_duration` stay in the last one, as a short dataset may need
+            // hundreds of them.
+            let fresh = if pass > 0 && pass < rules.repeats && rules.fresh_agent {
+                match self.restart_agent(planned, active) {
+                    Ok(restarted) => restarted,
+                    Err(fault) => return Some(fault),
+                }
+            } else {
+                false
+            };
+            // Warm-up runs as the first "block" of a process's first pass, and is not recorded.
+            if (pass == 0 || fresh) && warmup > 0 {
                 for i in 0..active.len() {
                     if let Err(fault) = self.run_block(active, i, 0..warmup, Phase::Warmup) {
                         return Some(fault);
@@ -856,6 +883,50 @@ impl BoardSession<'_, '_> {
             }
             pass += 1;
         }
+    }
+
+    /// A fresh agent process for the next replay, where the run starts the agent, with every
+    /// build still in the replay loaded again into its slot. `Ok(false)`, nothing done, where the
+    /// board's agent cannot be restarted.
+    fn restart_agent(
+        &mut self,
+        model: &PlannedModel,
+        active: &mut [Active],
+    ) -> Result<bool, BoardFault> {
+        let board = self.run.board;
+        match self.conn.restart_agent(board.timeouts.connect) {
+            None => return Ok(false),
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                return Err(BoardFault {
+                    stage: Stage::Connect,
+                    reason: format!(
+                        "start a fresh agent on board `{}` for the next replay: {e}",
+                        board.id
+                    ),
+                });
+            }
+        }
+        handshake(&mut *self.conn, board).map_err(|reason| BoardFault {
+            stage: Stage::Handshake,
+            reason: format!("a fresh agent for the next replay: {reason}"),
+        })?;
+        self.run.fresh_agents += 1;
+        for a in active.iter_mut() {
+            // A build's slot is its index among its model's builds.
+            let build = &model.builds[usize::from(a.slot)];
+            match self.load(model, build, a.slot) {
+                Ok(Step::Done(_)) => {}
+                Ok(Step::Rejected { kind, message }) => {
+                    a.record.outcome = BuildOutcome::Rejected {
+                        kind,
+                        message: format!("load again in a fresh agent: {message}"),
+                    };
+                }
+                Err(e) => return Err(self.link_fault(Stage::Load, &e)),
+            }
+        }
+        Ok(true)
     }
 
     /// Sends the windows of `range` to one build, pipelined, and records what comes back.

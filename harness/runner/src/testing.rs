@@ -111,11 +111,15 @@ impl InProcessDriver {
 
     /// Starts a session of the device; the host's end of its stream.
     pub fn serve(&self) -> io::Result<UnixStream> {
-        serve_in_process(
-            self.runtime.clone(),
-            self.script.clone(),
-            Arc::clone(&self.log),
-        )
+        self.device().serve()
+    }
+
+    fn device(&self) -> InProcessDevice {
+        InProcessDevice {
+            runtime: self.runtime.clone(),
+            script: self.script.clone(),
+            log: Arc::clone(&self.log),
+        }
     }
 
     /// What the device has been asked so far, over every session it served.
@@ -134,20 +138,54 @@ impl BoardDriver for InProcessDriver {
         _board: &Board,
         _image: Option<&Firmware>,
     ) -> Result<Box<dyn DeviceSession>, ConnectError> {
+        let device = self.device();
+        Ok(Box::new(InProcessSession {
+            link: device.link()?,
+            device,
+        }))
+    }
+}
+
+/// What starts an in-process agent: each start a fresh `serve()`, as each local agent is a
+/// fresh process.
+struct InProcessDevice {
+    runtime: ScriptedRuntime,
+    script: DeviceScript,
+    log: SharedLog,
+}
+
+impl InProcessDevice {
+    fn serve(&self) -> io::Result<UnixStream> {
+        serve_in_process(
+            self.runtime.clone(),
+            self.script.clone(),
+            Arc::clone(&self.log),
+        )
+    }
+
+    fn link(&self) -> Result<Link, ConnectError> {
         let host = self.serve().map_err(ConnectError::InProcess)?;
-        let link = Link::new(host.try_clone().map_err(ConnectError::InProcess)?, host);
-        Ok(Box::new(InProcessSession { link }))
+        Ok(Link::new(
+            host.try_clone().map_err(ConnectError::InProcess)?,
+            host,
+        ))
     }
 }
 
 /// The host's end of an in-process agent.
 pub struct InProcessSession {
     link: Link,
+    device: InProcessDevice,
 }
 
 impl DeviceSession for InProcessSession {
     fn link(&mut self) -> &mut Link {
         &mut self.link
+    }
+
+    fn restart_agent(&mut self, timeout: Duration) -> Option<Result<(), ConnectError>> {
+        let _ = self.link.call(&Request::EndSession, timeout);
+        Some(self.device.link().map(|link| self.link = link))
     }
 }
 

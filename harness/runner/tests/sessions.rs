@@ -200,6 +200,55 @@ fn min_duration_repeats_whole_passes_and_keeps_the_first_pass_scores() {
     );
 }
 
+/// Two builds replayed three times, warm-up two, with `[run]` extended by `extra`.
+fn three_replays(extra: &str) -> (BoardRecord, DeviceLog) {
+    let dir = tempfile::tempdir().unwrap();
+    let run_table = format!("warmup = 2\nrepeats = 3\ninterleave_block = 1\n{extra}");
+    let plan = plan_with(dir.path(), 6, &["a", "b"], &run_table);
+    let driver = InProcessDriver::new(scripted(), DeviceScript::default());
+    let board = run(&plan, &driver);
+    assert_eq!(board.outcome, BoardOutcome::Completed);
+    for build in &board.builds {
+        assert_eq!(build.outcome, BuildOutcome::Completed, "{}", build.variant);
+        assert_eq!(build.device_ns.len(), 3 * 6, "three whole passes measured");
+        assert_eq!(build.outputs.len(), 6 * CLASSES, "scores of the first pass");
+        let repeats: Vec<u32> = build.blocks.iter().map(|b| b.repeat).collect();
+        assert_eq!(repeats, [[0; 6], [1; 6], [2; 6]].concat());
+    }
+    (board, driver.log())
+}
+
+fn count(log: &DeviceLog, request: &str) -> usize {
+    log.requests.iter().filter(|&&r| r == request).count()
+}
+
+#[test]
+fn each_replay_runs_in_a_fresh_agent_loaded_and_warmed_up_again() {
+    let (board, log) = three_replays("");
+    assert_eq!(board.fresh_agents, 2);
+    assert_eq!(count(&log, "hello"), 3, "one handshake per agent process");
+    assert_eq!(
+        count(&log, "load-commit"),
+        3 * 2,
+        "both builds in every process"
+    );
+    assert_eq!(count(&log, "end-session"), 3);
+    assert_eq!(
+        log.infers.len(),
+        3 * 2 * 2 + 3 * 6 * 2,
+        "every process warms both builds up before its pass"
+    );
+}
+
+#[test]
+fn replays_share_one_agent_when_the_scenario_says_so() {
+    let (board, log) = three_replays("fresh_agent = false");
+    assert_eq!(board.fresh_agents, 0);
+    assert_eq!(count(&log, "hello"), 1);
+    assert_eq!(count(&log, "load-commit"), 2);
+    assert_eq!(log.infers.len(), 2 * 2 + 3 * 6 * 2, "one warm-up");
+}
+
 /// Replays 42 windows of one build at `batch` on a device that holds each answer until
 /// `hold_for_in_flight` requests are in flight (or a moment passes); the build and the device's log.
 fn replay_holding(batch: usize, hold_for_in_flight: usize) -> (BuildRecord, DeviceLog) {

@@ -432,6 +432,10 @@ pub(crate) struct RunSection {
     pub min_duration: Option<Sp<String>>,
     /// Whole-replay repetitions (default 1).
     pub repeats: Option<Sp<i64>>,
+    /// Each repetition after the first in a fresh agent process, its models loaded and warmed up
+    /// again, where the run starts the agent (local and SSH boards), so repeats are independent
+    /// draws of a process's state too (default true; README "Repeats").
+    pub fresh_agent: Option<bool>,
     /// Seed for every random choice (default 1).
     pub seed: Option<Sp<i64>>,
     /// Windows per inference request (default 1).

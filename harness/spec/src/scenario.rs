@@ -862,6 +862,7 @@ fn run_rules(
         min_inferences: 0,
         min_duration: Duration::ZERO,
         repeats: 1,
+        fresh_agent: true,
         seed: 1,
         batch: 1,
         pacing,
@@ -896,6 +897,7 @@ fn run_rules(
         ),
         min_duration,
         repeats: ck.opt_at_least(&run.repeats, 1, "repeats", base.repeats),
+        fresh_agent: run.fresh_agent.unwrap_or(base.fresh_agent),
         seed: run
             .seed
             .as_ref()

@@ -219,6 +219,8 @@ pub struct RunRules {
     /// Replay again until at least this long has been measured.
     pub min_duration: Duration,
     pub repeats: usize,
+    /// Each repetition after the first in a fresh agent process, where the run starts the agent.
+    pub fresh_agent: bool,
     pub seed: u64,
     /// Windows carried by one inference request.
     pub batch: usize,

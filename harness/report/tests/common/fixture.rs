@@ -426,6 +426,7 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
                 }],
                 ..Default::default()
             }),
+            fresh_agents: 2,
         },
         BoardResult {
             board: "qemu-stm32".into(),
@@ -446,6 +447,7 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
             temperatures: None,
             session_s: None,
             machine: None,
+            fresh_agents: 0,
         },
         BoardResult {
             board: "jetson-01".into(),
@@ -465,6 +467,7 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
             temperatures: None,
             session_s: None,
             machine: None,
+            fresh_agents: 0,
         },
     ];
     let results = Results {
