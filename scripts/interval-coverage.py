@@ -50,7 +50,7 @@ def main() -> int:
         text = scenario.read_text()
         # Same folder as the original, so its relative dataset and model paths still resolve.
         derived = scenario.with_name(f".coverage-{os.getpid()}-{scenario.name}")
-        derived.write_text(text.replace("\nrepeats = 1\n", f"\nrepeats = {args.repeats}\n"))
+        derived.write_text(re.sub(r"\nrepeats = \d+\n", f"\nrepeats = {args.repeats}\n", text))
         scenario = derived
     ratios: dict[str, list[tuple[float, tuple, tuple]]] = {}
     run_ids: list[tuple[str, str]] = []  # (run id, reference variant)

@@ -61,7 +61,8 @@ fn emulated_pi(fresh: bool) -> Option<()> {
 
 /// The committed CWRU scenario on a stratified subset (the last `tail` of every class's
 /// recording), with the Raspberry Pi override's run rules replaced by `pi` (TOML inline-table keys)
-/// instead of its 10 s minimum per build.
+/// instead of its 10 s minimum per build, and one replay: the scenario's three would triple an
+/// emulated run that only checks the answers.
 fn scenario(dir: &Path, tail: f64, pi: &str) -> PathBuf {
     write(
         dir,
@@ -69,7 +70,7 @@ fn scenario(dir: &Path, tail: f64, pi: &str) -> PathBuf {
         &format!(
             "extends = \"{{repo}}/scenarios/cwru-quantization.toml\"\n\n\
              [dataset]\nselect = {{ tail = {tail} }}\n\n\
-             [run]\nwarmup = 4\n\n\
+             [run]\nwarmup = 4\nrepeats = 1\n\n\
              [[overrides]]\nboards = {{ family = \"raspberry-pi\" }}\nrun = {{ {pi} }}\n"
         ),
     )
