@@ -149,12 +149,14 @@ pub fn serve<R: Runtime + ?Sized>(
             frame.clear();
             encode_frame(&response, &mut frame);
             output.write_all(&frame).map_err(ServeError::Write)?;
+            // Each answer leaves at once, even with more requests already read: the host sends
+            // the next request when an answer comes back, and answers held until the last of a
+            // burst is done would leave the pipeline empty for a whole round trip after it.
+            output.flush().map_err(ServeError::Write)?;
             if let Some(end) = end {
-                output.flush().map_err(ServeError::Write)?;
                 return Ok(end);
             }
         }
-        output.flush().map_err(ServeError::Write)?;
     }
 }
 

@@ -423,24 +423,22 @@ pub fn health_refusals(record: &RunRecord) -> Vec<(&str, &str)> {
 
 /// Takes each refused board of `boards` out of rotation for every runner of the shared store
 /// (LAVA's rule: an unhealthy board must not fail the next run too) until `gauntlet lease
-/// return`; the reason and the run are recorded. Returns the lease keys taken out.
+/// return`; the reason and the run are recorded.
 pub fn take_out_unhealthy(
     store: &Store,
     boards: &[Board],
     refused: &[(&str, &str)],
     run_id: &str,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<(), StoreError> {
     let by = format!("run {run_id} ({})", me());
-    let mut out = Vec::new();
     for (id, reason) in refused {
         let Some(key) = boards.iter().find(|b| b.id == *id).and_then(lease_key) else {
             continue;
         };
         store.take_out_of_rotation(&key, &by, &format!("health check: {reason}"))?;
         eprintln!("lease: took board `{key}` out of rotation: its health check failed");
-        out.push(key);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Who is doing this, for the record.
@@ -620,9 +618,15 @@ mod tests {
             gauntlet_gate::fixtures::board("pc", BoardKind::Local, None),
         ];
         let refused = [("pi", "12 MiB free where the cache lives")];
-        let out = take_out_unhealthy(&store, &boards, &refused, "r-7").unwrap();
+        take_out_unhealthy(&store, &boards, &refused, "r-7").unwrap();
         let key = lease_key(&boards[0]).unwrap();
-        assert_eq!(out, std::slice::from_ref(&key));
+        let out: Vec<String> = store
+            .out_of_rotation()
+            .unwrap()
+            .into_iter()
+            .map(|o| o.board)
+            .collect();
+        assert_eq!(out, std::slice::from_ref(&key), "only the refused board");
 
         // Another runner's store, the same database.
         let other = Store::open(&db).unwrap();

@@ -432,11 +432,7 @@ pub fn metric_trend(
             gauntlet_store::TREND_METRICS.join(", ")
         );
     }
-    // The store's trend names energy by its figure, not by the gate metric that reads it.
-    let quantity = match metric {
-        "energy" => Quantity::Joules,
-        m => Metric::from_name(m).map_or(Quantity::Plain, Quantity::of),
-    };
+    let quantity = Metric::from_name(metric).map_or(Quantity::Plain, Quantity::of);
     let points = store.trend(scenario, metric, board_class, last)?;
     if points.is_empty() {
         writeln!(

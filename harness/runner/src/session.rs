@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use gauntlet_results::RejectionKind;
 use gauntlet_spec::{Board, Pacing};
 use gauntlet_wire::{
-    Capabilities, ErrorKind, InferRequest, LOAD_CHUNK_BYTES, ModelFormat, ModelHeader, ModelSource,
+    ErrorKind, InferRequest, LOAD_CHUNK_BYTES, ModelFormat, ModelHeader, ModelSource,
     PROTOCOL_VERSION, Request, Response, WireError,
 };
 
@@ -438,9 +438,7 @@ impl BoardRun<'_> {
         let mut session = BoardSession {
             run: self,
             conn,
-            timing: hello.timing,
-            runtimes: hello.runtimes.clone(),
-            device: hello.capabilities,
+            hello: hello.clone(),
             seq: 0,
         };
         let mut fault = None;
@@ -484,6 +482,60 @@ fn handshake(
     }
 }
 
+/// The first way `fresh` differs from `first`, as "what: before → now".
+fn hello_change(
+    first: &gauntlet_wire::AgentHello,
+    fresh: &gauntlet_wire::AgentHello,
+) -> Option<String> {
+    let agent = |h: &gauntlet_wire::AgentHello| {
+        format!(
+            "{} {} (protocol {})",
+            h.agent, h.agent_version, h.protocol_version
+        )
+    };
+    let runtimes = |h: &gauntlet_wire::AgentHello| {
+        h.runtimes
+            .iter()
+            .map(|r| match &r.status {
+                Ok(d) => format!(
+                    "{} {} [{}]{}",
+                    r.name,
+                    d.version,
+                    d.providers.join(", "),
+                    d.library_sha256
+                        .map(|h| format!(" library {}", &hex::encode(h)[..12]))
+                        .unwrap_or_default()
+                ),
+                Err(why) => format!("{} unavailable ({why})", r.name),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let compared = [
+        ("agent", agent(first), agent(fresh)),
+        ("runtimes", runtimes(first), runtimes(fresh)),
+        (
+            "timing source",
+            format!("{:?}", first.timing),
+            format!("{:?}", fresh.timing),
+        ),
+        (
+            "capabilities",
+            format!("{:?}", first.capabilities),
+            format!("{:?}", fresh.capabilities),
+        ),
+        (
+            "board facts",
+            format!("{:?}", first.facts),
+            format!("{:?}", fresh.facts),
+        ),
+    ];
+    compared
+        .into_iter()
+        .find(|(_, before, now)| before != now)
+        .map(|(what, before, now)| format!("{what}: {before} → {now}"))
+}
+
 fn summary(response: &Response) -> String {
     match response {
         Response::Error(WireError { kind, message }) => format!("error {kind:?}: {message}"),
@@ -501,11 +553,8 @@ fn summary(response: &Response) -> String {
 struct BoardSession<'d, 'a> {
     run: &'d mut BoardRun<'a>,
     conn: &'d mut dyn DeviceSession,
-    timing: gauntlet_wire::TimingSource,
-    /// The runtimes the agent reported in its hello.
-    runtimes: Vec<gauntlet_wire::RuntimeReport>,
-    /// What the device declared it takes.
-    device: Capabilities,
+    /// What the agent said it is, has and takes; a fresh agent must say the same.
+    hello: gauntlet_wire::AgentHello,
     seq: u32,
 }
 
@@ -596,7 +645,7 @@ impl BoardSession<'_, '_> {
         repeat: usize,
         block: Option<usize>,
     ) -> Result<(), BoardFault> {
-        if !self.device.machine_state {
+        if !self.hello.capabilities.machine_state {
             return Ok(());
         }
         let timeout = self.run.board.timeouts.batch;
@@ -663,7 +712,7 @@ impl BoardSession<'_, '_> {
                     });
                     record.output_len = loaded.output_len as usize;
                     record.loaded = Some(loaded);
-                    record.timing = Some(self.timing);
+                    record.timing = Some(self.hello.timing);
                     active.push(Active {
                         slot: slot as u8,
                         record,
@@ -724,7 +773,7 @@ impl BoardSession<'_, '_> {
         slot: u8,
     ) -> Result<Step<gauntlet_wire::ModelLoaded>, LinkError> {
         let timeout = self.run.board.timeouts.load;
-        if self.device.models == ModelSource::BuiltIn {
+        if self.hello.capabilities.models == ModelSource::BuiltIn {
             let request = Request::UseBuiltin {
                 slot: 0,
                 name: format!("{}:{}", build.model, build.variant),
@@ -740,37 +789,10 @@ impl BoardSession<'_, '_> {
                     .into(),
             });
         }
-        if let Some(refusal) = missing_runtime(&self.run.board.id, &self.runtimes, build) {
+        if let Some(refusal) = missing_runtime(&self.run.board.id, &self.hello.runtimes, build) {
             return Ok(refusal);
         }
-        let header = ModelHeader {
-            slot,
-            name: format!("{}:{}", build.model, build.variant),
-            format: ModelFormat::Onnx,
-            size: build.bytes.len() as u32,
-            sha256: build.sha256,
-            input: model.input.clone(),
-            window_shape: model.input_shape.iter().map(|&d| d as u32).collect(),
-            output: model.output.clone(),
-            runtime: gauntlet_wire::RuntimeRequest {
-                name: build.runtime.name.clone(),
-                intra_threads: build.runtime.threads.min(u16::MAX as usize) as u16,
-                optimization: build.runtime.optimization.clone(),
-                providers: build.runtime.providers.clone(),
-            },
-        };
-        let mut requests = vec![Request::LoadBegin(header)];
-        requests.extend(
-            build
-                .bytes
-                .chunks(LOAD_CHUNK_BYTES)
-                .enumerate()
-                .map(|(i, chunk)| Request::LoadChunk {
-                    offset: (i * LOAD_CHUNK_BYTES) as u32,
-                    bytes: chunk.to_vec(),
-                }),
-        );
-        requests.push(Request::LoadCommit);
+        let requests = upload_requests(model, build, slot);
         for request in &requests {
             match self.conn.link().call(request, timeout)? {
                 Response::ChunkAck { .. } => {}
@@ -907,10 +929,21 @@ impl BoardSession<'_, '_> {
                 });
             }
         }
-        handshake(&mut *self.conn, board).map_err(|reason| BoardFault {
+        let fresh = handshake(&mut *self.conn, board).map_err(|reason| BoardFault {
             stage: Stage::Handshake,
             reason: format!("a fresh agent for the next replay: {reason}"),
         })?;
+        // Replays pooled into one figure must come from the same agent, runtimes and limits: a
+        // binary or library replaced on the board mid-run would mix two builds' timings.
+        if let Some(change) = hello_change(&self.hello, &fresh) {
+            return Err(BoardFault {
+                stage: Stage::Handshake,
+                reason: format!(
+                    "a fresh agent for the next replay on board `{}` differs from the first: {change}",
+                    board.id
+                ),
+            });
+        }
         self.run.fresh_agents += 1;
         for a in active.iter_mut() {
             // A build's slot is its index among its model's builds.
@@ -950,8 +983,8 @@ impl BoardSession<'_, '_> {
             (
                 rules
                     .batch
-                    .clamp(1, self.device.windows_per_request(window_len)),
-                PIPELINE_DEPTH.min(usize::from(self.device.pipeline_depth).max(1)),
+                    .clamp(1, self.hello.capabilities.windows_per_request(window_len)),
+                PIPELINE_DEPTH.min(usize::from(self.hello.capabilities.pipeline_depth).max(1)),
             )
         };
         let batches: Vec<Range<usize>> = range
@@ -1179,6 +1212,39 @@ fn rejection_kind(kind: &ErrorKind) -> RejectionKind {
 }
 
 /// The device's last answer to a load: the model, or why the build is out.
+/// The requests that upload `build` into `slot`: its header, its bytes in chunks, the commit.
+pub fn upload_requests(model: &PlannedModel, build: &PlannedBuild, slot: u8) -> Vec<Request> {
+    let header = ModelHeader {
+        slot,
+        name: format!("{}:{}", build.model, build.variant),
+        format: ModelFormat::Onnx,
+        size: build.bytes.len() as u32,
+        sha256: build.sha256,
+        input: model.input.clone(),
+        window_shape: model.input_shape.iter().map(|&d| d as u32).collect(),
+        output: model.output.clone(),
+        runtime: gauntlet_wire::RuntimeRequest {
+            name: build.runtime.name.clone(),
+            intra_threads: build.runtime.threads.min(u16::MAX as usize) as u16,
+            optimization: build.runtime.optimization.clone(),
+            providers: build.runtime.providers.clone(),
+        },
+    };
+    let mut requests = vec![Request::LoadBegin(header)];
+    requests.extend(
+        build
+            .bytes
+            .chunks(LOAD_CHUNK_BYTES)
+            .enumerate()
+            .map(|(i, chunk)| Request::LoadChunk {
+                offset: (i * LOAD_CHUNK_BYTES) as u32,
+                bytes: chunk.to_vec(),
+            }),
+    );
+    requests.push(Request::LoadCommit);
+    requests
+}
+
 fn loaded_or_rejected(response: Response) -> Step<gauntlet_wire::ModelLoaded> {
     match response {
         Response::Loaded(loaded) => Step::Done(loaded),

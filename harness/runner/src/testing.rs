@@ -59,6 +59,9 @@ pub struct DeviceScript {
     /// Answers the device's machine-state readings in turn, the last one for every later
     /// reading, in place of what the machine running the test says.
     pub machine_states: Vec<MachineState>,
+    /// Every agent process after the first says this is its version (a binary replaced on the
+    /// board between replays).
+    pub later_agent_version: Option<String>,
 }
 
 /// What the device was asked, in order.
@@ -329,6 +332,13 @@ impl ScriptedOutput {
             Response::Hello(hello) => {
                 if let Some(capabilities) = self.script.capabilities {
                     hello.capabilities = capabilities;
+                }
+                let hellos = {
+                    let log = self.log.0.lock().expect("device log");
+                    log.requests.iter().filter(|&&r| r == "hello").count()
+                };
+                if let (Some(version), true) = (&self.script.later_agent_version, hellos > 1) {
+                    hello.agent_version = version.clone();
                 }
             }
             _ if answers == Some(Answer::Swallow) => return false,

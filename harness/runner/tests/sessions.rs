@@ -249,6 +249,32 @@ fn replays_share_one_agent_when_the_scenario_says_so() {
     assert_eq!(log.infers.len(), 2 * 2 + 3 * 6 * 2, "one warm-up");
 }
 
+#[test]
+fn a_fresh_agent_that_is_not_the_same_agent_fails_the_board_and_keeps_the_first_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = plan_with(dir.path(), 6, &["a"], "warmup = 0\nrepeats = 3");
+    let script = DeviceScript {
+        later_agent_version: Some("9.9.9".into()),
+        ..DeviceScript::default()
+    };
+    let driver = InProcessDriver::new(scripted(), script);
+    let board = run(&plan, &driver);
+    let BoardOutcome::InfraFailed { stage, reason } = &board.outcome else {
+        panic!("{:?}", board.outcome);
+    };
+    assert_eq!(*stage, Stage::Handshake);
+    assert!(
+        reason.contains("differs from the first: agent:") && reason.contains("9.9.9"),
+        "{reason}"
+    );
+    assert_eq!(board.fresh_agents, 0);
+    assert_eq!(
+        board.builds[0].device_ns.len(),
+        6,
+        "the first replay's measurements are kept"
+    );
+}
+
 /// Replays 42 windows of one build at `batch` on a device that holds each answer until
 /// `hold_for_in_flight` requests are in flight (or a moment passes); the build and the device's log.
 fn replay_holding(batch: usize, hold_for_in_flight: usize) -> (BuildRecord, DeviceLog) {

@@ -1108,14 +1108,14 @@ pub struct TrendPoint {
     pub value: Option<f64>,
 }
 
-/// The names [`Store::trend`] accepts.
+/// The names [`Store::trend`] accepts: the gates' names for the same figures.
 pub const TREND_METRICS: &[&str] = &[
     "latency.p50",
     "latency.p90",
     "latency.p99",
     "accuracy",
     "macro_f1",
-    "energy",
+    "energy_per_inference",
 ];
 
 fn metric_value(m: &Metrics, metric: &str) -> Option<f64> {
@@ -1126,7 +1126,7 @@ fn metric_value(m: &Metrics, metric: &str) -> Option<f64> {
         "latency.p99" => latency.map(|l| l.p99),
         "accuracy" => m.accuracy,
         "macro_f1" => m.macro_f1,
-        "energy" => m.energy.as_ref().map(|e| e.per_inference_j),
+        "energy_per_inference" => m.energy.as_ref().map(|e| e.per_inference_j),
         _ => None,
     }
 }
