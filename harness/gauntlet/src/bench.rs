@@ -7,7 +7,7 @@
 //! on both sides alike, and the agent / in-process ratio is the median of per-round block ratios
 //! with a block-bootstrap interval (the same statistic gates use for A/B ratios).
 //!
-//! Within a round the two sides take the windows in short turns, the first of each pair
+//! Within a round the two sides take the windows in turn, one window each, the first of each pair
 //! alternating: on a shared virtual machine a core's speed moves by a third within tens of
 //! milliseconds (a neighbour on the host), so two sides that each ran a whole pass in turn would
 //! be judged on two different machines.
@@ -205,14 +205,7 @@ fn paired_round(
     let mut agent = gauntlet_runner::connect::LocalDriver
         .open(board, None)
         .context("start the agent")?;
-    let hello = Request::Hello {
-        protocol_version: gauntlet_wire::PROTOCOL_VERSION,
-        token: agent.token(),
-    };
-    match agent.link().call(&hello, timeouts.connect)? {
-        Response::Hello(_) => {}
-        other => bail!("the agent answered its hello with {other:?}"),
-    }
+    gauntlet_runner::session::handshake(&mut *agent, board).map_err(anyhow::Error::msg)?;
     let model = &plan.models[0];
     let mut answer = None;
     for request in gauntlet_runner::session::upload_requests(model, &model.builds[0], 0) {

@@ -464,7 +464,7 @@ impl BoardRun<'_> {
 }
 
 /// `Hello` and the agent's answer; the failure reason otherwise.
-fn handshake(
+pub fn handshake(
     conn: &mut dyn DeviceSession,
     board: &Board,
 ) -> Result<gauntlet_wire::AgentHello, String> {
@@ -1211,7 +1211,6 @@ fn rejection_kind(kind: &ErrorKind) -> RejectionKind {
     }
 }
 
-/// The device's last answer to a load: the model, or why the build is out.
 /// The requests that upload `build` into `slot`: its header, its bytes in chunks, the commit.
 pub fn upload_requests(model: &PlannedModel, build: &PlannedBuild, slot: u8) -> Vec<Request> {
     let header = ModelHeader {
@@ -1245,6 +1244,7 @@ pub fn upload_requests(model: &PlannedModel, build: &PlannedBuild, slot: u8) -> 
     requests
 }
 
+/// The device's last answer to a load: the model, or why the build is out.
 fn loaded_or_rejected(response: Response) -> Step<gauntlet_wire::ModelLoaded> {
     match response {
         Response::Loaded(loaded) => Step::Done(loaded),
