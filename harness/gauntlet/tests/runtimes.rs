@@ -1,6 +1,7 @@
 //! Issue 14 acceptance: the real `gauntlet`, the real agent and the real onnxruntime library
-//! (installed by scripts/test.sh) reproduce the reference pipeline's batch-1 figures window by
-//! window, beside tract in the same run; a board without the library rejects only those builds.
+//! (installed by scripts/test.sh) reproduce onnxruntime's own batch-1 scores window by window, and
+//! the reference pipeline's figures wherever this CPU's onnxruntime does, beside tract in the same
+//! run; a board without the library rejects only those builds.
 
 mod common;
 
@@ -20,9 +21,38 @@ fn meta(model: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// Every onnxruntime entry: accuracy equals `accuracy_b1` to 4 decimals and the raw scores equal
-/// `ort_b1_<variant>.f32` bit for bit; the entry names the runtime that produced them. Returns
-/// the results and the run's folder.
+/// The share of windows whose highest score is their label (testdata/target.f32).
+fn top1_accuracy(scores: &[u8], model: &str) -> f64 {
+    let labels =
+        std::fs::read(repo().join(format!("scenarios/models/{model}/testdata/target.f32")))
+            .unwrap();
+    let labels: Vec<f32> = labels
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let scores: Vec<f32> = scores
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let classes = scores.len() / labels.len();
+    let hits = scores
+        .chunks_exact(classes)
+        .zip(&labels)
+        .filter(|(row, label)| {
+            let best = (0..classes).fold(0, |b, c| if row[c] > row[b] { c } else { b });
+            best == **label as usize
+        })
+        .count();
+    hits as f64 / labels.len() as f64
+}
+
+/// Every onnxruntime entry names the runtime that produced it, and its raw scores equal, bit for
+/// bit, onnxruntime's own batch-1 scores computed on this machine by its Python wheel; its
+/// accuracy equals `accuracy_b1`. fp32 and fp16 must also equal the reference pipeline's
+/// `ort_b1_<variant>.f32`; an int8 variant must too wherever this machine's onnxruntime itself
+/// reproduces that file. Where it does not (another CPU's int8 kernels) the test says so, and the
+/// accuracy is held to the top-1 accuracy of this machine's scores.
+/// Returns the results and the run's folder.
 fn check_onnxruntime_parity(scenario: &str, model: &str) -> (serde_json::Value, tempfile::TempDir) {
     let out = tempfile::tempdir().unwrap();
     let output = run(&["run", scenario, "--out", out.path().to_str().unwrap()]);
@@ -30,6 +60,7 @@ fn check_onnxruntime_parity(scenario: &str, model: &str) -> (serde_json::Value, 
     let results = results(out.path());
     assert_eq!(results["schema_version"], 2);
     let meta = meta(model);
+    let local = onnxruntime::local_batch1_scores(model, model);
     for variant in VARIANTS {
         let id = format!("{variant}@onnxruntime");
         let e = entry(&results, &id);
@@ -44,31 +75,37 @@ fn check_onnxruntime_parity(scenario: &str, model: &str) -> (serde_json::Value, 
         assert_eq!(runtime["providers"], serde_json::json!(["cpu"]));
         assert_eq!(runtime["library_sha256"].as_str().unwrap().len(), 64);
 
+        let ours =
+            std::fs::read(out.path().join(format!("outputs/local__{model}__{id}.f32"))).unwrap();
+        assert_eq!(
+            onnxruntime::first_difference(&ours, &local[variant]),
+            None,
+            "{id}: scores equal this machine's onnxruntime at batch 1 bit for bit (ort_batch1.py)"
+        );
+        let reference = onnxruntime::reference_batch1_scores(model, variant);
+        let off_reference = onnxruntime::first_difference(&local[variant], &reference);
+        if let Some(window_value) = off_reference {
+            assert!(
+                variant.starts_with("int8"),
+                "{id}: this machine's onnxruntime differs from ort_b1_{variant}.f32 at value \
+                 {window_value}: only int8 kernels are known to vary by CPU"
+            );
+            eprintln!(
+                "note: {model} {id}: this machine's onnxruntime (CPU int8 flags {}) gives other \
+                 scores than the reference pipeline's from value {window_value} on; the agent \
+                 is held to this machine's scores and to their accuracy instead of accuracy_b1",
+                onnxruntime::int8_dot_product_flags()
+            );
+        }
         let accuracy = e["metrics"]["accuracy"].as_f64().unwrap();
-        let expected = meta["variants"][variant]["accuracy_b1"].as_f64().unwrap();
+        let expected = match off_reference {
+            None => meta["variants"][variant]["accuracy_b1"].as_f64().unwrap(),
+            Some(_) => top1_accuracy(&local[variant], model),
+        };
         assert_eq!(
             format!("{accuracy:.4}"),
             format!("{expected:.4}"),
             "{model} {id}: accuracy vs onnxruntime's batch-1 reference"
-        );
-        let ours =
-            std::fs::read(out.path().join(format!("outputs/local__{model}__{id}.f32"))).unwrap();
-        let reference = std::fs::read(repo().join(format!(
-            "scenarios/models/{model}/testdata/ort_b1_{variant}.f32"
-        )))
-        .unwrap();
-        assert_eq!(
-            ours.len(),
-            reference.len(),
-            "{id}: one score row per window"
-        );
-        let first_diff = ours
-            .chunks_exact(4)
-            .zip(reference.chunks_exact(4))
-            .position(|(a, b)| a != b);
-        assert_eq!(
-            first_diff, None,
-            "{id}: scores equal ort_b1_{variant}.f32 bit for bit"
         );
     }
     (results, out)
