@@ -31,6 +31,43 @@ pub struct BoardFacts {
     pub os: Option<String>,
     pub kernel: Option<String>,
     pub cpu_governor: Option<String>,
+    /// Of [`KERNEL_FEATURES`], those the CPU has, in the kernel's order.
+    pub cpu_features: Vec<String>,
+}
+
+/// The CPU extensions that decide which kernels a runtime runs. onnxruntime's x86 u8s8 kernels
+/// add pairs of products in saturating 16-bit lanes without VNNI and in 32-bit lanes with it, so
+/// one int8 model scores differently on an AVX2 and a VNNI machine of the same model name;
+/// dot-product (`asimddp`), `i8mm` and half-precision (`asimdhp`) pick the ARM kernels.
+pub const KERNEL_FEATURES: [&str; 17] = [
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "avx_vnni",
+    "amx_int8",
+    "asimd",
+    "asimdhp",
+    "asimddp",
+    "i8mm",
+    "bf16",
+    "sve",
+    "sve2",
+];
+
+/// The first processor's extensions (x86 `flags`, ARM `Features`) that are kernel features.
+fn cpu_features(cpuinfo: &str) -> Vec<String> {
+    field(cpuinfo, "flags", ':')
+        .or_else(|| field(cpuinfo, "Features", ':'))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter(|f| KERNEL_FEATURES.contains(f))
+        .map(str::to_string)
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +163,7 @@ pub fn board_facts(root: &Path) -> Result<BoardFacts, FactsError> {
         kernel: read_optional(root, "proc/sys/kernel/osrelease").and_then(trimmed),
         cpu_governor: read_optional(root, "sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
             .and_then(trimmed),
+        cpu_features: cpu_features(&cpuinfo),
     })
 }
 
@@ -160,8 +198,8 @@ pub(crate) mod tests {
         dir
     }
 
-    const X86_CPUINFO: &str = "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) CPU @ 2.20GHz\n\nprocessor\t: 1\nmodel name\t: Intel(R) Xeon(R) CPU @ 2.20GHz\n";
-    const PI_CPUINFO: &str = "processor\t: 0\nBogoMIPS\t: 108.00\n\nprocessor\t: 1\n\nprocessor\t: 2\n\nprocessor\t: 3\nHardware\t: BCM2835\nModel\t\t: Raspberry Pi 4 Model B Rev 1.4\n";
+    const X86_CPUINFO: &str = "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) CPU @ 2.20GHz\nflags\t\t: fpu sse2 avx f16c avx2 avx512f avx512bw avx512_vnni\n\nprocessor\t: 1\nmodel name\t: Intel(R) Xeon(R) CPU @ 2.20GHz\n";
+    const PI_CPUINFO: &str = "processor\t: 0\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\n\nprocessor\t: 1\n\nprocessor\t: 2\n\nprocessor\t: 3\nHardware\t: BCM2835\nModel\t\t: Raspberry Pi 4 Model B Rev 1.4\n";
     const MEMINFO: &str = "MemTotal:        8029384 kB\nMemFree:          123456 kB\n";
 
     #[test]
@@ -190,6 +228,11 @@ pub(crate) mod tests {
         assert_eq!(f.kernel.as_deref(), Some("6.1.0-27-amd64"));
         assert_eq!(f.cpu_governor.as_deref(), Some("performance"));
         assert_eq!(f.arch, std::env::consts::ARCH);
+        assert_eq!(
+            f.cpu_features,
+            ["f16c", "avx2", "avx512f", "avx512bw", "avx512_vnni"],
+            "the kernel-picking flags, without the others"
+        );
     }
 
     #[test]
@@ -202,6 +245,8 @@ pub(crate) mod tests {
         );
         assert_eq!(f.logical_cores, 4);
         assert_eq!((f.os, f.kernel, f.cpu_governor), (None, None, None));
+        // A Pi 4's Cortex-A72 has no dot-product instructions: its int8 kernels are plain NEON.
+        assert_eq!(f.cpu_features, ["asimd"]);
     }
 
     #[test]

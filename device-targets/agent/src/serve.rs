@@ -307,6 +307,7 @@ impl<R: Runtime + ?Sized> Session<'_, R> {
                 kernel: facts.as_ref().and_then(|f| f.kernel.clone()),
                 cpu_governor: facts.as_ref().and_then(|f| f.cpu_governor.clone()),
                 clock_hz: None,
+                cpu_features: facts.map(|f| f.cpu_features).unwrap_or_default(),
             },
             timing: TimingSource::MonotonicClock,
             runtimes: runtime_reports(self.runtime),

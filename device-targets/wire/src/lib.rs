@@ -21,7 +21,8 @@ pub use message::*;
 /// the hello declares the device's capabilities. Version 5: window data travels as
 /// little-endian bytes. Version 6: `MachineState` asks a device with an operating system (its
 /// capabilities say `machine_state`) for load, steal time, clocks, throttling and temperature.
-pub const PROTOCOL_VERSION: u16 = 6;
+/// Version 7: the board facts carry the CPU extensions that pick int8 and fp16 kernels.
+pub const PROTOCOL_VERSION: u16 = 7;
 
 /// Largest encoded request frame the STM32 firmware accepts: four 1024-float windows plus
 /// framing. The firmware sizes its receive buffer with it and declares it in its hello.

@@ -137,6 +137,9 @@ pub struct BoardFacts {
     pub cpu_governor: Option<String>,
     /// Core clock in Hz where the device knows it (MCUs).
     pub clock_hz: Option<u32>,
+    /// The CPU extensions among those that pick a runtime's int8 and fp16 kernels, as the OS
+    /// names them (x86 `flags`, ARM `Features`); empty where it does not say.
+    pub cpu_features: Vec<String>,
 }
 
 /// The machine at one moment, as the device's operating system exposes it; `None` or empty

@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, UNIX_EPOCH};
 
 use gauntlet_results::Results;
-use gauntlet_runner::{BoardOutcome, RunRecord, Stage};
+use gauntlet_runner::{BoardFence, BoardOutcome, RunRecord, Stage};
 use gauntlet_spec::{Board, Connection};
 use gauntlet_store::{EntryKey, Holder, Lease, NewRun, Store, StoreError, Ticket};
 
@@ -299,7 +299,44 @@ fn note_lost(lost: &Mutex<Vec<String>>, board: &str) -> bool {
     first
 }
 
+/// The run's right to drive its boards, as the session engine asks for it before every block.
+pub struct LeaseFence {
+    lost: Arc<Mutex<Vec<String>>>,
+    /// Each board id the leases guard, with its lease key.
+    guarded: Vec<(String, String)>,
+}
+
+impl BoardFence for LeaseFence {
+    fn revoked(&self, board: &str) -> Option<String> {
+        let (_, key) = self.guarded.iter().find(|(id, _)| id == board)?;
+        let lost = self.lost.lock().unwrap_or_else(|e| e.into_inner());
+        lost.contains(key).then(|| {
+            format!(
+                "its lease `{key}` was lost (it expired, was released by force, or a database crash forgot it) and another run may hold it now"
+            )
+        })
+    }
+}
+
 impl HeldBoards {
+    /// The fence of `boards`: one whose lease is found lost stops at its next block, where the
+    /// leases are what keeps other runs off the boards (with a store of this host's own the
+    /// `flock`, held to the end, does).
+    pub fn fence(&self, boards: &[Board]) -> LeaseFence {
+        let guarded = if self.guarding {
+            boards
+                .iter()
+                .filter_map(|b| lease_key(b).map(|key| (b.id.clone(), key)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        LeaseFence {
+            lost: self.lost.clone(),
+            guarded,
+        }
+    }
+
     /// Gives every board back; returns the boards whose lease was lost while the run held them,
     /// where the lease was what kept other runs off them: their figures may be disturbed.
     pub fn release(mut self) -> Vec<String> {

@@ -26,7 +26,7 @@ pub enum RunError {
     #[error(transparent)]
     Output(#[from] OutputError),
     #[error(
-        "hold board(s) `{0}` for the whole run: the lease was lost (it expired, was released by force, or a database crash forgot it), so another run may have used the board meanwhile and these figures may be disturbed"
+        "hold board(s) `{0}` for the whole run: the lease was lost (it expired, was released by force, or a database crash forgot it), so another run may have used the board before this one stopped driving it, and the figures measured up to then may be disturbed"
     )]
     LeaseLost(String),
 }
@@ -112,7 +112,8 @@ pub fn run(
     plan.boards
         .retain(|b| fixed(b) || held.pooled.contains(&b.id));
     let plan = &*plan;
-    let (record, streamed) = replay_streaming(plan, store, &handle, events);
+    let fence = held.fence(&plan.boards);
+    let (record, streamed) = replay_streaming(plan, store, &handle, events, &fence);
     // Before the leases end, so that no other run gets an unhealthy board in between.
     let refused = fleet::health_refusals(&record);
     let rotated = (shared && !refused.is_empty())
@@ -210,6 +211,7 @@ fn replay_streaming(
     store: &Store,
     handle: &RunHandle,
     events: &dyn EventSink,
+    fence: &dyn gauntlet_runner::BoardFence,
 ) -> (RunRecord, Result<(), StoreError>) {
     let (blocks, arriving) = mpsc::channel();
     std::thread::scope(|scope| {
@@ -218,7 +220,7 @@ fn replay_streaming(
                 blocks,
                 next: events,
             };
-            gauntlet_runner::run_plan(plan, &sink)
+            gauntlet_runner::run_plan_fenced(plan, &sink, fence)
         });
         let mut streamed = Ok(());
         for (key, device_ns) in arriving {

@@ -181,6 +181,39 @@ fn cwru_runtimes_match_onnxruntime_batch1_and_run_beside_tract() {
         html.contains("● tract   ■ onnxruntime"),
         "no runtime legend"
     );
+    // The board names the CPU extensions that pick int8 kernels, as its /proc/cpuinfo has them,
+    // and the report's board table shows them.
+    let features: Vec<&str> = results["boards"][0]["facts"]["cpu_features"]
+        .as_array()
+        .map(|a| a.iter().map(|f| f.as_str().unwrap()).collect())
+        .unwrap_or_default();
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap();
+    let flags: Vec<&str> = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("flags") || l.starts_with("Features"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, f)| f.split_whitespace().collect())
+        .unwrap_or_default();
+    for feature in [
+        "avx2",
+        "avx512f",
+        "avx512_vnni",
+        "avx_vnni",
+        "asimd",
+        "asimddp",
+    ] {
+        assert_eq!(
+            features.contains(&feature),
+            flags.contains(&feature),
+            "{feature}: {features:?}"
+        );
+    }
+    if !features.is_empty() {
+        assert!(
+            html.contains(&features.join(" ")),
+            "no CPU features in the report"
+        );
+    }
 }
 
 #[test]

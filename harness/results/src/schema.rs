@@ -325,6 +325,10 @@ pub struct BoardFacts {
     pub kernel: Option<String>,
     pub cpu_governor: Option<String>,
     pub clock_hz: Option<u32>,
+    /// The CPU extensions that pick int8 and fp16 kernels (`avx512_vnni`, `asimddp` …): boards
+    /// with one model name but other extensions run other kernels, and int8 scores can differ.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cpu_features: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

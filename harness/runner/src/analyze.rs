@@ -164,6 +164,7 @@ fn board_result(plan: &Plan, board: &BoardRecord) -> BoardResult {
                 kernel: f.kernel.clone(),
                 cpu_governor: f.cpu_governor.clone(),
                 clock_hz: f.clock_hz,
+                cpu_features: f.cpu_features.clone(),
             }
         }),
         timing_source: board

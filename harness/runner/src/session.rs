@@ -16,6 +16,7 @@ use gauntlet_wire::{
 use crate::connect::ConnectError;
 use crate::driver::{BoardDriver, DRIVERS, DeviceSession, driver_for};
 use crate::events::{Event, EventSink};
+use crate::fence::{BoardFence, Unfenced};
 use crate::link::LinkError;
 use crate::mcu::Prepared;
 use crate::plan::{Plan, PlannedBuild, PlannedModel};
@@ -38,14 +39,22 @@ pub const PIPELINE_DEPTH: usize = 4;
 /// `spawn_blocking` threads — the same threads, plus a runtime. A rig has a handful of boards, not
 /// thousands of connections, and each deadline is enforced where it is waited for.
 pub fn run_plan(plan: &Plan, events: &dyn EventSink) -> RunRecord {
-    run_plan_with(plan, DRIVERS, events)
+    run_plan_with(plan, DRIVERS, events, &Unfenced)
 }
 
-/// [`run_plan`] with boards opened by `drivers` instead of [`DRIVERS`] (in-process doubles).
+/// [`run_plan`] on boards the run may lose mid-run (leases of a shared lab): a board whose
+/// `fence` is revoked stops at the next block.
+pub fn run_plan_fenced(plan: &Plan, events: &dyn EventSink, fence: &dyn BoardFence) -> RunRecord {
+    run_plan_with(plan, DRIVERS, events, fence)
+}
+
+/// [`run_plan_fenced`] with boards opened by `drivers` instead of [`DRIVERS`] (in-process
+/// doubles).
 pub fn run_plan_with(
     plan: &Plan,
     drivers: &[&dyn BoardDriver],
     events: &dyn EventSink,
+    fence: &dyn BoardFence,
 ) -> RunRecord {
     let started = Instant::now();
     let boards = std::thread::scope(|scope| {
@@ -56,7 +65,7 @@ pub fn run_plan_with(
                 scope.spawn(move || {
                     let started = Instant::now();
                     let mut record = match driver_for(drivers, board) {
-                        Ok(driver) => run_board(plan, board, driver, events),
+                        Ok(driver) => run_board(plan, board, driver, events, fence),
                         Err(e) => failed_board(plan, board, Stage::Connect, e.to_string()),
                     };
                     record.session = Some(started.elapsed());
@@ -180,6 +189,7 @@ fn run_board(
     board: &Board,
     driver: &dyn BoardDriver,
     events: &dyn EventSink,
+    fence: &dyn BoardFence,
 ) -> BoardRecord {
     // Held until this function returns, past the agent's shutdown.
     let _lock = match crate::lock::lock(board, &crate::lock::default_dir()) {
@@ -204,6 +214,7 @@ fn run_board(
         board,
         driver,
         events,
+        fence,
         power: monitor.as_ref(),
         idle: Vec::new(),
         machine: Vec::new(),
@@ -263,6 +274,7 @@ struct BoardRun<'a> {
     board: &'a Board,
     driver: &'a dyn BoardDriver,
     events: &'a dyn EventSink,
+    fence: &'a dyn BoardFence,
     power: Option<&'a PowerMonitor>,
     /// Idle baseline of each model's energy phase.
     idle: Vec<(String, Window)>,
@@ -972,6 +984,15 @@ impl BoardSession<'_, '_> {
     ) -> Result<(), BoardFault> {
         if matches!(active[index].record.outcome, BuildOutcome::Rejected { .. }) {
             return Ok(());
+        }
+        if let Some(why) = self.run.fence.revoked(&self.run.board.id) {
+            return Err(BoardFault {
+                stage: Stage::Lock,
+                reason: format!(
+                    "keep board `{}`: {why}; this run stopped driving it, keeping what it measured",
+                    self.run.board.id
+                ),
+            });
         }
         let rules = self.run.plan.scenario.run_for(self.run.board);
         let paced = !matches!(rules.pacing, Pacing::AsFastAsPossible);

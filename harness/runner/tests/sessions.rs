@@ -8,7 +8,7 @@ use gauntlet_runner::connect::ProbeDriver;
 use gauntlet_runner::testing::{Cut, DeviceLog, DeviceScript, FakeWiring, InProcessDriver};
 use gauntlet_runner::{
     BoardDriver, BoardOutcome, BoardRecord, BuildOutcome, BuildRecord, Plan, RejectionKind, Stage,
-    events::NoEvents, plan, run_plan_with,
+    Unfenced, events::NoEvents, fence::RevokedAfter, plan, run_plan_with,
 };
 use gauntlet_runtime::ScriptedRuntime;
 use gauntlet_wire::{Capabilities, ErrorKind, FIRMWARE_CAPABILITIES, ModelSource, WireError};
@@ -112,7 +112,7 @@ batch = "300ms"
 }
 
 fn run(plan: &Plan, driver: &dyn BoardDriver) -> BoardRecord {
-    let mut record = run_plan_with(plan, &[driver], &NoEvents);
+    let mut record = run_plan_with(plan, &[driver], &NoEvents, &Unfenced);
     assert_eq!(record.boards.len(), 1);
     record.boards.remove(0)
 }
@@ -273,6 +273,49 @@ fn a_fresh_agent_that_is_not_the_same_agent_fails_the_board_and_keeps_the_first_
         6,
         "the first replay's measurements are kept"
     );
+}
+
+#[test]
+fn a_board_whose_fence_is_revoked_stops_at_the_next_block_and_keeps_what_it_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = plan_with(
+        dir.path(),
+        6,
+        &["a", "b"],
+        "warmup = 0\ninterleave_block = 1",
+    );
+    let driver = InProcessDriver::new(scripted(), DeviceScript::default());
+    let fence = RevokedAfter::new("dut", 5);
+    let mut record = run_plan_with(&plan, &[&driver as &dyn BoardDriver], &NoEvents, &fence);
+    let board = record.boards.remove(0);
+    let BoardOutcome::InfraFailed { stage, reason } = &board.outcome else {
+        panic!("{:?}", board.outcome);
+    };
+    assert_eq!(*stage, Stage::Lock);
+    assert!(
+        reason.contains("keep board `dut`") && reason.contains("the test's fence revoked it"),
+        "{reason}"
+    );
+    assert_eq!(
+        fence.asked(),
+        6,
+        "asked before every block, up to the refused one"
+    );
+    assert_eq!(
+        driver.log().infers.len(),
+        5,
+        "nothing is sent to the board once the fence is revoked"
+    );
+    let measured: usize = board.builds.iter().map(|b| b.device_ns.len()).sum();
+    assert_eq!(measured, 5, "the five blocks before it are kept");
+    for build in &board.builds {
+        assert!(
+            matches!(build.outcome, BuildOutcome::Interrupted { .. }),
+            "{}: {:?}",
+            build.variant,
+            build.outcome
+        );
+    }
 }
 
 /// Replays 42 windows of one build at `batch` on a device that holds each answer until
@@ -548,7 +591,7 @@ fn machine_change_run(run: &str) -> (BoardRecord, gauntlet_results::Results) {
         ..DeviceScript::default()
     };
     let driver = InProcessDriver::new(scripted(), script);
-    let record = run_plan_with(&plan, &[&driver as &dyn BoardDriver], &NoEvents);
+    let record = run_plan_with(&plan, &[&driver as &dyn BoardDriver], &NoEvents, &Unfenced);
     let meta = gauntlet_runner::RunMeta {
         run_id: "r".into(),
         started_at: "t0".into(),

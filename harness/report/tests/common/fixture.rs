@@ -374,6 +374,7 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
         kernel: Some("6.6.51".into()),
         cpu_governor: Some("performance".into()),
         clock_hz: None,
+        cpu_features: vec!["asimd".into(), "asimdhp".into(), "asimddp".into()],
     };
     let mcu_facts = BoardFacts {
         arch: "thumbv7em".into(),
@@ -384,6 +385,7 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
         kernel: None,
         cpu_governor: None,
         clock_hz: Some(168_000_000),
+        cpu_features: Vec::new(),
     };
     let boards = vec![
         BoardResult {
