@@ -31,7 +31,7 @@ pub struct BoardFacts {
     pub os: Option<String>,
     pub kernel: Option<String>,
     pub cpu_governor: Option<String>,
-    /// Of [`KERNEL_FEATURES`], those the CPU has, in the kernel's order.
+    /// Of [`KERNEL_FEATURES`], those the CPU has, in /proc/cpuinfo's order.
     pub cpu_features: Vec<String>,
 }
 
