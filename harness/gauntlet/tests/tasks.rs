@@ -78,21 +78,8 @@ fn the_autoencoder_reproduces_onnxruntime_roc_auc_pr_auc_and_f1() {
                 .join(format!("outputs/local__skab_ae__{variant}@onnxruntime.f32")),
         )
         .unwrap();
-        assert_eq!(
-            onnxruntime::first_difference(&ours, &local[variant]),
-            None,
-            "{variant}: scores equal this machine's onnxruntime at batch 1 bit for bit"
-        );
-        let reference = onnxruntime::reference_batch1_scores("skab_ae", variant);
-        if let Some(at) = onnxruntime::first_difference(&local[variant], &reference) {
-            // The metric code is held to the reference by fp32; these scores are this CPU's.
-            assert!(variant.starts_with("int8"), "{variant} differs at {at}");
-            eprintln!(
-                "note: skab_ae {variant}: this machine's onnxruntime (CPU int8 flags {}) gives \
-                 other scores than the reference pipeline's from value {at} on; its figures do \
-                 not apply here",
-                onnxruntime::int8_dot_product_flags()
-            );
+        // Where the reference does not apply, fp32 still holds the metric code to it.
+        if !onnxruntime::reference_applies("skab_ae", variant, &ours, &local[variant]) {
             continue;
         }
         let m = &meta["variants"][variant];

@@ -49,19 +49,54 @@ pub fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
         .position(|(x, y)| x != y)
 }
 
+/// The first processor's extensions in /proc/cpuinfo (x86 `flags`, ARM `Features`).
+pub fn cpu_flags() -> Vec<String> {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    cpuinfo
+        .lines()
+        .find(|l| l.starts_with("flags") || l.starts_with("Features"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, f)| f.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
 /// The CPU's int8 dot-product extensions. onnxruntime's u8s8 kernels without VNNI add pairs of
 /// products in saturating 16-bit lanes, with VNNI in 32-bit ones, so int8 scores depend on them.
-pub fn int8_dot_product_flags() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let flags = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("flags"))
-        .unwrap_or_default();
-    let found: Vec<&str> = flags
-        .split_whitespace()
-        .filter(|f| ["avx2", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8"].contains(f))
+fn int8_dot_product_flags() -> String {
+    let found: Vec<String> = cpu_flags()
+        .into_iter()
+        .filter(|f| {
+            ["avx2", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8"].contains(&f.as_str())
+        })
         .collect();
     format!("[{}]", found.join(" "))
+}
+
+/// Holds the agent's scores `ours` for `model` `variant` bit for bit to this machine's
+/// onnxruntime (`local`), and says whether the reference pipeline's figures apply here: whether
+/// this machine's onnxruntime reproduces `ort_b1_<variant>.f32`. Only int8 kernels may differ by
+/// CPU; where they do, a note names the CPU's flags.
+pub fn reference_applies(model: &str, variant: &str, ours: &[u8], local: &[u8]) -> bool {
+    assert_eq!(
+        first_difference(ours, local),
+        None,
+        "{model} {variant}: scores equal this machine's onnxruntime at batch 1 bit for bit (ort_batch1.py)"
+    );
+    let Some(at) = first_difference(local, &reference_batch1_scores(model, variant)) else {
+        return true;
+    };
+    assert!(
+        variant.starts_with("int8"),
+        "{model} {variant}: this machine's onnxruntime differs from ort_b1_{variant}.f32 at value \
+         {at}: only int8 kernels are known to vary by CPU"
+    );
+    eprintln!(
+        "note: {model} {variant}: this machine's onnxruntime (CPU int8 flags {}) gives other \
+         scores than the reference pipeline's from value {at} on; the agent is held to this \
+         machine's scores instead of the reference figures",
+        int8_dot_product_flags()
+    );
+    false
 }
 
 /// Whether this machine's onnxruntime reproduces every int8 batch-1 score file of cwru_cnn, i.e.
