@@ -35,7 +35,8 @@ use gauntlet_runner::{BuildRecord, Plan, RunMeta};
 use gauntlet_spec::{Board, DriftGate, DriftStatistic, GateSpec, Metric, Scenario, Task};
 use gauntlet_store::Store;
 
-use gauntlet::pipeline::{run_id, timestamp};
+use gauntlet::fleet::{self, HeldBoards, Leasing};
+use gauntlet::pipeline::{RunError, run_id, timestamp};
 
 use crate::head_to_head::champion_build;
 use crate::stdout;
@@ -53,6 +54,7 @@ pub struct DriftRequest<'a> {
     pub recordings: &'a [String],
     pub board_class: Option<&'a str>,
     pub out: Option<PathBuf>,
+    pub leasing: &'a Leasing,
 }
 
 pub struct Judged {
@@ -100,6 +102,7 @@ fn cut(scenario: &Scenario, files: &[PathBuf]) -> Result<Windows, DriftError> {
 
 pub fn drift(plan: Plan, store: &Store, request: &DriftRequest) -> Result<Judged, DriftError> {
     let started = SystemTime::now();
+    let drift_id = format!("drift-{}", run_id(started));
     let scenario = &plan.scenario;
     let model = match &scenario.drift.model {
         Some(name) => plan.models.iter().find(|m| &m.name == name),
@@ -158,8 +161,16 @@ pub fn drift(plan: Plan, store: &Store, request: &DriftRequest) -> Result<Judged
     };
     let reference_plan = single(reference.clone());
     let new_plan = single(new_windows.clone());
-    let (_, reference_outputs) = replay(&reference_plan, "reference")?;
-    let (new_run, new_outputs) = replay(&new_plan, "new recordings")?;
+    let held = lease_board(store, request.leasing, &board, &drift_id)?;
+    let fence = held.fence(std::slice::from_ref(&board));
+    let (_, reference_outputs) = replay(&reference_plan, "reference", &fence)?;
+    let (new_run, new_outputs) = replay(&new_plan, "new recordings", &fence)?;
+    let lost = held.release();
+    if !lost.is_empty() {
+        return Err(DriftError::Infra(anyhow!(RunError::LeaseLost(
+            lost.join("`, `")
+        ))));
+    }
     let new_entry = new_run
         .entries
         .first()
@@ -209,7 +220,6 @@ pub fn drift(plan: Plan, store: &Store, request: &DriftRequest) -> Result<Judged
         .as_ref()
         .and_then(|m| m.latency_device_us.as_ref().map(|l| l.source))
         .unwrap_or(Source::Measured);
-    let drift_id = format!("drift-{}", new_run.run_id);
     let results = DriftResults {
         schema: DRIFT_SCHEMA.into(),
         version: DRIFT_VERSION,
@@ -297,10 +307,38 @@ fn champion_board(
     )))
 }
 
-/// Runs a one-build plan; returns its analysed results and the build's record.
-fn replay(plan: &Plan, what: &str) -> Result<(Results, BuildRecord), DriftError> {
+/// Leases `board` for both replays as `gauntlet run` leases its boards (waiting up to
+/// `--wait`), so that in a shared lab no run or other requalification drives it meanwhile.
+fn lease_board(
+    store: &Store,
+    leasing: &Leasing,
+    board: &Board,
+    holder_run: &str,
+) -> Result<HeldBoards, DriftError> {
+    let shared = store.dialect() == gauntlet_store::Dialect::Postgres;
+    Store::open_for_leases(&leasing.db)
+        .and_then(|beats| {
+            fleet::hold_boards(
+                Arc::new(beats),
+                leasing,
+                shared,
+                std::slice::from_ref(board),
+                &[],
+                holder_run,
+            )
+        })
+        .map_err(|e| DriftError::Infra(anyhow!(e)))
+}
+
+/// Runs a one-build plan while `fence` lets it drive the board; returns its analysed results
+/// and the build's record.
+fn replay(
+    plan: &Plan,
+    what: &str,
+    fence: &dyn gauntlet_runner::BoardFence,
+) -> Result<(Results, BuildRecord), DriftError> {
     let progress = crate::progress::Progress::new(plan);
-    let record = gauntlet_runner::run_plan(plan, &progress);
+    let record = gauntlet_runner::run_plan_fenced(plan, &progress, fence);
     progress.finish();
     let meta = RunMeta {
         run_id: run_id(SystemTime::now()),

@@ -165,6 +165,8 @@ enum Command {
         out: Option<PathBuf>,
         #[command(flatten)]
         db: DbArg,
+        #[command(flatten)]
+        lease: LeaseArgs,
     },
     /// Print the JSON Schema of scenario or rig files.
     Schema {
@@ -374,6 +376,7 @@ fn main() -> ExitCode {
             rig,
             out,
             db,
+            lease,
         } => drift_command(
             &scenario,
             rig.as_deref(),
@@ -382,6 +385,7 @@ fn main() -> ExitCode {
                 recordings: &recordings,
                 board_class: board_class.as_deref(),
                 out,
+                leasing: &leasing(db.db.as_deref(), &lease),
             },
         ),
         Command::Bench {
@@ -525,12 +529,7 @@ fn run(
         eprintln!("{note}");
     }
     let progress = progress::Progress::new(&plan);
-    let leasing = fleet::Leasing {
-        db: gauntlet_store::default_db_path(db),
-        ttl: lease.lease_ttl,
-        wait: lease.wait,
-    };
-    let finished = pipeline::run(&mut plan, &mut store, out, &progress, &leasing);
+    let finished = pipeline::run(&mut plan, &mut store, out, &progress, &leasing(db, lease));
     progress.finish();
     let finished = finished.map_err(|e| Failure {
         code: exit::INFRA_FAILURE,
@@ -585,6 +584,14 @@ fn run(
             finished.results.run_id
         ),
     })
+}
+
+fn leasing(db: Option<&Path>, lease: &LeaseArgs) -> fleet::Leasing {
+    fleet::Leasing {
+        db: gauntlet_store::default_db_path(db),
+        ttl: lease.lease_ttl,
+        wait: lease.wait,
+    }
 }
 
 fn drift_command(

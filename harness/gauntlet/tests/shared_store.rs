@@ -773,3 +773,76 @@ fn a_pool_takes_free_boards_past_held_and_out_of_rotation_ones_and_waits_for_eno
         .collect();
     assert_eq!(acquired.len(), 2, "{rest:?}");
 }
+
+#[test]
+fn a_requalification_leases_its_board_and_waits_in_line_for_it() {
+    let _one = serial();
+    let Some(db) = fresh_database("drift") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rig = rig(dir.path(), "b0");
+    let drift_scenario = repo().join("scenarios/skab-drift.toml");
+    let champion = dir.path().join("champion");
+    let (code, text) = gauntlet_out(&run_args(&drift_scenario, &rig, &champion, Some(&db)));
+    assert_eq!(code, Some(0), "{text}");
+    let run_id = results(&champion)["run_id"].as_str().unwrap().to_string();
+    let (code, text) = gauntlet_out(&[
+        "promote",
+        &run_id,
+        "--model",
+        "skab_mlp",
+        "--variant",
+        "fp32",
+        "--by",
+        "test",
+        "--reason",
+        "baseline",
+        "--db",
+        &db,
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+
+    let (mut holder, _holder_lines, key) = hold_board(dir.path(), &rig, &db);
+    let drift_args = |out: &str| {
+        vec![
+            "drift".to_string(),
+            drift_scenario.to_str().unwrap().to_string(),
+            "--rig".into(),
+            rig.to_str().unwrap().into(),
+            "--db".into(),
+            db.clone(),
+            "--out".into(),
+            dir.path().join(out).to_str().unwrap().into(),
+        ]
+    };
+    // Without --wait a held board is an infrastructure failure that names its holder.
+    let refused = gauntlet().args(drift_args("refused")).output().unwrap();
+    let text = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains(&format!("held by pid {}", holder.id())),
+        "{text}"
+    );
+    assert!(!dir.path().join("refused/drift.json").exists());
+
+    let mut waiter = gauntlet()
+        .args(drift_args("judged"))
+        .args(["--wait", "2m", "--lease-ttl", "3s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waiter_lines = lines_of(&mut waiter);
+    let waiting = wait_for(&waiter_lines, "lease: waiting for board");
+    assert!(waiting.contains(&format!("`{key}`")), "{waiting}");
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let acquired = wait_for(&waiter_lines, "lease: acquired board");
+    assert!(acquired.contains(&format!("`{key}`")), "{acquired}");
+    wait_for(&waiter_lines, "lease: released board");
+    assert!(waiter.wait().unwrap().success());
+    assert!(dir.path().join("judged/drift.json").exists());
+    let holders = psql(&db, "SELECT count(*) FROM leases");
+    assert_eq!(holders, "0", "the requalification left its lease behind");
+}
