@@ -24,6 +24,8 @@
 //!   run-to-run spread ((max − min) / median over its runs on the board class), judged with the
 //!   candidate's interval as above; the evidence says which was used. The champion's own
 //!   uncertainty is not otherwise propagated. With no champion yet the gate PASSes (nothing to regress against).
+//!   When the champion's board had other CPU extensions than this one (other int8/fp16 kernels),
+//!   the evidence warns that the comparison is not like for like.
 //!   A failed champion lookup is an infrastructure error of that build, never a model FAIL.
 //! - **Build status**: a build the board refused (unsupported operator) FAILs every gate that selects
 //!   it, and its build verdict is FAIL even when no gate selects it (it cannot be promoted). An
@@ -44,7 +46,7 @@ use std::collections::BTreeMap;
 
 use gauntlet_results::{
     Baseline, BaselineKind, BoardStatus, BuildVerdict, ChampionRatio, Entry, EntryStatus,
-    GateResult, Metrics, Outcome, Results, Verdict, format,
+    GateResult, Metrics, Outcome, Results, Verdict, format, other_cpu_extensions,
 };
 use gauntlet_spec::{Board, Comparison, GateSpec, Metric, Scenario, Threshold};
 
@@ -60,6 +62,10 @@ pub struct Champion {
     /// The same build's figures in every run of the scenario on the board class (its own run
     /// included), oldest first: calibrates the noise band when the gate must use stored figures.
     pub history: Vec<Metrics>,
+    /// The CPU extensions of the board its figures come from (empty when its run recorded none):
+    /// int8 and fp16 kernels follow them, so stored figures from a board with other extensions
+    /// are compared with a warning.
+    pub cpu_features: Vec<String>,
 }
 
 /// Reading the champion failed (e.g. the store could not be read).
@@ -473,7 +479,10 @@ fn judge(
                 return head_to_head(gate, spec, *max_regression, &champion, h2h);
             }
             match vs_champion(spec, *max_regression, &champion) {
-                Ok(r) => r,
+                Ok(mut r) => {
+                    r.context.push_str(&other_kernels(entry, &champion));
+                    r
+                }
                 Err(why) => return done(gate, Verdict::Inconclusive, why),
             }
         }
@@ -725,6 +734,24 @@ fn vs_champion(
             format::percent(max_regression)
         ),
     })
+}
+
+/// A warning for the evidence when the champion's stored figures come from a board whose CPU
+/// extensions differ from this one's: the two ran other int8/fp16 kernels (an AVX2 and a VNNI
+/// machine of one model name score int8 builds differently), so the comparison is not like for
+/// like. Empty when they agree or either is unknown.
+fn other_kernels(entry: &Entry, champion: &Champion) -> String {
+    let here = entry
+        .provenance
+        .board_facts
+        .as_ref()
+        .map_or(&[][..], |f| &f.cpu_features);
+    match other_cpu_extensions(&champion.cpu_features, here) {
+        Some((only_there, only_here)) => format!(
+            "; beware: the champion ran on other CPU extensions (only there: {only_there}; only here: {only_here}), so with other int8/fp16 kernels"
+        ),
+        None => String::new(),
+    }
 }
 
 #[cfg(test)]

@@ -431,6 +431,7 @@ fn champion(p99: f64) -> Champion {
         model_sha256: "sha-fp32".into(),
         metrics: with_p99(p99, p99 * 0.98, p99 * 1.02),
         history: Vec::new(),
+        cpu_features: Vec::new(),
     }
 }
 
@@ -527,6 +528,56 @@ fn champion_gate_on_accuracy_allows_a_drop_not_a_rise() {
         true,
     );
     assert_eq!(only(&fine).verdict, Verdict::Pass);
+}
+
+/// An entry measured on a board whose CPU reported `features`.
+fn on_cpu(mut e: Entry, features: &[&str]) -> Entry {
+    e.provenance.board_facts = Some(BoardFacts {
+        arch: "x86_64".into(),
+        cpu_model: Some("AMD EPYC".into()),
+        cores: Some(2),
+        ram_kib: None,
+        os: None,
+        kernel: None,
+        cpu_governor: None,
+        clock_hz: None,
+        cpu_features: features.iter().map(|f| f.to_string()).collect(),
+    });
+    e
+}
+
+#[test]
+fn stored_champion_figures_from_other_cpu_extensions_are_compared_with_a_warning() {
+    let g = [gate(Metric::Accuracy, Comparison::AtLeast, VS_CHAMPION_5)];
+    let measured = || entry("pc", "int8", false, with_accuracy(0.90, 0.88, 0.92));
+    let evidence = |champion_cpu: &[&str], here: &[&str]| {
+        let mut table = ChampionTable::default();
+        table.insert(
+            SCENARIO,
+            "cnn",
+            "local",
+            Champion {
+                metrics: with_accuracy(0.9, 0.88, 0.92),
+                cpu_features: champion_cpu.iter().map(|f| f.to_string()).collect(),
+                ..champion(1.0)
+            },
+        );
+        let e = run_with(&g, vec![on_cpu(measured(), here)], &table, true);
+        assert_eq!(only(&e).verdict, Verdict::Pass, "the warning is no verdict");
+        only(&e).evidence.clone()
+    };
+    let vnni_champion = evidence(&["avx2", "avx512_vnni", "fma"], &["avx2", "fma", "f16c"]);
+    assert!(
+        vnni_champion.ends_with(
+            "; beware: the champion ran on other CPU extensions (only there: avx512_vnni; only here: f16c), so with other int8/fp16 kernels"
+        ),
+        "{vnni_champion}"
+    );
+    let same = evidence(&["avx2", "fma"], &["fma", "avx2"]);
+    assert!(!same.contains("beware"), "{same}");
+    // A champion recorded before boards reported their extensions: nothing to compare.
+    let unknown = evidence(&[], &["avx2"]);
+    assert!(!unknown.contains("beware"), "{unknown}");
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::{Context, Result, bail};
 use gauntlet_measure::{ConfidenceInterval, RatioOptions, paired_ratio};
 use gauntlet_results::format::{self, Quantity};
-use gauntlet_results::{Entry, Latency, Metric, Metrics, Outcome, Results};
+use gauntlet_results::{Entry, Latency, Metric, Metrics, Outcome, Results, other_cpu_extensions};
 use gauntlet_store::{EntryKey, PromoteRequest, RunFilter, RunStatus, Store};
 
 /// Left-aligned columns, two spaces apart, sized to their widest cell.
@@ -289,6 +289,14 @@ fn run_to_run_spread(
 /// and the ratio of median device latencies from the raw samples (bootstrap interval). A change is
 /// significant only beyond the noise band: the same build's run-to-run spread on the same board
 /// class from other stored runs (at least 1 %), printed beside it.
+/// The CPU extensions of the board `e` ran on, as recorded with it (empty when unknown).
+fn cpu_features(e: &Entry) -> &[String] {
+    e.provenance
+        .board_facts
+        .as_ref()
+        .map_or(&[], |f| f.cpu_features.as_slice())
+}
+
 pub fn compare(store: &Store, run_a: &str, run_b: &str, out: &mut dyn Write) -> Result<()> {
     let (a, b) = (finished(store, run_a)?, finished(store, run_b)?);
     if a.scenario.name != b.scenario.name {
@@ -316,6 +324,12 @@ pub fn compare(store: &Store, run_a: &str, run_b: &str, out: &mut dyn Write) -> 
             continue;
         };
         writeln!(out, "\n{} {}:{}", eb.board, eb.model, eb.variant)?;
+        if let Some((only_a, only_b)) = other_cpu_extensions(cpu_features(ea), cpu_features(eb)) {
+            writeln!(
+                out,
+                "  note: the board ran on other CPU extensions (only in {run_a}: {only_a}; only in {run_b}: {only_b}), so with other int8/fp16 kernels: not like for like"
+            )?;
+        }
         let (ma, mb) = (ea.metrics.as_ref(), eb.metrics.as_ref());
         let acc_change = match (ma.and_then(|m| m.accuracy), mb.and_then(|m| m.accuracy)) {
             (Some(x), Some(y)) => format::difference(Quantity::Fraction, y - x, None),
@@ -694,6 +708,17 @@ mod tests {
     /// Runs fp32 (accuracy 0.95, ~`fp32_us` µs) and int8 (accuracy 0.85, ~`int8_us` µs), judged by
     /// `accuracy >= 0.9`, storing their raw samples.
     fn stored_run(store: &mut Store, id: &str, fp32_us: f64, int8_us: f64) {
+        stored_run_on(store, id, fp32_us, int8_us, &[]);
+    }
+
+    /// [`stored_run`] on a board whose CPU reported `cpu_features`.
+    fn stored_run_on(
+        store: &mut Store,
+        id: &str,
+        fp32_us: f64,
+        int8_us: f64,
+        cpu_features: &[&str],
+    ) {
         let run = store
             .begin_run(&NewRun {
                 id: id.into(),
@@ -708,7 +733,20 @@ mod tests {
         let mut entries = Vec::new();
         for (variant, acc, centre) in [("fp32", 0.95, fp32_us), ("int8", 0.85, int8_us)] {
             let samples = times(centre);
-            let e = entry("pc", variant, variant == "fp32", figures(acc, &samples));
+            let mut e = entry("pc", variant, variant == "fp32", figures(acc, &samples));
+            if !cpu_features.is_empty() {
+                e.provenance.board_facts = Some(gauntlet_results::BoardFacts {
+                    arch: "x86_64".into(),
+                    cpu_model: Some("AMD EPYC".into()),
+                    cores: Some(2),
+                    ram_kib: None,
+                    os: None,
+                    kernel: None,
+                    cpu_governor: None,
+                    clock_hz: None,
+                    cpu_features: cpu_features.iter().map(|f| f.to_string()).collect(),
+                });
+            }
             store
                 .record_samples(&run, &EntryKey::from(&e), &samples)
                 .unwrap();
@@ -802,6 +840,30 @@ mod tests {
         let fp32 = &out[out.find("pc cnn:fp32").unwrap()..out.find("pc cnn:int8").unwrap()];
         assert!(fp32.contains("no significant difference"), "{out}");
         assert!(fp32.contains("+0 pp"), "{out}");
+    }
+
+    #[test]
+    fn compare_notes_a_board_that_ran_on_other_cpu_extensions() {
+        let (_dir, mut store) = store();
+        stored_run_on(&mut store, "a", 100.0, 200.0, &["avx2", "fma"]);
+        stored_run_on(
+            &mut store,
+            "b",
+            100.0,
+            200.0,
+            &["avx2", "avx512_vnni", "fma"],
+        );
+        stored_run_on(&mut store, "c", 100.0, 200.0, &["fma", "avx2"]);
+        let out = text(|o| compare(&store, "a", "b", o));
+        let int8 = &out[out.find("pc cnn:int8").expect("int8 section")..];
+        assert!(
+            int8.contains(
+                "note: the board ran on other CPU extensions (only in a: none; only in b: avx512_vnni)"
+            ),
+            "{out}"
+        );
+        let same = text(|o| compare(&store, "a", "c", o));
+        assert!(!same.contains("CPU extensions"), "{same}");
     }
 
     #[test]

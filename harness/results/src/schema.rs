@@ -331,6 +331,29 @@ pub struct BoardFacts {
     pub cpu_features: Vec<String>,
 }
 
+/// The CPU extensions only `a` and only `b` have, each space-separated or `none`, when two boards'
+/// [`BoardFacts::cpu_features`] differ: they ran other int8/fp16 kernels, so their figures are not
+/// like for like. `None` when they agree or either is unknown (recorded before boards reported them).
+pub fn other_cpu_extensions(a: &[String], b: &[String]) -> Option<(String, String)> {
+    if a.is_empty() || b.is_empty() {
+        return None;
+    }
+    let only = |x: &[String], y: &[String]| {
+        let only: Vec<&str> = x
+            .iter()
+            .filter(|f| !y.contains(f))
+            .map(String::as_str)
+            .collect();
+        if only.is_empty() {
+            "none".to_string()
+        } else {
+            only.join(" ")
+        }
+    };
+    let (only_a, only_b) = (only(a, b), only(b, a));
+    (only_a != "none" || only_b != "none").then_some((only_a, only_b))
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     pub board: String,

@@ -1062,8 +1062,9 @@ impl Store {
         Ok(history)
     }
 
-    /// The figures of the champion build: those of its first board of the class in its run.
-    fn champion_figures(&self, p: &Promotion) -> Result<Option<Metrics>> {
+    /// The figures of the champion build: those of its first board of the class in its run, and
+    /// that board's CPU extensions as the run recorded them (empty when it recorded none).
+    fn champion_figures(&self, p: &Promotion) -> Result<Option<(Metrics, Vec<String>)>> {
         let what = || {
             format!(
                 "read the figures of `{}` `{}` in run `{}`",
@@ -1072,15 +1073,37 @@ impl Store {
         };
         let rows = self.query(
             what,
-            "SELECT metrics_json FROM entries WHERE run_id = ?1 AND model = ?2 AND variant = ?3 \
-             AND board_class = ?4 ORDER BY rowid LIMIT 1",
+            "SELECT e.metrics_json, e.board, r.results_json FROM entries e \
+             JOIN runs r ON r.id = e.run_id WHERE e.run_id = ?1 AND e.model = ?2 \
+             AND e.variant = ?3 AND e.board_class = ?4 ORDER BY e.rowid LIMIT 1",
             vals![&p.run_id, &p.model, &p.variant, &p.board_class],
         )?;
-        Ok(match rows.first() {
-            Some(row) => json_column(row, 0, what)?,
-            None => None,
-        })
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let Some(metrics) = json_column(row, 0, what)? else {
+            return Ok(None);
+        };
+        let board = row.text(1).map_err(sql(what))?;
+        let results: Option<serde_json::Value> = json_column(row, 2, what)?;
+        Ok(Some((metrics, cpu_features(results.as_ref(), &board))))
     }
+}
+
+/// The CPU extensions `board` reported in a run's results.json. Read from the JSON rather than
+/// through [`Results`]: runs recorded by older versions parse as well.
+fn cpu_features(results: Option<&serde_json::Value>, board: &str) -> Vec<String> {
+    results
+        .and_then(|r| r["boards"].as_array())
+        .and_then(|boards| boards.iter().find(|b| b["board"] == board))
+        .and_then(|b| b["facts"]["cpu_features"].as_array())
+        .map(|features| {
+            features
+                .iter()
+                .filter_map(|f| f.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Which runs [`Store::find_runs`] lists; `None` fields select everything.
@@ -1263,7 +1286,7 @@ impl ChampionLookup for Store {
         else {
             return Ok(None);
         };
-        let metrics = self
+        let (metrics, cpu_features) = self
             .champion_figures(&p)
             .map_err(|e| fail(e.to_string()))?
             .ok_or_else(|| {
@@ -1284,6 +1307,7 @@ impl ChampionLookup for Store {
             model_sha256: p.model_sha256,
             metrics,
             history,
+            cpu_features,
         }))
     }
 }

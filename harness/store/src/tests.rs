@@ -573,6 +573,7 @@ both!(
         );
         assert_eq!(champ.model_sha256, "sha-model-int8");
         assert_eq!(champ.metrics, scored(0.85));
+        assert!(champ.cpu_features.is_empty(), "r1 recorded no board facts");
         assert_eq!(
             ChampionLookup::champion(&store, "other-scenario", "cnn", "x86").unwrap(),
             None
@@ -581,6 +582,27 @@ both!(
         assert_eq!(all.len(), 1);
         assert_eq!(all[0].run_id, "r1");
         assert_eq!(store.promotions(SCENARIO).unwrap().len(), 2);
+
+        // The CPU extensions come from the champion's board as its run recorded them.
+        let run = store.begin_run(&new_run("r3", "t3")).unwrap();
+        let mut results = judged("r3", &[("fp32", 0.95)]);
+        results.boards[0].facts = Some(gauntlet_results::BoardFacts {
+            arch: "x86_64".into(),
+            cpu_model: None,
+            cores: None,
+            ram_kib: None,
+            os: None,
+            kernel: None,
+            cpu_governor: None,
+            clock_hz: None,
+            cpu_features: vec!["avx2".into(), "avx512_vnni".into()],
+        });
+        store.finish_run(&run, &results, &boards()).unwrap();
+        store.promote(&request("r3", "fp32")).unwrap();
+        let champ = ChampionLookup::champion(&store, SCENARIO, "cnn", "x86")
+            .unwrap()
+            .unwrap();
+        assert_eq!(champ.cpu_features, ["avx2", "avx512_vnni"]);
     }
 );
 
