@@ -118,6 +118,22 @@ pub fn entry(board: &str, variant: &str, reference: bool, m: Metrics) -> Entry {
     }
 }
 
+/// An entry measured on a board whose CPU reported `features`.
+pub fn on_cpu(mut e: Entry, features: &[&str]) -> Entry {
+    e.provenance.board_facts = Some(BoardFacts {
+        arch: "x86_64".into(),
+        cpu_model: Some("AMD EPYC".into()),
+        cores: Some(2),
+        ram_kib: None,
+        os: None,
+        kernel: None,
+        cpu_governor: None,
+        clock_hz: None,
+        cpu_features: features.iter().map(|f| f.to_string()).collect(),
+    });
+    e
+}
+
 /// `e` with another status and the error that explains it.
 pub fn with_status(mut e: Entry, status: EntryStatus, kind: RejectionKind, message: &str) -> Entry {
     e.status = status;

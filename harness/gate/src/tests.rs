@@ -530,22 +530,6 @@ fn champion_gate_on_accuracy_allows_a_drop_not_a_rise() {
     assert_eq!(only(&fine).verdict, Verdict::Pass);
 }
 
-/// An entry measured on a board whose CPU reported `features`.
-fn on_cpu(mut e: Entry, features: &[&str]) -> Entry {
-    e.provenance.board_facts = Some(BoardFacts {
-        arch: "x86_64".into(),
-        cpu_model: Some("AMD EPYC".into()),
-        cores: Some(2),
-        ram_kib: None,
-        os: None,
-        kernel: None,
-        cpu_governor: None,
-        clock_hz: None,
-        cpu_features: features.iter().map(|f| f.to_string()).collect(),
-    });
-    e
-}
-
 #[test]
 fn stored_champion_figures_from_other_cpu_extensions_are_compared_with_a_warning() {
     let g = [gate(Metric::Accuracy, Comparison::AtLeast, VS_CHAMPION_5)];

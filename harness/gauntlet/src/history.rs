@@ -681,7 +681,7 @@ pub fn champion(store: &Store, scenario: &str, out: &mut dyn Write) -> Result<()
 mod tests {
     use std::collections::BTreeMap;
 
-    use gauntlet_gate::fixtures::{SCENARIO, board, entry, latency_of, metrics, results};
+    use gauntlet_gate::fixtures::{SCENARIO, board, entry, latency_of, metrics, on_cpu, results};
     use gauntlet_gate::{NoChampions, Rules, evaluate_rules};
     use gauntlet_spec::{Board, BoardKind, Comparison, GateSpec, Metric, Threshold};
     use gauntlet_store::NewRun;
@@ -735,17 +735,7 @@ mod tests {
             let samples = times(centre);
             let mut e = entry("pc", variant, variant == "fp32", figures(acc, &samples));
             if !cpu_features.is_empty() {
-                e.provenance.board_facts = Some(gauntlet_results::BoardFacts {
-                    arch: "x86_64".into(),
-                    cpu_model: Some("AMD EPYC".into()),
-                    cores: Some(2),
-                    ram_kib: None,
-                    os: None,
-                    kernel: None,
-                    cpu_governor: None,
-                    clock_hz: None,
-                    cpu_features: cpu_features.iter().map(|f| f.to_string()).collect(),
-                });
+                e = on_cpu(e, cpu_features);
             }
             store
                 .record_samples(&run, &EntryKey::from(&e), &samples)
