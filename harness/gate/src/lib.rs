@@ -46,7 +46,7 @@ use std::collections::BTreeMap;
 
 use gauntlet_results::{
     Baseline, BaselineKind, BoardStatus, BuildVerdict, ChampionRatio, Entry, EntryStatus,
-    GateResult, Metrics, Outcome, Results, Verdict, format, other_cpu_extensions,
+    GateResult, GateScale, Metrics, Outcome, Results, Verdict, format, other_cpu_extensions,
 };
 use gauntlet_spec::{Board, Comparison, GateSpec, Metric, Scenario, Threshold};
 
@@ -418,6 +418,7 @@ fn judge(
         model: entry.model.clone(),
         variant: entry.variant.clone(),
         comparison: spec.comparison,
+        scale: GateScale::Metric,
         threshold: None,
         measured: None,
         measured_ci: None,
@@ -622,6 +623,7 @@ fn head_to_head(
 ) -> Judged {
     let limit = 1.0 + max_regression;
     let r = &h2h.ratio;
+    gate.scale = GateScale::Ratio;
     gate.threshold = Some(limit);
     gate.measured = Some(r.ratio);
     gate.measured_ci = r.ci;

@@ -2,73 +2,13 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::champion::{Case, scenario};
 use common::*;
 
 const RIG: &str = LOCAL_RIG_WITHOUT_METER;
-
-/// The last 5 % of each CWRU recording (40 windows): enough to tell fp32 from fp16 apart, quick
-/// enough for CI.
-fn scenario(model_file: &str, gates: &str) -> String {
-    scenario_of(&format!("scenarios/models/cwru_cnn/{model_file}"), gates)
-}
-
-/// As [`scenario`], with the candidate's model at `model` (a path in the repository).
-fn scenario_of(model: &str, gates: &str) -> String {
-    let builds =
-        format!(r#"[{{ variant = "candidate", onnx = "{{repo}}/{model}", reference = true }}]"#);
-    cwru_scenario(
-        "cwru-champion",
-        0.05,
-        &builds,
-        &format!("[run]\nwarmup = 4\nbatch = 8\n\n{gates}"),
-    )
-}
-
-struct Case<'a> {
-    dir: &'a Path,
-    db: String,
-}
-
-impl Case<'_> {
-    fn new(dir: &Path) -> Case<'_> {
-        Case {
-            dir,
-            db: dir.join("g.db").display().to_string(),
-        }
-    }
-
-    fn run(&self, name: &str, scenario_text: &str) -> (Option<i32>, serde_json::Value) {
-        self.run_on(name, scenario_text, RIG)
-    }
-
-    /// Runs `scenario_text` on the rig `rig_text`, both written as files named after `name`.
-    fn run_on(
-        &self,
-        name: &str,
-        scenario_text: &str,
-        rig_text: &str,
-    ) -> (Option<i32>, serde_json::Value) {
-        let scenario = write(self.dir, &format!("{name}.toml"), scenario_text);
-        let rig = write(self.dir, &format!("{name}-rig.toml"), rig_text);
-        let out = self.dir.join(name);
-        let output = run_scenario(&scenario, &rig, &out, Some(&self.db));
-        (output.status.code(), results(&out))
-    }
-
-    fn cli(&self, args: &[&str]) -> (Option<i32>, String) {
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--db", &self.db]);
-        let output = run(&all);
-        (
-            output.status.code(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-        )
-    }
-}
 
 const VS_CHAMPION: &str = r#"
 [[gates]]
@@ -260,90 +200,4 @@ fn a_missing_power_sensor_is_reported_and_the_run_goes_on() {
         "the other measurements are kept"
     );
     assert!(e["metrics"]["energy"].is_null());
-}
-
-/// Issue 19: with the champion's artifact still in place, its own build joins every later run and
-/// the gate judges the candidate/champion ratio measured side by side, so an unchanged build passes
-/// run after run whatever the machine's speed in each, and a build that really computes more
-/// (`tests/models/cwru_cnn_fp32_slower.onnx`, the same model with its first and last conv blocks
-/// computed twice, 1.31–1.35× head to head, see `make_slower.py` there) fails.
-#[test]
-fn head_to_head_passes_an_unchanged_build_run_after_run_and_fails_a_slower_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let case = Case::new(dir.path());
-    let gates = r#"
-[[gates]]
-metric = "latency.p50"
-at_most = { vs_champion = 0.10 }
-"#;
-    // Twenty replays, each in a fresh agent: 120 block pairs and a t level with 19 degrees of
-    // freedom. An unchanged pair's interval reached at most 1.05 in 14 such runs at load 4–5;
-    // with the replays sharing one agent it reached 1.146, as one process's placement of the two
-    // builds' weights held for the whole run.
-    let with_repeats = |text: String| text.replace("[run]", "[run]\nrepeats = 20");
-    let text = with_repeats(scenario("cwru_cnn_fp32.onnx", gates));
-    let (code, first) = case.run("first", &text);
-    assert_eq!(code, Some(0));
-    let first_id = first["run_id"].as_str().unwrap().to_string();
-    let (code, _) = case.cli(&[
-        "promote",
-        &first_id,
-        "--model",
-        "cwru_cnn",
-        "--variant",
-        "candidate",
-        "--by",
-        "ci",
-        "--reason",
-        "baseline",
-    ]);
-    assert_eq!(code, Some(0));
-    for name in ["again", "and-again"] {
-        let (code, results) = case.run(name, &text);
-        let gate = &results["gates"][0];
-        assert_eq!(code, Some(0), "{gate}");
-        assert_eq!(gate["verdict"], "pass", "{gate}");
-        let evidence = gate["evidence"].as_str().unwrap();
-        assert!(
-            evidence.contains(&format!(
-                "head to head with the champion candidate of run {first_id} in this run"
-            )),
-            "{evidence}"
-        );
-        let entries = results["entries"].as_array().unwrap();
-        let champion = entries
-            .iter()
-            .find(|e| e["variant"] == "champion-candidate")
-            .expect("the champion's build joined the run");
-        assert_eq!(champion["champion"], true);
-        assert_eq!(
-            results["gates"].as_array().unwrap().len(),
-            1,
-            "the champion's own build is not judged"
-        );
-    }
-
-    let slower = with_repeats(scenario_of(
-        "harness/gauntlet/tests/models/cwru_cnn_fp32_slower.onnx",
-        gates,
-    ));
-    let (code, results) = case.run("slower", &slower);
-    let gate = &results["gates"][0];
-    assert_eq!(code, Some(1), "a gate failed: {gate}");
-    assert_eq!(results["outcome"], "gate-failed");
-    assert_eq!(gate["verdict"], "fail", "{gate}");
-    assert!(
-        gate["evidence"].as_str().unwrap().contains(&format!(
-            "head to head with the champion candidate of run {first_id} in this run"
-        )),
-        "{gate}"
-    );
-    // Slower by its own extra compute, not by a different answer: the logits are the champion's.
-    let entries = results["entries"].as_array().unwrap();
-    let metric = |variant: &str, name: &str| {
-        entries.iter().find(|e| e["variant"] == variant).unwrap()["metrics"][name].clone()
-    };
-    let accuracy = metric("candidate", "accuracy");
-    assert!(accuracy.as_f64().is_some(), "{accuracy}");
-    assert_eq!(accuracy, metric("champion-candidate", "accuracy"));
 }

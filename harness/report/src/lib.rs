@@ -276,10 +276,10 @@ mod tests {
         .collect();
         for g in &results.gates {
             let measured = g.measured.unwrap();
-            let figure = format::metric(g.metric, measured);
-            let interval = format::Quantity::of(g.metric);
-            let bounds = format::bounds(interval, measured, g.measured_ci.as_ref().unwrap());
-            let threshold = format::metric(g.metric, g.threshold.unwrap());
+            let unit = g.quantity();
+            let figure = format::value(unit, measured);
+            let bounds = format::bounds(unit, measured, g.measured_ci.as_ref().unwrap());
+            let threshold = format::value(unit, g.threshold.unwrap());
             for (f, text) in &outputs {
                 // JUnit spells out figures only for the gates it reports as failed or skipped.
                 if *f == Format::Junit && g.verdict == gauntlet_results::Verdict::Pass {

@@ -219,7 +219,7 @@ pub(crate) fn gate_rows(results: &Results) -> Vec<GateRow> {
 }
 
 fn gate_row(results: &Results, g: &GateResult) -> GateRow {
-    let unit = fmt::Quantity::of(g.metric);
+    let unit = g.quantity();
     let source = results
         .entries
         .iter()
@@ -256,7 +256,7 @@ fn gate_row(results: &Results, g: &GateResult) -> GateRow {
                 "{} {}{run}: {}",
                 b.kind.name(),
                 b.variant,
-                fmt::value(unit, b.value)
+                fmt::value(fmt::Quantity::of(g.metric), b.value)
             )
         }),
         evidence: g.evidence.clone(),
@@ -357,5 +357,14 @@ mod tests {
         assert_eq!(energy.threshold, "≤ 1 mJ");
         assert_eq!(energy.measured.text, "370 µJ");
         assert_eq!(energy.measured.source, Some("simulated"));
+        // A head to head judged a ratio: its figures are not microseconds, its champion's p50 is.
+        let ratio = rows.iter().find(|r| r.gate.contains("champion")).unwrap();
+        assert_eq!(ratio.threshold, "≤ 1.1×");
+        assert_eq!(ratio.measured.text, "0.98×");
+        assert_eq!(ratio.measured.ci.as_deref(), Some("[0.9506, 1.009] 95% CI"));
+        assert_eq!(
+            ratio.baseline.as_deref(),
+            Some("champion int8 of run 20260101T000000-0001: 455 µs")
+        );
     }
 }

@@ -22,6 +22,8 @@ pub enum Quantity {
     PerHour,
     /// In the target's or the score's own unit (RMSE, R², Spearman's ρ).
     Plain,
+    /// One figure over another of the same unit: `1.02×`.
+    Ratio,
 }
 
 impl Quantity {
@@ -62,6 +64,7 @@ impl Quantity {
             Quantity::Bytes => (1.0 / (KIB * KIB), " MiB"),
             Quantity::PerHour => (1.0, "/h"),
             Quantity::Plain => (1.0, ""),
+            Quantity::Ratio => (1.0, "×"),
         }
     }
 }

@@ -58,7 +58,11 @@ pub struct GateResult {
     pub model: String,
     pub variant: String,
     pub comparison: Comparison,
-    /// The threshold in the metric's base unit, after resolving relative gates.
+    /// What `threshold`, `measured` and `measured_ci` are in. Absent in results written before
+    /// it existed, which judged every gate in the metric's unit.
+    #[serde(default)]
+    pub scale: GateScale,
+    /// The threshold after resolving relative gates.
     pub threshold: Option<f64>,
     pub measured: Option<f64>,
     pub measured_ci: Option<ConfidenceInterval>,
@@ -67,6 +71,28 @@ pub struct GateResult {
     pub verdict: Verdict,
     /// One sentence a release manager can read: the numbers that decided.
     pub evidence: String,
+}
+
+/// The scale a gate judged on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GateScale {
+    /// The metric's base unit: µs, bytes, joules, a 0–1 fraction, the score's own unit.
+    #[default]
+    Metric,
+    /// The candidate's figure over its baseline's, both measured in this run (a champion head
+    /// to head); the baseline's own figure stays in the metric's unit.
+    Ratio,
+}
+
+impl GateResult {
+    /// How `threshold`, `measured` and `measured_ci` read.
+    pub fn quantity(&self) -> crate::format::Quantity {
+        match self.scale {
+            GateScale::Metric => crate::format::Quantity::of(self.metric),
+            GateScale::Ratio => crate::format::Quantity::Ratio,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

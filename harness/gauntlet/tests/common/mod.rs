@@ -1,6 +1,7 @@
 //! Shared helpers: every test runs the real `gauntlet` binary against the real agent.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod champion;
 pub mod onnxruntime;
 pub mod ssh;
 

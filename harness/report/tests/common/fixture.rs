@@ -220,6 +220,7 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
             "at-most" => Comparison::AtMost,
             _ => Comparison::AtLeast,
         },
+        scale: GateScale::Metric,
         threshold: Some(threshold),
         measured: Some(measured),
         measured_ci: Some(ConfidenceInterval {
@@ -231,7 +232,29 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
         verdict,
         evidence: format!("{metric} {measured:.4} vs threshold {threshold:.4} on {board}"),
     };
+    // A champion head to head judges the candidate/champion ratio, not microseconds.
+    let head_to_head = GateResult {
+        scale: GateScale::Ratio,
+        baseline: Some(Baseline {
+            kind: BaselineKind::Champion,
+            variant: "int8".into(),
+            run_id: Some("20260101T000000-0001".into()),
+            value: 455.0,
+        }),
+        ..gate(
+            "latency.p50 <= champion + 10%",
+            "latency.p50",
+            "pi5-01",
+            "kws",
+            "int8",
+            "at-most",
+            1.1,
+            0.98,
+            Verdict::Pass,
+        )
+    };
     let gates = vec![
+        head_to_head,
         gate(
             "latency.p99 <= 1 ms",
             "latency.p99",
