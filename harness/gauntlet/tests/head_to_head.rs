@@ -35,18 +35,7 @@ at_most = { vs_champion = 0.30 }
     let (code, first) = case.run("first", &text);
     assert_eq!(code, Some(0));
     let first_id = first["run_id"].as_str().unwrap().to_string();
-    let (code, _) = case.cli(&[
-        "promote",
-        &first_id,
-        "--model",
-        "cwru_cnn",
-        "--variant",
-        "candidate",
-        "--by",
-        "ci",
-        "--reason",
-        "baseline",
-    ]);
+    let code = case.promote(&first_id, "baseline");
     assert_eq!(code, Some(0));
     for name in ["again", "and-again"] {
         let (code, results) = case.run(name, &text);

@@ -26,18 +26,7 @@ fn promoted_champion_then_a_slower_build_fails_and_cannot_be_promoted() {
     assert_eq!(code, Some(0));
     assert_eq!(first["outcome"], "pass");
     let first_id = first["run_id"].as_str().unwrap();
-    let (code, _) = case.cli(&[
-        "promote",
-        first_id,
-        "--model",
-        "cwru_cnn",
-        "--variant",
-        "candidate",
-        "--by",
-        "ci",
-        "--reason",
-        "baseline",
-    ]);
+    let code = case.promote(first_id, "baseline");
     assert_eq!(code, Some(0));
     let (code, champion) = case.cli(&["champion", "cwru-champion"]);
     assert_eq!(code, Some(0));
@@ -52,18 +41,7 @@ fn promoted_champion_then_a_slower_build_fails_and_cannot_be_promoted() {
     assert_eq!(gate["baseline"]["kind"], "champion");
     assert_eq!(gate["baseline"]["run_id"], first_id);
     let second_id = second["run_id"].as_str().unwrap();
-    let (code, _) = case.cli(&[
-        "promote",
-        second_id,
-        "--model",
-        "cwru_cnn",
-        "--variant",
-        "candidate",
-        "--by",
-        "ci",
-        "--reason",
-        "try",
-    ]);
+    let code = case.promote(second_id, "try");
     assert_eq!(
         code,
         Some(2),

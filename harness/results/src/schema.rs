@@ -59,7 +59,7 @@ pub struct GateResult {
     pub variant: String,
     pub comparison: Comparison,
     /// What `threshold`, `measured` and `measured_ci` are in. Absent in results written before
-    /// it existed, which judged every gate in the metric's unit.
+    /// it existed: those read as `Metric`, though their head-to-head gates hold ratios.
     #[serde(default)]
     pub scale: GateScale,
     /// The threshold after resolving relative gates.

@@ -64,4 +64,22 @@ impl Case<'_> {
             String::from_utf8_lossy(&output.stdout).into_owned(),
         )
     }
+
+    /// `gauntlet promote RUN --model cwru_cnn --variant candidate --by ci --reason REASON`: the
+    /// exit code.
+    pub fn promote(&self, run_id: &str, reason: &str) -> Option<i32> {
+        let args = [
+            "promote",
+            run_id,
+            "--model",
+            "cwru_cnn",
+            "--variant",
+            "candidate",
+            "--by",
+            "ci",
+            "--reason",
+            reason,
+        ];
+        self.cli(&args).0
+    }
 }
