@@ -69,8 +69,31 @@ fn existing(path: &Path, what: &str) -> Result<PathBuf, String> {
     }
 }
 
-/// The wheel's package folder, found without importing it (an import costs ~0.3 s per agent).
+/// The wheel's package folder as a host found it, handed to the agents it starts on the same
+/// machine (empty: python3 has no `onnxruntime` package). Asking Python costs a Python start,
+/// 0.2 s behind a pyenv shim, and an agent starts for every repeat of every run.
+pub const WHEEL_HINT_ENV: &str = "GAUNTLET_ONNXRUNTIME_WHEEL";
+
+/// What an agent started on this machine is told in [`WHEEL_HINT_ENV`]: where this process
+/// finds the wheel, asked of Python once per process.
+pub fn wheel_hint() -> std::ffi::OsString {
+    python_wheel_dir()
+        .map(PathBuf::into_os_string)
+        .unwrap_or_default()
+}
+
 fn python_wheel_dir() -> Option<PathBuf> {
+    static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
+    FOUND
+        .get_or_init(|| match std::env::var_os(WHEEL_HINT_ENV) {
+            Some(hint) => (!hint.is_empty()).then(|| PathBuf::from(hint)),
+            None => ask_python_for_wheel(),
+        })
+        .clone()
+}
+
+/// The wheel's package folder, found without importing it (an import costs ~0.3 s per agent).
+fn ask_python_for_wheel() -> Option<PathBuf> {
     let out = Command::new("python3")
         .args([
             "-c",
@@ -174,9 +197,8 @@ fn open(configured: Option<&Path>) -> Result<Arc<Loaded>, String> {
 }
 
 fn start(path: PathBuf) -> Result<Loaded, String> {
-    let bytes = std::fs::read(&path).map_err(|e| format!("read `{}`: {e}", path.display()))?;
-    let sha256: [u8; 32] = Sha256::digest(&bytes).into();
-    drop(bytes);
+    let sha256 = library_sha256(&path, digest_cache_dir().as_deref())
+        .map_err(|e| format!("read `{}`: {e}", path.display()))?;
     let builder = ort::init_from(&path).map_err(|e| e.to_string())?;
     let environment = builder
         .with_name("gauntlet")
@@ -194,6 +216,56 @@ fn start(path: PathBuf) -> Result<Loaded, String> {
             library_sha256: Some(sha256),
         },
     })
+}
+
+/// Where digests of libraries are kept between agent starts: `$XDG_CACHE_HOME/gauntlet/digests`,
+/// else `~/.cache/gauntlet/digests`; none without a home.
+fn digest_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))?;
+    Some(base.join("gauntlet").join("digests"))
+}
+
+/// The library's SHA-256, which results record as the build's provenance. Hashing the wheel's
+/// 35 MB took 70 ms of every agent start here (seconds on a Pi), and an agent starts for every
+/// repeat, so the digest is kept in `cache`, under the file's identity: device, inode, size and
+/// modification time. An installer that replaces the library writes a new file (a new inode), so
+/// a stale digest needs a rewrite in place to the same size within one tick of the file clock.
+fn library_sha256(path: &Path, cache: Option<&Path>) -> std::io::Result<[u8; 32]> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path)?;
+    let identity = format!(
+        "{}\0{}\0{}\0{}\0{}.{}",
+        path.display(),
+        meta.dev(),
+        meta.ino(),
+        meta.size(),
+        meta.mtime(),
+        meta.mtime_nsec()
+    );
+    let entry = cache.map(|dir| dir.join(hex::encode(Sha256::digest(identity.as_bytes()))));
+    if let Some(entry) = &entry
+        && let Ok(text) = std::fs::read_to_string(entry)
+        && let Ok(bytes) = hex::decode(text.trim())
+        && let Ok(digest) = <[u8; 32]>::try_from(bytes)
+    {
+        return Ok(digest);
+    }
+    let digest: [u8; 32] = Sha256::digest(std::fs::read(path)?).into();
+    // A cache that cannot be written only costs the next start the hash again.
+    if let Some(entry) = &entry
+        && let Some(dir) = entry.parent()
+        && std::fs::create_dir_all(dir).is_ok()
+    {
+        // Written aside and renamed, so a concurrent start never reads half a digest.
+        let aside = entry.with_extension(format!("{}.tmp", std::process::id()));
+        if std::fs::write(&aside, hex::encode(digest)).is_ok() {
+            let _ = std::fs::rename(&aside, entry);
+        }
+    }
+    Ok(digest)
 }
 
 /// `OrtGetApiBase()->GetVersionString()`, which `ort` checks but does not expose.
@@ -457,5 +529,40 @@ impl LoadedModel for OnnxModel {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_library_digest_is_kept_and_recomputed_once_the_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (library, cache) = (
+            dir.path().join("libonnxruntime.so"),
+            dir.path().join("cache"),
+        );
+        std::fs::write(&library, b"first build").unwrap();
+        let first: [u8; 32] = Sha256::digest(b"first build").into();
+        assert_eq!(library_sha256(&library, Some(&cache)).unwrap(), first);
+        // The kept digest is what a second start reads, not the file's bytes.
+        let entries: Vec<_> = std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        std::fs::write(&entries[0], hex::encode([7u8; 32])).unwrap();
+        assert_eq!(library_sha256(&library, Some(&cache)).unwrap(), [7u8; 32]);
+        // A new library in its place is hashed afresh.
+        std::fs::write(&library, b"second, longer build").unwrap();
+        let second: [u8; 32] = Sha256::digest(b"second, longer build").into();
+        assert_eq!(library_sha256(&library, Some(&cache)).unwrap(), second);
+        // Without a cache, and with a damaged entry, the file itself is hashed.
+        assert_eq!(library_sha256(&library, None).unwrap(), second);
+        for entry in std::fs::read_dir(&cache).unwrap() {
+            std::fs::write(entry.unwrap().path(), "not a digest").unwrap();
+        }
+        assert_eq!(library_sha256(&library, Some(&cache)).unwrap(), second);
     }
 }
