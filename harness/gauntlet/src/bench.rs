@@ -10,7 +10,9 @@
 //! Within a round the two sides take the windows in turn, one window each, the first of each pair
 //! alternating: on a shared virtual machine a core's speed moves by a third within tens of
 //! milliseconds (a neighbour on the host), so two sides that each ran a whole pass in turn would
-//! be judged on two different machines.
+//! be judged on two different machines. For the same reason both sides of a round run on one CPU
+//! (another each round): the agent / in-process ratios of five bench runs here went from
+//! 0.96-1.08 (tract) and 0.74-1.01 (onnxruntime) to within ±2.3 % of their median.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -188,6 +190,47 @@ fn in_process(runtimes: &Runtimes, plan: &Plan) -> anyhow::Result<(Vec<f64>, f64
     Ok((times, started.elapsed().as_secs_f64()))
 }
 
+/// The calling thread held to one CPU, and with it the agent it starts (a child inherits the
+/// mask), until dropped. The two sides of a paired round never run at once, so sharing a CPU
+/// costs them nothing; on different CPUs of a shared virtual machine they were timed on two
+/// machines (one vCPU's neighbour on the host slows it alone: per-round ratios of 0.59-1.63).
+struct PinnedToCpu {
+    before: libc::cpu_set_t,
+}
+
+impl PinnedToCpu {
+    /// The `nth` (wrapping) of the CPUs this thread may run on.
+    fn nth(nth: usize) -> anyhow::Result<PinnedToCpu> {
+        // SAFETY: cpu_set_t is plain bits, valid zeroed; sched_getaffinity/sched_setaffinity on
+        // pid 0 (this thread) read and write only the set passed with its size.
+        unsafe {
+            let mut before: libc::cpu_set_t = std::mem::zeroed();
+            let size = std::mem::size_of::<libc::cpu_set_t>();
+            if libc::sched_getaffinity(0, size, &mut before) != 0 {
+                bail!("read this thread's CPUs: {}", std::io::Error::last_os_error());
+            }
+            let allowed: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+                .filter(|&cpu| libc::CPU_ISSET(cpu, &before))
+                .collect();
+            let mut one: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(allowed[nth % allowed.len()], &mut one);
+            if libc::sched_setaffinity(0, size, &one) != 0 {
+                bail!("hold this thread to one CPU: {}", std::io::Error::last_os_error());
+            }
+            Ok(PinnedToCpu { before })
+        }
+    }
+}
+
+impl Drop for PinnedToCpu {
+    fn drop(&mut self) {
+        // SAFETY: as in `nth`; the set is the one read there.
+        unsafe {
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &self.before);
+        }
+    }
+}
+
 /// One round of the on-device comparison: a fresh agent and the plan's build loaded in this
 /// process take the windows in turn, one window each (which goes first alternating), after the
 /// same warm-up. Turns of 16 windows each, the agent's pipelined as in a replay, gave per-round
@@ -200,6 +243,8 @@ fn paired_round(
     round: usize,
 ) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
     use gauntlet_wire::{InferRequest, Request, Response};
+    // Both sides on one CPU, a different one each round, so every CPU is sampled.
+    let _pinned = PinnedToCpu::nth(round)?;
     let board = &plan.boards[0];
     let timeouts = &board.timeouts;
     let mut agent = gauntlet_runner::connect::LocalDriver
