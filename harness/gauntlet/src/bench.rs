@@ -11,8 +11,8 @@
 //! alternating: on a shared virtual machine a core's speed moves by a third within tens of
 //! milliseconds (a neighbour on the host), so two sides that each ran a whole pass in turn would
 //! be judged on two different machines. For the same reason both sides of a round run on one CPU
-//! (another each round): the agent / in-process ratios of five bench runs here went from
-//! 0.96-1.08 (tract) and 0.74-1.01 (onnxruntime) to within ±2.3 % of their median.
+//! (another each round): three bench runs' agent / in-process ratios were 0.974-1.036 (tract) and
+//! 0.958-1.006 (onnxruntime) here unpinned; five runs pinned agreed within ±2.3 % of their median.
 
 use std::io::{Read, Write};
 use std::path::Path;
