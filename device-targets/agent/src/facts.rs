@@ -31,7 +31,8 @@ pub struct BoardFacts {
     pub os: Option<String>,
     pub kernel: Option<String>,
     pub cpu_governor: Option<String>,
-    /// Of [`KERNEL_FEATURES`], those the CPU has, in /proc/cpuinfo's order.
+    /// Of [`KERNEL_FEATURES`], those the CPU has: in /proc/cpuinfo's order, or on arm64 in
+    /// that list's order from the process's auxiliary vector.
     pub cpu_features: Vec<String>,
 }
 
@@ -68,6 +69,48 @@ fn cpu_features(cpuinfo: &str) -> Vec<String> {
         .filter(|f| KERNEL_FEATURES.contains(f))
         .map(str::to_string)
         .collect()
+}
+
+/// arm64's [`KERNEL_FEATURES`] as bits of `AT_HWCAP` and `AT_HWCAP2` (the kernel's
+/// arch/arm64/include/uapi/asm/hwcap.h).
+#[cfg(any(test, all(target_os = "linux", target_arch = "aarch64")))]
+const ARM64_HWCAPS: [(&str, u32, u32); 7] = [
+    ("asimd", 1, 1),
+    ("asimdhp", 1, 10),
+    ("asimddp", 1, 20),
+    ("i8mm", 2, 13),
+    ("bf16", 2, 14),
+    ("sve", 1, 22),
+    ("sve2", 2, 1),
+];
+
+#[cfg(any(test, all(target_os = "linux", target_arch = "aarch64")))]
+fn arm64_features(hwcap: u64, hwcap2: u64) -> Vec<String> {
+    ARM64_HWCAPS
+        .iter()
+        .filter(|(_, word, bit)| (if *word == 1 { hwcap } else { hwcap2 }) >> bit & 1 == 1)
+        .map(|(name, _, _)| name.to_string())
+        .collect()
+}
+
+/// On arm64 the extensions the runtimes pick kernels by are the ones the kernel hands the
+/// process (`getauxval`). Under QEMU's user-mode emulation (the emulated Pi) /proc/cpuinfo is the
+/// host's, an x86 `flags` line, while the auxiliary vector is the emulated CPU's.
+#[cfg(all(target_os = "linux", target_arch = "aarch64"))]
+fn process_cpu_features() -> Option<Vec<String>> {
+    // SAFETY: getauxval reads the process's auxiliary vector and answers 0 for a missing entry.
+    let (hwcap, hwcap2) = unsafe {
+        (
+            libc::getauxval(libc::AT_HWCAP),
+            libc::getauxval(libc::AT_HWCAP2),
+        )
+    };
+    Some(arm64_features(hwcap, hwcap2))
+}
+
+#[cfg(not(all(target_os = "linux", target_arch = "aarch64")))]
+fn process_cpu_features() -> Option<Vec<String>> {
+    None
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,7 +206,7 @@ pub fn board_facts(root: &Path) -> Result<BoardFacts, FactsError> {
         kernel: read_optional(root, "proc/sys/kernel/osrelease").and_then(trimmed),
         cpu_governor: read_optional(root, "sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
             .and_then(trimmed),
-        cpu_features: cpu_features(&cpuinfo),
+        cpu_features: process_cpu_features().unwrap_or_else(|| cpu_features(&cpuinfo)),
     })
 }
 
@@ -233,6 +276,23 @@ pub(crate) mod tests {
             ["f16c", "avx2", "avx512f", "avx512bw", "avx512_vnni"],
             "the kernel-picking flags, without the others"
         );
+    }
+
+    #[test]
+    fn arm64_features_come_from_the_hwcap_bits_in_the_kernel_list_order() {
+        // A Cortex-A76 (Pi 5): fp asimd … asimdhp (bit 10) … asimddp (bit 20); no SVE.
+        let hwcap = 0b11 | 1 << 10 | 1 << 20 | 1 << 7;
+        assert_eq!(arm64_features(hwcap, 0), ["asimd", "asimdhp", "asimddp"]);
+        // A Neoverse V1: SVE, and i8mm and bf16 in the second word.
+        let features = arm64_features(1 << 1 | 1 << 22, 1 << 13 | 1 << 14 | 1 << 1);
+        assert_eq!(features, ["asimd", "i8mm", "bf16", "sve", "sve2"]);
+        assert!(
+            features
+                .iter()
+                .all(|f| KERNEL_FEATURES.contains(&f.as_str())),
+            "{features:?}"
+        );
+        assert!(arm64_features(0, 0).is_empty());
     }
 
     #[test]
