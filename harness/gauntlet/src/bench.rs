@@ -207,7 +207,10 @@ impl PinnedToCpu {
             let mut before: libc::cpu_set_t = std::mem::zeroed();
             let size = std::mem::size_of::<libc::cpu_set_t>();
             if libc::sched_getaffinity(0, size, &mut before) != 0 {
-                bail!("read this thread's CPUs: {}", std::io::Error::last_os_error());
+                bail!(
+                    "read this thread's CPUs: {}",
+                    std::io::Error::last_os_error()
+                );
             }
             let allowed: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
                 .filter(|&cpu| libc::CPU_ISSET(cpu, &before))
@@ -215,7 +218,10 @@ impl PinnedToCpu {
             let mut one: libc::cpu_set_t = std::mem::zeroed();
             libc::CPU_SET(allowed[nth % allowed.len()], &mut one);
             if libc::sched_setaffinity(0, size, &one) != 0 {
-                bail!("hold this thread to one CPU: {}", std::io::Error::last_os_error());
+                bail!(
+                    "hold this thread to one CPU: {}",
+                    std::io::Error::last_os_error()
+                );
             }
             Ok(PinnedToCpu { before })
         }

@@ -138,17 +138,15 @@ fn cwru_on_the_emulated_pi_agrees_with_x86_and_the_second_run_deploys_nothing() 
     assert_eq!(pi["status"], "completed", "{pi}");
     assert_eq!(pi["facts"]["arch"], "aarch64", "{pi}");
     // The emulated CPU's extensions, not the x86 host's that user-mode emulation's /proc/cpuinfo
-    // shows: int8 and fp16 kernels, and the champion gates' warnings, follow them.
+    // shows: int8 and fp16 kernels, and the champion gates' warnings, follow them. A Cortex-A72
+    // (scripts/emulated-pi.sh, a Pi 4's core) has no half-precision or dot-product instructions.
     let features: Vec<&str> = pi["facts"]["cpu_features"]
         .as_array()
         .expect("cpu_features")
         .iter()
         .map(|f| f.as_str().unwrap())
         .collect();
-    assert!(
-        features.contains(&"asimd") && !features.iter().any(|f| f.starts_with("avx")),
-        "{features:?}"
-    );
+    assert_eq!(features, ["asimd"], "{pi}");
     assert_eq!(pi["kind"], "linux-ssh");
     assert_eq!(pi["timing_source"], "emulated", "{pi}");
     assert!(pi["health"].is_object(), "health checked: {pi}");
