@@ -160,6 +160,20 @@ fn kib_field(path: &Path, text: &str, key: &str) -> Result<u64, FactsError> {
 
 /// CPU model: x86 reports `model name`; ARM kernels use `Hardware` or `Model` (Raspberry Pi) and
 /// some only `Processor`.
+/// Whether `cpuinfo` describes a CPU of `arch`: x86 kernels write `flags`, ARM kernels
+/// `Features`. Under QEMU's user-mode emulation (the emulated Pi) a process reads the host's.
+fn cpuinfo_of(arch: &str, cpuinfo: &str) -> bool {
+    let (x86, arm) = (
+        field(cpuinfo, "flags", ':').is_some(),
+        field(cpuinfo, "Features", ':').is_some(),
+    );
+    match arch {
+        "x86" | "x86_64" => !arm || x86,
+        "arm" | "aarch64" => !x86 || arm,
+        _ => true,
+    }
+}
+
 fn cpu_model(cpuinfo: &str) -> Option<String> {
     ["model name", "Model", "Hardware", "Processor", "cpu model"]
         .iter()
@@ -191,13 +205,25 @@ fn logical_cores(path: &Path, cpuinfo: &str) -> Result<u32, FactsError> {
 
 /// Reads the board facts under `root` (`/` on a real board).
 pub fn board_facts(root: &Path) -> Result<BoardFacts, FactsError> {
+    facts_as(root, std::env::consts::ARCH, process_cpu_features())
+}
+
+/// The facts of a board whose processes run `arch` code, with the CPU extensions the process was
+/// handed when the architecture has a way to say (`None`: /proc/cpuinfo's).
+fn facts_as(
+    root: &Path,
+    arch: &str,
+    extensions: Option<Vec<String>>,
+) -> Result<BoardFacts, FactsError> {
     let (cpuinfo_path, cpuinfo) = read(root, "proc/cpuinfo")?;
     let (meminfo_path, meminfo) = read(root, "proc/meminfo")?;
     let trimmed = |s: String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+    // Another architecture's CPU (the emulation's host) names neither this model nor its extensions.
+    let native = cpuinfo_of(arch, &cpuinfo);
     Ok(BoardFacts {
-        arch: std::env::consts::ARCH.to_string(),
+        arch: arch.to_string(),
         // Jetsons' aarch64 cpuinfo names no model; the device tree does.
-        cpu_model: cpu_model(&cpuinfo).or_else(|| {
+        cpu_model: native.then(|| cpu_model(&cpuinfo)).flatten().or_else(|| {
             read_optional(root, "proc/device-tree/model").and_then(|m| trimmed(m.replace('\0', "")))
         }),
         logical_cores: logical_cores(&cpuinfo_path, &cpuinfo)?,
@@ -206,7 +232,13 @@ pub fn board_facts(root: &Path) -> Result<BoardFacts, FactsError> {
         kernel: read_optional(root, "proc/sys/kernel/osrelease").and_then(trimmed),
         cpu_governor: read_optional(root, "sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
             .and_then(trimmed),
-        cpu_features: process_cpu_features().unwrap_or_else(|| cpu_features(&cpuinfo)),
+        cpu_features: extensions.unwrap_or_else(|| {
+            if native {
+                cpu_features(&cpuinfo)
+            } else {
+                Vec::new()
+            }
+        }),
     })
 }
 
@@ -260,7 +292,7 @@ pub(crate) mod tests {
                 "performance\n",
             ),
         ]);
-        let f = board_facts(root.path()).unwrap();
+        let f = facts_as(root.path(), "x86_64", None).unwrap();
         assert_eq!(
             f.cpu_model.as_deref(),
             Some("Intel(R) Xeon(R) CPU @ 2.20GHz")
@@ -270,12 +302,24 @@ pub(crate) mod tests {
         assert_eq!(f.os.as_deref(), Some("Debian GNU/Linux 12 (bookworm)"));
         assert_eq!(f.kernel.as_deref(), Some("6.1.0-27-amd64"));
         assert_eq!(f.cpu_governor.as_deref(), Some("performance"));
-        assert_eq!(f.arch, std::env::consts::ARCH);
+        assert_eq!(f.arch, "x86_64");
         assert_eq!(
             f.cpu_features,
             ["f16c", "avx2", "avx512f", "avx512bw", "avx512_vnni"],
             "the kernel-picking flags, without the others"
         );
+    }
+
+    #[test]
+    fn a_cpuinfo_of_another_architecture_is_recognised() {
+        assert!(cpuinfo_of("x86_64", X86_CPUINFO));
+        assert!(cpuinfo_of("aarch64", PI_CPUINFO));
+        // The emulated Pi's aarch64 agent reads its x86 host's /proc/cpuinfo.
+        assert!(!cpuinfo_of("aarch64", X86_CPUINFO));
+        assert!(!cpuinfo_of("x86_64", PI_CPUINFO));
+        // Jetsons' cpuinfo and minimal ones without either line are taken as they are.
+        assert!(cpuinfo_of("aarch64", "processor\t: 0\n"));
+        assert!(cpuinfo_of("riscv64", X86_CPUINFO));
     }
 
     #[test]
@@ -298,7 +342,7 @@ pub(crate) mod tests {
     #[test]
     fn reads_raspberry_pi_model_and_tolerates_missing_optional_files() {
         let root = tree(&[("proc/cpuinfo", PI_CPUINFO), ("proc/meminfo", MEMINFO)]);
-        let f = board_facts(root.path()).unwrap();
+        let f = facts_as(root.path(), "aarch64", None).unwrap();
         assert_eq!(
             f.cpu_model.as_deref(),
             Some("Raspberry Pi 4 Model B Rev 1.4")
@@ -307,6 +351,18 @@ pub(crate) mod tests {
         assert_eq!((f.os, f.kernel, f.cpu_governor), (None, None, None));
         // A Pi 4's Cortex-A72 has no dot-product instructions: its int8 kernels are plain NEON.
         assert_eq!(f.cpu_features, ["asimd"]);
+    }
+
+    #[test]
+    fn an_emulated_board_names_neither_its_hosts_model_nor_extensions() {
+        // The emulated Pi: an aarch64 process that reads the x86 host's /proc/cpuinfo and was
+        // handed a Cortex-A72's extensions.
+        let root = tree(&[("proc/cpuinfo", X86_CPUINFO), ("proc/meminfo", MEMINFO)]);
+        let f = facts_as(root.path(), "aarch64", Some(vec!["asimd".into()])).unwrap();
+        assert_eq!((f.arch.as_str(), f.cpu_model), ("aarch64", None));
+        assert_eq!(f.cpu_features, ["asimd"]);
+        let f = facts_as(root.path(), "aarch64", None).unwrap();
+        assert!(f.cpu_features.is_empty(), "{:?}", f.cpu_features);
     }
 
     #[test]
