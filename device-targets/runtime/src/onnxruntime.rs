@@ -229,9 +229,9 @@ fn digest_cache_dir() -> Option<PathBuf> {
 }
 
 /// The library's SHA-256, which results record as the build's provenance. Hashing the wheel's
-/// 35 MB took 70 ms of every agent start here (seconds on a Pi), and an agent starts for every
-/// repeat, so the digest is kept in `cache`, under the file's identity: device, inode, size and
-/// modification time. An installer that replaces the library writes a new file (a new inode), so
+/// 35 MB took 70 ms of every agent start here (more on a Pi 4, whose cores lack SHA instructions),
+/// and an agent starts for every repeat, so the digest is kept in `cache`, under the file's
+/// identity: device, inode, size and modification time. An installer that replaces the library writes a new file (a new inode), so
 /// a stale digest needs a rewrite in place to the same size within one tick of the file clock.
 fn library_sha256(path: &Path, cache: Option<&Path>) -> std::io::Result<[u8; 32]> {
     use std::os::unix::fs::MetadataExt;

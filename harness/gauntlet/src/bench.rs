@@ -198,33 +198,46 @@ struct PinnedToCpu {
     before: libc::cpu_set_t,
 }
 
+/// The calling thread's CPU mask.
+fn thread_cpus() -> anyhow::Result<libc::cpu_set_t> {
+    // SAFETY: cpu_set_t is plain bits, valid zeroed; sched_getaffinity on pid 0 (this thread)
+    // writes only the set passed with its size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            bail!(
+                "read this thread's CPUs: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        Ok(set)
+    }
+}
+
+fn cpus_in(set: &libc::cpu_set_t) -> Vec<usize> {
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `cpu` is below CPU_SETSIZE, the set's size.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, set) })
+        .collect()
+}
+
 impl PinnedToCpu {
     /// The `nth` (wrapping) of the CPUs this thread may run on.
     fn nth(nth: usize) -> anyhow::Result<PinnedToCpu> {
-        // SAFETY: cpu_set_t is plain bits, valid zeroed; sched_getaffinity/sched_setaffinity on
-        // pid 0 (this thread) read and write only the set passed with its size.
+        let before = thread_cpus()?;
+        let allowed = cpus_in(&before);
+        // SAFETY: as in `thread_cpus`; sched_setaffinity reads only the set passed.
         unsafe {
-            let mut before: libc::cpu_set_t = std::mem::zeroed();
-            let size = std::mem::size_of::<libc::cpu_set_t>();
-            if libc::sched_getaffinity(0, size, &mut before) != 0 {
-                bail!(
-                    "read this thread's CPUs: {}",
-                    std::io::Error::last_os_error()
-                );
-            }
-            let allowed: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
-                .filter(|&cpu| libc::CPU_ISSET(cpu, &before))
-                .collect();
             let mut one: libc::cpu_set_t = std::mem::zeroed();
             libc::CPU_SET(allowed[nth % allowed.len()], &mut one);
-            if libc::sched_setaffinity(0, size, &one) != 0 {
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one) != 0 {
                 bail!(
                     "hold this thread to one CPU: {}",
                     std::io::Error::last_os_error()
                 );
             }
-            Ok(PinnedToCpu { before })
         }
+        Ok(PinnedToCpu { before })
     }
 }
 
@@ -617,6 +630,28 @@ pub fn bench(repo: &Path, options: &BenchOptions) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pinned_thread_and_its_children_keep_to_one_cpu_until_it_is_dropped() {
+        let all = cpus_in(&thread_cpus().unwrap());
+        for nth in 0..all.len() + 1 {
+            let pinned = PinnedToCpu::nth(nth).unwrap();
+            assert_eq!(cpus_in(&thread_cpus().unwrap()), [all[nth % all.len()]]);
+            // A child starts with the mask: the agent shares the in-process loop's CPU.
+            let child = Command::new("grep")
+                .args(["Cpus_allowed_list", "/proc/self/status"])
+                .output()
+                .unwrap();
+            let line = String::from_utf8(child.stdout).unwrap();
+            assert_eq!(
+                line.split_whitespace().nth(1),
+                Some(&*all[nth % all.len()].to_string()),
+                "{line}"
+            );
+            drop(pinned);
+            assert_eq!(cpus_in(&thread_cpus().unwrap()), all);
+        }
+    }
 
     #[test]
     fn the_pipe_echo_returns_every_frame_whatever_the_depth() {
