@@ -158,8 +158,6 @@ fn kib_field(path: &Path, text: &str, key: &str) -> Result<u64, FactsError> {
         .map_err(|_| bad("value is not an integer"))
 }
 
-/// CPU model: x86 reports `model name`; ARM kernels use `Hardware` or `Model` (Raspberry Pi) and
-/// some only `Processor`.
 /// Whether `cpuinfo` describes a CPU of `arch`: x86 kernels write `flags`, ARM kernels
 /// `Features`. Under QEMU's user-mode emulation (the emulated Pi) a process reads the host's.
 fn cpuinfo_of(arch: &str, cpuinfo: &str) -> bool {
@@ -174,6 +172,8 @@ fn cpuinfo_of(arch: &str, cpuinfo: &str) -> bool {
     }
 }
 
+/// CPU model: x86 reports `model name`; ARM kernels use `Hardware` or `Model` (Raspberry Pi) and
+/// some only `Processor`.
 fn cpu_model(cpuinfo: &str) -> Option<String> {
     ["model name", "Model", "Hardware", "Processor", "cpu model"]
         .iter()

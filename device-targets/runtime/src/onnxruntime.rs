@@ -34,7 +34,7 @@ pub fn discover(configured: Option<&Path>) -> Result<PathBuf, String> {
     if let Some(path) = configured {
         return existing(path, "the rig's `onnxruntime` path");
     }
-    if let Some(path) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
+    if let Some(path) = ort_dylib_path() {
         return existing(Path::new(&path), "ORT_DYLIB_PATH");
     }
     let wheel = python_wheel_dir();
@@ -74,12 +74,23 @@ fn existing(path: &Path, what: &str) -> Result<PathBuf, String> {
 /// 0.2 s behind a pyenv shim, and an agent starts for every repeat of every run.
 pub const WHEEL_HINT_ENV: &str = "GAUNTLET_ONNXRUNTIME_WHEEL";
 
-/// What an agent started on this machine is told in [`WHEEL_HINT_ENV`]: where this process
-/// finds the wheel, asked of Python once per process.
-pub fn wheel_hint() -> std::ffi::OsString {
-    python_wheel_dir()
-        .map(PathBuf::into_os_string)
-        .unwrap_or_default()
+fn ort_dylib_path() -> Option<std::ffi::OsString> {
+    std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty())
+}
+
+/// What an agent started on this machine with no library of the rig's is told in
+/// [`WHEEL_HINT_ENV`]: where this process finds the wheel, asked of Python once per process.
+/// `None` where [`discover`] would not look at the wheel (`ORT_DYLIB_PATH` comes first, and the
+/// agent inherits it).
+pub fn wheel_hint() -> Option<std::ffi::OsString> {
+    if ort_dylib_path().is_some() {
+        return None;
+    }
+    Some(
+        python_wheel_dir()
+            .map(PathBuf::into_os_string)
+            .unwrap_or_default(),
+    )
 }
 
 fn python_wheel_dir() -> Option<PathBuf> {

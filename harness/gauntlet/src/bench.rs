@@ -214,6 +214,14 @@ fn thread_cpus() -> anyhow::Result<libc::cpu_set_t> {
     }
 }
 
+fn set_thread_cpus(set: &libc::cpu_set_t) -> std::io::Result<()> {
+    // SAFETY: sched_setaffinity on pid 0 (this thread) reads only the set passed with its size.
+    match unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
 fn cpus_in(set: &libc::cpu_set_t) -> Vec<usize> {
     (0..libc::CPU_SETSIZE as usize)
         // SAFETY: `cpu` is below CPU_SETSIZE, the set's size.
@@ -226,27 +234,21 @@ impl PinnedToCpu {
     fn nth(nth: usize) -> anyhow::Result<PinnedToCpu> {
         let before = thread_cpus()?;
         let allowed = cpus_in(&before);
-        // SAFETY: as in `thread_cpus`; sched_setaffinity reads only the set passed.
-        unsafe {
+        // SAFETY: cpu_set_t is plain bits, valid zeroed; the CPU is below CPU_SETSIZE.
+        let one = unsafe {
             let mut one: libc::cpu_set_t = std::mem::zeroed();
             libc::CPU_SET(allowed[nth % allowed.len()], &mut one);
-            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one) != 0 {
-                bail!(
-                    "hold this thread to one CPU: {}",
-                    std::io::Error::last_os_error()
-                );
-            }
-        }
+            one
+        };
+        set_thread_cpus(&one).context("hold this thread to one CPU")?;
         Ok(PinnedToCpu { before })
     }
 }
 
 impl Drop for PinnedToCpu {
     fn drop(&mut self) {
-        // SAFETY: as in `nth`; the set is the one read there.
-        unsafe {
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &self.before);
-        }
+        // The mask it was read as; a thread left pinned only times the rest on one CPU.
+        let _ = set_thread_cpus(&self.before);
     }
 }
 

@@ -306,15 +306,12 @@ fn connect_local(
         Some(library) => {
             command.arg("--onnxruntime").arg(library);
         }
-        // Only the wheel's place is handed on: the agent still looks where discovery says, in
-        // order, and an `ORT_DYLIB_PATH` it inherits still comes first.
-        None if std::env::var_os("ORT_DYLIB_PATH").is_none_or(|p| p.is_empty()) => {
-            command.env(
-                gauntlet_runtime::onnxruntime::WHEEL_HINT_ENV,
-                gauntlet_runtime::onnxruntime::wheel_hint(),
-            );
+        // Only the wheel's place is handed on: the agent still looks where discovery says.
+        None => {
+            if let Some(hint) = gauntlet_runtime::onnxruntime::wheel_hint() {
+                command.env(gauntlet_runtime::onnxruntime::WHEEL_HINT_ENV, hint);
+            }
         }
-        None => {}
     }
     let token = match transport {
         LocalTransport::Stdio => {
