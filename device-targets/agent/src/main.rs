@@ -42,6 +42,10 @@ struct Args {
     /// system library path are tried.
     #[arg(long, value_name = "PATH")]
     onnxruntime: Option<PathBuf>,
+    /// Run on these CPUs only, e.g. `3` or `2,3`: the agent and every thread its runtimes start
+    /// (a rig's `cpus`). The agent refuses to start unless it got each one.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    cpus: Vec<u32>,
 }
 
 fn main() -> ExitCode {
@@ -65,6 +69,10 @@ const READ_WAKE: Duration = Duration::from_millis(500);
 const MIN_TOKEN_CHARS: usize = 16;
 
 fn run(args: Args) -> Result<(), String> {
+    // Before any thread starts (a runtime's pool, a listener's sessions), so all inherit it.
+    if !args.cpus.is_empty() {
+        gauntlet_affinity::hold_to(&args.cpus).map_err(|e| e.to_string())?;
+    }
     let runtime = Runtimes::available(args.onnxruntime.clone());
     let mut config = ServeConfig {
         token: None,

@@ -29,6 +29,7 @@ pub fn board(id: &str, kind: BoardKind, class: Option<&str>) -> Board {
         timeouts: Timeouts::default(),
         health: Default::default(),
         onnxruntime: None,
+        cpus: Vec::new(),
     }
 }
 
@@ -166,6 +167,7 @@ pub fn results(run_id: &str, entries: Vec<Entry>) -> Results {
                 session_s: None,
                 machine: None,
                 fresh_agents: 0,
+                agent_cpus: Vec::new(),
             });
         }
     }

@@ -41,6 +41,9 @@ pub struct BenchOptions {
     pub batch: usize,
     /// Whole bench runs, back to back, to show how far their ratios agree.
     pub runs: usize,
+    /// The replays' agents and the echo's `cat` on another CPU than the harness (see
+    /// [`Placement`]); otherwise where the scheduler puts them.
+    pub agent_apart: bool,
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -190,65 +193,60 @@ fn in_process(runtimes: &Runtimes, plan: &Plan) -> anyhow::Result<(Vec<f64>, f64
     Ok((times, started.elapsed().as_secs_f64()))
 }
 
-/// The calling thread held to one CPU, and with it the agent it starts (a child inherits the
-/// mask), until dropped. The two sides of a paired round never run at once, so sharing a CPU
-/// costs them nothing; on different CPUs of a shared virtual machine they were timed on two
-/// machines (one vCPU's neighbour on the host slows it alone: per-round ratios of 0.59-1.63).
-struct PinnedToCpu {
-    before: libc::cpu_set_t,
+/// The calling thread held to some CPUs, and with it what it starts (threads and children inherit
+/// the mask), until dropped.
+struct Pinned {
+    before: Vec<u32>,
 }
 
-/// The calling thread's CPU mask.
-fn thread_cpus() -> anyhow::Result<libc::cpu_set_t> {
-    // SAFETY: cpu_set_t is plain bits, valid zeroed; sched_getaffinity on pid 0 (this thread)
-    // writes only the set passed with its size.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            bail!(
-                "read this thread's CPUs: {}",
-                std::io::Error::last_os_error()
-            );
-        }
-        Ok(set)
+impl Pinned {
+    fn to(cpus: &[u32]) -> anyhow::Result<Pinned> {
+        let before = gauntlet_affinity::current()?;
+        gauntlet_affinity::hold_to(cpus)?;
+        Ok(Pinned { before })
     }
 }
 
-fn set_thread_cpus(set: &libc::cpu_set_t) -> std::io::Result<()> {
-    // SAFETY: sched_setaffinity on pid 0 (this thread) reads only the set passed with its size.
-    match unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) } {
-        0 => Ok(()),
-        _ => Err(std::io::Error::last_os_error()),
-    }
-}
-
-fn cpus_in(set: &libc::cpu_set_t) -> Vec<usize> {
-    (0..libc::CPU_SETSIZE as usize)
-        // SAFETY: `cpu` is below CPU_SETSIZE, the set's size.
-        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, set) })
-        .collect()
-}
-
-impl PinnedToCpu {
-    /// The `nth` (wrapping) of the CPUs this thread may run on.
-    fn nth(nth: usize) -> anyhow::Result<PinnedToCpu> {
-        let before = thread_cpus()?;
-        let allowed = cpus_in(&before);
-        // SAFETY: cpu_set_t is plain bits, valid zeroed; the CPU is below CPU_SETSIZE.
-        let one = unsafe {
-            let mut one: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(allowed[nth % allowed.len()], &mut one);
-            one
-        };
-        set_thread_cpus(&one).context("hold this thread to one CPU")?;
-        Ok(PinnedToCpu { before })
-    }
-}
-
-impl Drop for PinnedToCpu {
+impl Drop for Pinned {
     fn drop(&mut self) {
-        // The mask it was read as; a thread left pinned only times the rest on one CPU.
-        let _ = set_thread_cpus(&self.before);
+        // The mask it was read as; a thread left pinned only times the rest on fewer CPUs.
+        let _ = gauntlet_affinity::hold_to(&self.before);
+    }
+}
+
+/// Where a round runs. The two sides of a paired round never run at once, so they share one CPU
+/// and cost each other nothing; on different CPUs of a shared virtual machine they were timed on
+/// two machines (one vCPU's neighbour on the host slows it alone: per-round ratios of 0.59-1.63).
+///
+/// A replay's host and agent run at once. Left to the scheduler, `cat` shared the host's CPU in
+/// some rounds (2.2 µs a frame pipelined) and not in others (8 µs), and the echo floor moved with
+/// it. With `--agent-apart` the host is held to one CPU and the agent and `cat` to another (the
+/// rig's `cpus`), as on a board, so every frame crosses between CPUs in both.
+struct Placement {
+    /// The paired round's one CPU, and the replay's host side when apart.
+    host: u32,
+    /// The replay's agent and the echo's `cat`: `None` leaves the replays to the scheduler.
+    device: Option<u32>,
+}
+
+impl Placement {
+    /// Another CPU (and pair) each round, so every CPU is sampled; apart only on a machine with
+    /// two CPUs to offer.
+    fn of_round(round: usize, apart: bool) -> anyhow::Result<Placement> {
+        let allowed = gauntlet_affinity::current()?;
+        let host = allowed[round % allowed.len()];
+        let device = (apart && allowed.len() > 1).then(|| allowed[(round + 1) % allowed.len()]);
+        Ok(Placement { host, device })
+    }
+
+    fn describe(&self) -> String {
+        match self.device {
+            Some(device) => format!(
+                "the replays and echoes with the harness on CPU {}, agent and echo on CPU {device} (another pair each round)",
+                self.host
+            ),
+            None => "the replays and echoes where the scheduler puts them".into(),
+        }
     }
 }
 
@@ -264,8 +262,7 @@ fn paired_round(
     round: usize,
 ) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
     use gauntlet_wire::{InferRequest, Request, Response};
-    // Both sides on one CPU, a different one each round, so every CPU is sampled.
-    let _pinned = PinnedToCpu::nth(round)?;
+    let _pinned = Pinned::to(&[Placement::of_round(round, false)?.host])?;
     let board = &plan.boards[0];
     let timeouts = &board.timeouts;
     let mut agent = gauntlet_runner::connect::LocalDriver
@@ -323,15 +320,24 @@ fn paired_round(
 /// flight as the replay keeps its requests, with no framing work, no model and no timing on the
 /// echo's side. Answers the wall time per frame (µs), the same per-window statistic as
 /// [`overhead_per_inference`] over the same number of frames as the replay has windows.
-fn pipe_echo(frame: &[u8], depth: usize, frames: usize) -> anyhow::Result<f64> {
+fn pipe_echo(
+    frame: &[u8],
+    depth: usize,
+    frames: usize,
+    cat_cpu: Option<u32>,
+) -> anyhow::Result<f64> {
     // All frames in flight sit in the two pipes at once; more than a pipe holds would deadlock.
     const PIPE_BYTES: usize = 64 * 1024;
     let depth = depth.clamp(1, (PIPE_BYTES / frame.len()).max(1));
-    let mut child = Command::new("cat")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("start `cat` for the pipe echo")?;
+    let mut child = {
+        // `cat` inherits the mask it is started with; this thread gets its own back at once.
+        let _for_cat = cat_cpu.map(|cpu| Pinned::to(&[cpu])).transpose()?;
+        Command::new("cat")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("start `cat` for the pipe echo")?
+    };
     let mut stdin = child.stdin.take().context("cat's stdin")?;
     let mut stdout = child.stdout.take().context("cat's stdout")?;
     let mut back = vec![0u8; frame.len()];
@@ -426,10 +432,18 @@ impl RuntimeBench {
     }
 
     /// One block of each side, window by window, then the replays that measure the overhead.
-    fn round(&mut self, runtimes: &Runtimes, round: usize) -> anyhow::Result<()> {
+    fn round(&mut self, runtimes: &Runtimes, round: usize, apart: bool) -> anyhow::Result<()> {
         let (agent, local) = paired_round(runtimes, &self.single, round)?;
         self.in_process.push(round, &local);
         self.agent.push(round, &agent);
+        let placement = Placement::of_round(round, apart)?;
+        let _host = placement
+            .device
+            .map(|_| Pinned::to(&[placement.host]))
+            .transpose()?;
+        for plan in [&mut self.batched, &mut self.single] {
+            plan.boards[0].cpus = placement.device.into_iter().collect();
+        }
         self.overhead_batched
             .push(overhead_per_inference(&replay(&self.batched)?));
         self.overhead_single
@@ -437,8 +451,10 @@ impl RuntimeBench {
         // Right after the batch-1 replay, so the pair sees the same machine.
         let frame = request_frame(&self.single);
         let frames = self.single.windows.len();
-        self.echo.push(pipe_echo(&frame, REPLAY_DEPTH, frames)?);
-        self.echo_blocking.push(pipe_echo(&frame, 1, frames)?);
+        self.echo
+            .push(pipe_echo(&frame, REPLAY_DEPTH, frames, placement.device)?);
+        self.echo_blocking
+            .push(pipe_echo(&frame, 1, frames, placement.device)?);
         Ok(())
     }
 
@@ -554,7 +570,7 @@ fn bench_once(
     let (mut over_tcp, mut skab_ratio) = (Vec::new(), Vec::new());
     for round in 0..options.rounds {
         for b in &mut benches {
-            b.round(runtimes, round)?;
+            b.round(runtimes, round, options.agent_apart)?;
         }
         over_tcp.push(overhead_per_inference(&replay(&cwru_tcp)?));
         let skab_agent = replay(&skab_stdio)?;
@@ -573,8 +589,9 @@ fn bench_once(
         skab_ratio.push(agent_rate / local_rate);
     }
     say!(
-        "gauntlet bench: {} rounds; agent and in-process loop alternate within each round",
-        options.rounds
+        "gauntlet bench: {} rounds; agent and in-process loop alternate within each round, on one CPU (another each round); {}",
+        options.rounds,
+        Placement::of_round(0, options.agent_apart)?.describe()
     );
     let mut ratios = Vec::new();
     for b in &mut benches {
@@ -634,11 +651,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_pinned_thread_and_its_children_keep_to_one_cpu_until_it_is_dropped() {
-        let all = cpus_in(&thread_cpus().unwrap());
-        for nth in 0..all.len() + 1 {
-            let pinned = PinnedToCpu::nth(nth).unwrap();
-            assert_eq!(cpus_in(&thread_cpus().unwrap()), [all[nth % all.len()]]);
+    fn a_pinned_thread_and_its_children_keep_to_its_cpu_until_it_is_dropped() {
+        let all = gauntlet_affinity::current().unwrap();
+        for round in 0..all.len() + 1 {
+            assert_eq!(Placement::of_round(round, false).unwrap().device, None);
+            let placement = Placement::of_round(round, true).unwrap();
+            assert_eq!(placement.host, all[round % all.len()]);
+            if all.len() > 1 {
+                assert_ne!(placement.device, Some(placement.host));
+            }
+            let pinned = Pinned::to(&[placement.host]).unwrap();
+            assert_eq!(gauntlet_affinity::current().unwrap(), [placement.host]);
             // A child starts with the mask: the agent shares the in-process loop's CPU.
             let child = Command::new("grep")
                 .args(["Cpus_allowed_list", "/proc/self/status"])
@@ -647,11 +670,11 @@ mod tests {
             let line = String::from_utf8(child.stdout).unwrap();
             assert_eq!(
                 line.split_whitespace().nth(1),
-                Some(&*all[nth % all.len()].to_string()),
+                Some(&*placement.host.to_string()),
                 "{line}"
             );
             drop(pinned);
-            assert_eq!(cpus_in(&thread_cpus().unwrap()), all);
+            assert_eq!(gauntlet_affinity::current().unwrap(), all);
         }
     }
 
@@ -660,11 +683,16 @@ mod tests {
         // A frame too large for four to sit in a pipe must not deadlock the echo.
         for (len, depth) in [(4114, REPLAY_DEPTH), (4114, 1), (40_000, REPLAY_DEPTH)] {
             let frame: Vec<u8> = (0..len).map(|i| (i % 251) as u8 + 1).collect();
-            let per_frame = pipe_echo(&frame, depth, 50).unwrap();
+            let per_frame = pipe_echo(&frame, depth, 50, None).unwrap();
             assert!(
                 per_frame.is_finite() && per_frame > 0.0,
                 "{len} bytes, {depth} deep: {per_frame}"
             );
         }
+        // With `cat` on a CPU of its own, this thread keeps its mask.
+        let all = gauntlet_affinity::current().unwrap();
+        let frame = vec![7u8; 4114];
+        pipe_echo(&frame, REPLAY_DEPTH, 50, all.last().copied()).unwrap();
+        assert_eq!(gauntlet_affinity::current().unwrap(), all);
     }
 }

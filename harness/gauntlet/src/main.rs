@@ -148,6 +148,10 @@ enum Command {
         /// Whole runs back to back, to show how far their agent / in-process ratios agree.
         #[arg(long, default_value_t = 1)]
         runs: usize,
+        /// Hold the replays' agents (and the echo's `cat`) to another CPU than the harness, as a
+        /// rig's `cpus` does on a board with a core of its own.
+        #[arg(long)]
+        agent_apart: bool,
     },
     /// Requalify the champion on fresh recordings: replay them through its build on a board of
     /// its class and judge input, output and performance drift against the reference.
@@ -393,12 +397,14 @@ fn main() -> ExitCode {
             rounds,
             batch,
             runs,
+            agent_apart,
         } => bench::bench(
             Path::new("."),
             &bench::BenchOptions {
                 rounds,
                 batch,
                 runs,
+                agent_apart,
             },
         )
         .map(|()| exit::SUCCESS)

@@ -22,11 +22,23 @@ fn scenario() -> String {
     )
 }
 
+/// The CPU the rig holds the first board's agent to (`cpus`), the others left to the scheduler.
+fn first_board_cpu() -> u32 {
+    *gauntlet_affinity::current().unwrap().last().unwrap()
+}
+
 fn rig(boards: &SshBoards) -> String {
     let mut rig = String::from("[rig]\nname = \"ssh-test\"\n");
-    for row in &boards.rows {
+    for (i, row) in boards.rows.iter().enumerate() {
         let cache = row.cache.display().to_string();
-        rig.push_str(&ssh_board_toml(&row.id, row, &cache, &host_arch(), ""));
+        let mut board = ssh_board_toml(&row.id, row, &cache, &host_arch(), "");
+        if i == 0 {
+            board = board.replace(
+                "kind = \"linux-ssh\"\n",
+                &format!("kind = \"linux-ssh\"\ncpus = [{}]\n", first_board_cpu()),
+            );
+        }
+        rig.push_str(&board);
     }
     rig
 }
@@ -81,6 +93,12 @@ fn three_ssh_boards_run_in_parallel_and_the_second_run_resends_nothing() {
             assert_eq!(board["status"], "completed", "{board}");
             assert!(board["health"]["agent_version"].is_string(), "{board}");
             assert_eq!(board["fresh_agents"], 1, "{board}");
+            let held = if board["board"] == boards[0]["board"] {
+                serde_json::json!([first_board_cpu()])
+            } else {
+                serde_json::Value::Null
+            };
+            assert_eq!(board["agent_cpus"], held, "{board}");
             let t = &board["temperatures"];
             let samples = t["samples"].as_u64().unwrap();
             assert!(samples >= 1, "sampled while running: {t}");

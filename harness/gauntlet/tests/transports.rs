@@ -100,3 +100,46 @@ fn serial_pty_pair() {
     );
     run_and_check(dir.path(), &rig(&transport));
 }
+
+/// The stdio rig with the board's agent held to `cpus`.
+fn rig_with_cpus(cpus: &str) -> String {
+    rig(r#""stdio""#).replace(
+        "[boards.connection]",
+        &format!("cpus = {cpus}\n\n[boards.connection]"),
+    )
+}
+
+/// The rig's `cpus`: the agent runs held to them and results.json says so; a CPU the machine
+/// lacks fails the board (exit 3) with the agent's reason, naming the CPU.
+#[test]
+fn an_agent_held_to_the_cpus_the_rig_gives_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let last = *gauntlet_affinity::current().unwrap().last().unwrap();
+    let held = run_and_check(dir.path(), &rig_with_cpus(&format!("[{last}]")));
+    assert_eq!(held["boards"][0]["agent_cpus"], serde_json::json!([last]));
+    let report = std::fs::read_to_string(dir.path().join("out/report.html")).unwrap();
+    assert!(report.contains(&format!("agent on CPU {last}")));
+
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(dir.path(), "scenario.toml", &scenario());
+    let rig = write(dir.path(), "rig.toml", &rig_with_cpus("[1023]"));
+    let out = dir.path().join("out");
+    let output = run_scenario(&scenario, &rig, &out, None);
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let failed = results(&out);
+    let board = &failed["boards"][0];
+    assert_eq!(board["status"], "infra-failed", "{board}");
+    let reason = board["failure"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(
+            "hold this thread to CPUs 1023: CPU 1023 is not among those it may run on (it runs on "
+        ),
+        "{reason}"
+    );
+    assert!(board.get("agent_cpus").is_none(), "{board}");
+}

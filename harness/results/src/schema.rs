@@ -193,6 +193,10 @@ pub struct BoardResult {
     /// shared one process or one boot (agents behind TCP or serial, firmware).
     #[serde(default)]
     pub fresh_agents: u32,
+    /// The CPUs the agent and its runtime's threads were held to (the rig's `cpus`); empty where
+    /// the board's scheduler placed them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agent_cpus: Vec<u32>,
 }
 
 /// The machine a board ran on, block by block (README, "Machine state").

@@ -186,6 +186,16 @@ fn board_result(plan: &Plan, board: &BoardRecord) -> BoardResult {
         session_s: board.session.map(|d| d.as_secs_f64()),
         machine,
         fresh_agents: board.fresh_agents,
+        // An agent that said hello got every CPU it was given: it refuses to start otherwise.
+        agent_cpus: match &board.hello {
+            Some(_) => plan
+                .boards
+                .iter()
+                .find(|b| b.id == board.board)
+                .map(|b| b.cpus.clone())
+                .unwrap_or_default(),
+            None => Vec::new(),
+        },
     }
 }
 

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::Duration;
 
@@ -75,14 +75,43 @@ pub enum ConnectError {
 
 struct AgentProcess {
     child: Child,
-    stderr: Arc<Mutex<Vec<String>>>,
+    stderr: StderrTail,
+}
+
+/// The last lines of an agent's stderr, collected by a thread of their own.
+struct StderrTail {
+    lines: Arc<Mutex<Vec<String>>>,
+    /// Disconnects when the collector has read to the end (the agent and whatever held its
+    /// stderr are gone).
+    read_to_end: mpsc::Receiver<()>,
 }
 
 const STDERR_LINES_KEPT: usize = 20;
 
+/// How long a closed link's agent gets to exit and its last words to arrive: a link closes as the
+/// agent exits, before its exit status and the end of its stderr reach this side.
+const EXIT_GRACE: Duration = Duration::from_secs(1);
+
 impl AgentProcess {
     fn stderr_tail(&self) -> String {
-        self.stderr.lock().map(|l| l.join("\n")).unwrap_or_default()
+        self.stderr
+            .lines
+            .lock()
+            .map(|l| l.join("\n"))
+            .unwrap_or_default()
+    }
+
+    /// Waits up to `grace` for the agent to exit and its stderr to be read to the end.
+    fn settle(&mut self, grace: Duration) {
+        let deadline = std::time::Instant::now() + grace;
+        while !matches!(self.child.try_wait(), Ok(Some(_))) {
+            if std::time::Instant::now() >= deadline {
+                return;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let _ = self.stderr.read_to_end.recv_timeout(left);
     }
 }
 
@@ -107,10 +136,12 @@ impl Drop for AgentProcess {
     }
 }
 
-fn collect_stderr(stderr: ChildStderr) -> Arc<Mutex<Vec<String>>> {
+fn collect_stderr(stderr: ChildStderr) -> StderrTail {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&lines);
+    let (done, read_to_end) = mpsc::channel();
     thread::spawn(move || {
+        let _done = done;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if let Ok(mut l) = sink.lock() {
                 if l.len() == STDERR_LINES_KEPT {
@@ -120,7 +151,7 @@ fn collect_stderr(stderr: ChildStderr) -> Arc<Mutex<Vec<String>>> {
             }
         }
     });
-    lines
+    StderrTail { lines, read_to_end }
 }
 
 /// Finds the agent program: `$GAUNTLET_AGENT`, else `gauntlet-agent` beside the running binary
@@ -239,6 +270,9 @@ impl DeviceSession for AgentSession {
     }
 
     fn diagnose(&mut self, board: &str, error: &LinkError) -> String {
+        if matches!(error, LinkError::Closed { .. }) {
+            self.agent.settle(EXIT_GRACE);
+        }
         self.agent.explain(error.reason(board))
     }
 
@@ -288,6 +322,14 @@ impl BoardDriver for LocalDriver {
     }
 }
 
+/// The agent's `--cpus` for the board's rig `cpus`; none where the rig names none.
+fn cpus_args(board: &Board) -> Vec<String> {
+    if board.cpus.is_empty() {
+        return Vec::new();
+    }
+    vec!["--cpus".into(), gauntlet_affinity::list(&board.cpus)]
+}
+
 fn connect_local(
     board: &Board,
     agent: &AgentBinary,
@@ -313,6 +355,7 @@ fn connect_local(
             }
         }
     }
+    command.args(cpus_args(board));
     let token = match transport {
         LocalTransport::Stdio => {
             command.arg("--stdio");
@@ -517,7 +560,10 @@ impl BoardDriver for SshDriver {
             .map(|(_, path)| path.as_str());
         let agent_args: Vec<String> = library_remote
             .map(|path| vec!["--onnxruntime".to_owned(), path.to_owned()])
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .into_iter()
+            .chain(cpus_args(board))
+            .collect();
         let health = ssh.health_check(&deployment.agent_remote)?;
         let refusals = health.refusals(&board.health);
         if !refusals.is_empty() {
@@ -567,16 +613,8 @@ impl SshSession {
     /// Whether the agent's channel ended with OpenSSH's own status 255: the connection dropped
     /// or the agent died. Waits a moment for `ssh` to exit, since the link notices first.
     fn channel_loss(&mut self) -> Option<gauntlet_ssh::SshError> {
-        let deadline = std::time::Instant::now() + Duration::from_secs(1);
-        let status = loop {
-            match self.agent.child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if std::time::Instant::now() < deadline => {
-                    thread::sleep(Duration::from_millis(10))
-                }
-                _ => return None,
-            }
-        };
+        self.agent.settle(EXIT_GRACE);
+        let status = self.agent.child.try_wait().ok()??;
         (status.code() == Some(255)).then(|| self.ssh.channel_lost(&self.agent.stderr_tail()))
     }
 }

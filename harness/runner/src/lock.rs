@@ -127,6 +127,7 @@ mod tests {
             timeouts: Timeouts::default(),
             health: Default::default(),
             onnxruntime: None,
+            cpus: Vec::new(),
         }
     }
 

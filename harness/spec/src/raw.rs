@@ -526,6 +526,10 @@ pub(crate) struct BoardSection {
     /// Linux boards: a libonnxruntime.so on this host for the agent's onnxruntime, tried before
     /// ORT_DYLIB_PATH, the Python wheel and the system library path (relative to this file).
     pub onnxruntime: Option<Sp<String>>,
+    /// Linux boards: the CPUs the agent and its runtime's threads are held to, e.g. [3], so the
+    /// board's other work (its OS, samplers, the harness on a local board) stays off the model's
+    /// cores. Default: wherever the board's scheduler puts them.
+    pub cpus: Option<Sp<Vec<Sp<i64>>>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

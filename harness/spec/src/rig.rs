@@ -130,21 +130,76 @@ fn board(ck: &mut Ck, b: &Sp<BoardSection>) -> Option<Board> {
             .map(|h| health(ck, h, kind))
             .unwrap_or_default(),
         onnxruntime: raw.onnxruntime.as_ref().map(|p| {
-            if !matches!(kind, BoardKind::Local | BoardKind::LinuxSsh | BoardKind::Jetson) {
-                let d = ck
-                    .at(
-                        &p.span,
-                        format!(
-                            "`onnxruntime` applies to boards the harness starts the agent on, not `{}`",
-                            kind.name()
-                        ),
-                    )
-                    .help("local, linux-ssh and jetson boards take it");
-                ck.push(d);
-            }
+            agent_started_here(ck, &p.span, "onnxruntime", kind);
             ck.readable_file(p, "onnxruntime library")
         }),
+        cpus: raw
+            .cpus
+            .as_ref()
+            .map(|c| {
+                agent_started_here(ck, &c.span, "cpus", kind);
+                cpus(ck, c)
+            })
+            .unwrap_or_default(),
     })
+}
+
+/// Reports `key` on a board whose agent the harness does not start (it runs on its own, or is
+/// firmware), so nothing could hand the setting on.
+fn agent_started_here(ck: &mut Ck, span: &Range<usize>, key: &str, kind: BoardKind) {
+    if !matches!(
+        kind,
+        BoardKind::Local | BoardKind::LinuxSsh | BoardKind::Jetson
+    ) {
+        let d = ck
+            .at(
+                span,
+                format!(
+                    "`{key}` applies to boards the harness starts the agent on, not `{}`",
+                    kind.name()
+                ),
+            )
+            .help("local, linux-ssh and jetson boards take it");
+        ck.push(d);
+    }
+}
+
+/// CPUs a Linux affinity mask can name: the kernel's default `cpu_set_t` holds 1024.
+const MAX_CPUS: i64 = 1024;
+
+fn cpus(ck: &mut Ck, list: &Sp<Vec<Sp<i64>>>) -> Vec<u32> {
+    if list.value.is_empty() {
+        let d = ck
+            .at(&list.span, "`cpus` is empty")
+            .help("name at least one CPU, e.g. cpus = [3], or leave the key out");
+        ck.push(d);
+    }
+    let mut cpus: Vec<u32> = Vec::new();
+    for cpu in &list.value {
+        match u32::try_from(cpu.value) {
+            Ok(n) if cpu.value < MAX_CPUS => {
+                if cpus.contains(&n) {
+                    let d = ck
+                        .at(&cpu.span, format!("CPU {n} is listed twice in `cpus`"))
+                        .label("already listed");
+                    ck.push(d);
+                }
+                cpus.push(n);
+            }
+            _ => {
+                let d = ck
+                    .at(
+                        &cpu.span,
+                        format!("`cpus` holds CPU numbers from 0 to {}", MAX_CPUS - 1),
+                    )
+                    .label(format!("found {}", cpu.value));
+                ck.push(d);
+            }
+        }
+    }
+    cpus.sort_unstable();
+    cpus.dedup();
+    cpus
 }
 
 const HEALTH_REFUSALS: [&str; 3] = ["busy", "throttled", "governor"];

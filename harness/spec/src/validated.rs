@@ -296,6 +296,8 @@ pub struct Board {
     pub health: HealthPolicy,
     /// Linux boards: the host's libonnxruntime.so the rig names for this board.
     pub onnxruntime: Option<PathBuf>,
+    /// Linux boards: the CPUs the agent is held to, ascending; empty where the rig names none.
+    pub cpus: Vec<u32>,
 }
 
 /// What in a board's pre-run health check refuses it; by default nothing does, and every

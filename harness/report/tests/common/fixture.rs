@@ -452,6 +452,7 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
                 ..Default::default()
             }),
             fresh_agents: 2,
+            agent_cpus: vec![3],
         },
         BoardResult {
             board: "qemu-stm32".into(),
@@ -473,6 +474,7 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
             session_s: None,
             machine: None,
             fresh_agents: 0,
+            agent_cpus: Vec::new(),
         },
         BoardResult {
             board: "jetson-01".into(),
@@ -493,6 +495,7 @@ pub fn run(samples_per_build: usize, bootstrap_resamples: usize) -> (Results, Me
             session_s: None,
             machine: None,
             fresh_agents: 0,
+            agent_cpus: Vec::new(),
         },
     ];
     let results = Results {
