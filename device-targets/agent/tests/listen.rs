@@ -1,6 +1,7 @@
 //! The listening agent faces whoever reaches its port: the real binary over real TCP on loopback.
 //! Nothing but a hello is obeyed before authentication, sessions run concurrently, strangers and
-//! token guessers are shown the door, and weak tokens are refused before anything listens.
+//! token guessers are shown the door, and weak tokens are refused before anything listens. And
+//! `--cpus`: the agent runs on the CPUs given, or does not start.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -20,8 +21,14 @@ struct Agent {
 
 impl Agent {
     fn start() -> Agent {
+        Agent::start_with(&[])
+    }
+
+    /// A listening agent started with `args` too, once it says where it listens.
+    fn start_with(args: &[&str]) -> Agent {
         let mut child = Command::new(env!("CARGO_BIN_EXE_gauntlet-agent"))
             .args(["--listen", "127.0.0.1:0"])
+            .args(args)
             .env("GAUNTLET_AGENT_TOKEN", TOKEN)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -264,4 +271,47 @@ fn weak_tokens_are_refused_at_start() {
             "nothing listens with a weak token"
         );
     }
+}
+
+/// The `Cpus_allowed_list` of every thread of process `pid`.
+fn thread_cpus(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|task| {
+            let status = std::fs::read_to_string(task.unwrap().path().join("status")).unwrap();
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                .unwrap()
+                .trim()
+                .to_string()
+        })
+        .collect()
+}
+
+/// `--cpus`: the agent and every thread it starts run on the CPUs given.
+#[test]
+fn every_thread_of_an_agent_given_cpus_runs_on_them() {
+    let last = *gauntlet_affinity::current().unwrap().last().unwrap();
+    // Listening: it has loaded its runtimes (and whatever threads they start).
+    let agent = Agent::start_with(&["--cpus", &last.to_string()]);
+    let cpus = thread_cpus(agent.child.id());
+    assert!(cpus.iter().all(|c| *c == last.to_string()), "{cpus:?}");
+}
+
+/// `--cpus` naming a CPU the machine does not let the agent have.
+#[test]
+fn an_agent_given_a_cpu_the_machine_lacks_names_it_and_does_not_start() {
+    let out = Command::new(env!("CARGO_BIN_EXE_gauntlet-agent"))
+        .args(["--stdio", "--cpus", "1023"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("gauntlet-agent: failed to hold this thread to CPUs 1023: "),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "it spoke: {:?}", out.stdout);
 }
