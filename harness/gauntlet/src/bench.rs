@@ -218,10 +218,11 @@ impl Drop for Pinned {
 /// and cost each other nothing; on different CPUs of a shared virtual machine they were timed on
 /// two machines (one vCPU's neighbour on the host slows it alone: per-round ratios of 0.59-1.63).
 ///
-/// A replay's host and agent run at once. Left to the scheduler, `cat` shared the host's CPU in
-/// some rounds (2.2 µs a frame pipelined) and not in others (8 µs), and the echo floor moved with
-/// it. With `--agent-apart` the host is held to one CPU and the agent and `cat` to another (the
-/// rig's `cpus`), as on a board, so every frame crosses between CPUs in both.
+/// A replay's host and agent run at once. Left to the scheduler, the pipelined echo took 2.2 µs a
+/// frame in some rounds and 8 µs in others: `cat` on the other CPU (2.2-2.5 µs when held there)
+/// or on the host's own (7.6-7.9 µs with everything under `taskset -c 0`), and the floor moved
+/// with it. With `--agent-apart` the host is held to one CPU and the agent and `cat` to another
+/// (the rig's `cpus`), as on a board, so every frame crosses between CPUs in both.
 struct Placement {
     /// The paired round's one CPU, and the replay's host side when apart.
     host: u32,
