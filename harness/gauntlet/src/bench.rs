@@ -261,9 +261,10 @@ fn paired_round(
     runtimes: &Runtimes,
     plan: &Plan,
     round: usize,
+    cpu: u32,
 ) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
     use gauntlet_wire::{InferRequest, Request, Response};
-    let _pinned = Pinned::to(&[Placement::of_round(round, false)?.host])?;
+    let _pinned = Pinned::to(&[cpu])?;
     let board = &plan.boards[0];
     let timeouts = &board.timeouts;
     let mut agent = gauntlet_runner::connect::LocalDriver
@@ -434,10 +435,11 @@ impl RuntimeBench {
 
     /// One block of each side, window by window, then the replays that measure the overhead.
     fn round(&mut self, runtimes: &Runtimes, round: usize, apart: bool) -> anyhow::Result<()> {
-        let (agent, local) = paired_round(runtimes, &self.single, round)?;
+        // The paired round's CPU is the replay's host CPU, apart or not.
+        let placement = Placement::of_round(round, apart)?;
+        let (agent, local) = paired_round(runtimes, &self.single, round, placement.host)?;
         self.in_process.push(round, &local);
         self.agent.push(round, &agent);
-        let placement = Placement::of_round(round, apart)?;
         let _host = placement
             .device
             .map(|_| Pinned::to(&[placement.host]))

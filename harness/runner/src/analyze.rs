@@ -104,11 +104,9 @@ pub fn analyze(plan: &Plan, record: &RunRecord, meta: &RunMeta) -> Results {
 /// What a board's times are. A rig that labels a board `emulated = "true"` (an arm64 Linux board
 /// under QEMU on an x86 host) says its agent's real clock times an emulator, not the silicon it
 /// stands for, whatever that clock is.
-fn timing_source(plan: &Plan, board: &str, timing: TimingSource) -> Source {
-    let emulated_board = plan
-        .boards
-        .iter()
-        .any(|b| b.id == board && b.labels.get(EMULATED_LABEL).is_some_and(|v| v == "true"));
+fn timing_source(planned: Option<&gauntlet_spec::Board>, timing: TimingSource) -> Source {
+    let emulated_board =
+        planned.is_some_and(|b| b.labels.get(EMULATED_LABEL).is_some_and(|v| v == "true"));
     match timing {
         TimingSource::EmulatedTicks => Source::Emulated,
         _ if emulated_board => Source::Emulated,
@@ -116,13 +114,19 @@ fn timing_source(plan: &Plan, board: &str, timing: TimingSource) -> Source {
     }
 }
 
+/// The rig's board a record is of.
+fn planned<'p>(plan: &'p Plan, board: &str) -> Option<&'p gauntlet_spec::Board> {
+    plan.boards.iter().find(|b| b.id == board)
+}
+
 /// The rig label that marks a board as an emulator.
 const EMULATED_LABEL: &str = "emulated";
 
 fn board_result(plan: &Plan, board: &BoardRecord) -> BoardResult {
     let machine = crate::machine::machine(board);
+    let planned = planned(plan, &board.board);
     let (status, failure) = match &board.outcome {
-        BoardOutcome::Completed => match unstable(plan, board, machine.as_ref()) {
+        BoardOutcome::Completed => match unstable(plan, planned, board, machine.as_ref()) {
             Some(reason) => (
                 BoardStatus::InfraFailed,
                 Some(Failure {
@@ -170,7 +174,7 @@ fn board_result(plan: &Plan, board: &BoardRecord) -> BoardResult {
         timing_source: board
             .hello
             .as_ref()
-            .map(|h| timing_source(plan, &board.board, h.timing)),
+            .map(|h| timing_source(planned, h.timing)),
         power_trace: board.power.as_ref().and_then(|p| power_trace(board, p)),
         power_error: board.power.as_ref().and_then(|p| p.error.clone()),
         health: board
@@ -187,26 +191,22 @@ fn board_result(plan: &Plan, board: &BoardRecord) -> BoardResult {
         machine,
         fresh_agents: board.fresh_agents,
         // An agent that said hello got every CPU it was given: it refuses to start otherwise.
-        agent_cpus: match &board.hello {
-            Some(_) => plan
-                .boards
-                .iter()
-                .find(|b| b.id == board.board)
-                .map(|b| b.cpus.clone())
-                .unwrap_or_default(),
-            None => Vec::new(),
+        agent_cpus: match (&board.hello, planned) {
+            (Some(_), Some(b)) => b.cpus.clone(),
+            _ => Vec::new(),
         },
     }
 }
 
 /// Why a board whose scenario asks for a stable machine (`[run] stable_machine`) is not fit: the
 /// measurements stand, but they do not describe one machine state.
-fn unstable(plan: &Plan, board: &BoardRecord, machine: Option<&Machine>) -> Option<String> {
-    let rules = plan
-        .boards
-        .iter()
-        .find(|b| b.id == board.board)
-        .map(|b| plan.scenario.run_for(b))?;
+fn unstable(
+    plan: &Plan,
+    planned: Option<&gauntlet_spec::Board>,
+    board: &BoardRecord,
+    machine: Option<&Machine>,
+) -> Option<String> {
+    let rules = plan.scenario.run_for(planned?);
     let changes = &machine?.changes;
     (rules.stable_machine && !changes.is_empty()).then(|| {
         let what: Vec<String> = changes.iter().map(MachineChange::describe).collect();
@@ -376,7 +376,7 @@ fn metrics(
     let seed = plan.scenario.run.seed;
     let timing = build
         .timing
-        .map(|t| timing_source(plan, &board.board, t))
+        .map(|t| timing_source(planned(plan, &board.board), t))
         .unwrap_or(Source::Measured);
     // Outputs come from the same execution as the timings: emulated execution, emulated scores.
     let execution = timing;

@@ -104,29 +104,32 @@ impl AgentProcess {
     /// Waits up to `grace` for the agent to exit and its stderr to be read to the end.
     fn settle(&mut self, grace: Duration) {
         let deadline = std::time::Instant::now() + grace;
-        while !matches!(self.child.try_wait(), Ok(Some(_))) {
+        if self.exits_within(grace) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let _ = self.stderr.read_to_end.recv_timeout(left);
+        }
+    }
+
+    /// Whether the agent exits within `grace`.
+    fn exits_within(&mut self, grace: Duration) -> bool {
+        let deadline = std::time::Instant::now() + grace;
+        loop {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
             if std::time::Instant::now() >= deadline {
-                return;
+                return false;
             }
             thread::sleep(Duration::from_millis(10));
         }
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let _ = self.stderr.read_to_end.recv_timeout(left);
     }
-}
 
-impl AgentProcess {
     /// Gives a polite shutdown (already sent by the session) up to `grace`, then makes sure.
     fn end(&mut self, grace: Duration) {
-        let deadline = std::time::Instant::now() + grace;
-        while std::time::Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            thread::sleep(Duration::from_millis(10));
+        if !self.exits_within(grace) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -558,12 +561,10 @@ impl BoardDriver for SshDriver {
             .iter()
             .find(|(name, _)| name == ONNXRUNTIME_UPLOAD)
             .map(|(_, path)| path.as_str());
-        let agent_args: Vec<String> = library_remote
-            .map(|path| vec!["--onnxruntime".to_owned(), path.to_owned()])
-            .unwrap_or_default()
-            .into_iter()
-            .chain(cpus_args(board))
-            .collect();
+        let mut agent_args = cpus_args(board);
+        if let Some(path) = library_remote {
+            agent_args.extend(["--onnxruntime".to_owned(), path.to_owned()]);
+        }
         let health = ssh.health_check(&deployment.agent_remote)?;
         let refusals = health.refusals(&board.health);
         if !refusals.is_empty() {
