@@ -23,6 +23,10 @@ target_dir="$PWD/target/aarch64-agent"
 installed="$PWD/target/$triple/release/gauntlet-agent"
 ort_dir="$target_dir/onnxruntime"
 
+# The suite builds the unoptimised `emulated-test` profile (Cargo.toml says why); a real board
+# wants the default, `release`.
+profile="${GAUNTLET_CROSS_PROFILE:-release}"
+
 say() { echo "cross-agent: $*" >&2; }
 
 sudo=""
@@ -46,14 +50,14 @@ build_agent() {
     local started=$SECONDS
     RUSTC=/usr/bin/rustc CARGO_TARGET_DIR="$target_dir" \
         CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
-        /usr/bin/cargo build --release --quiet -p gauntlet-agent --target "$triple"
-    local built="$target_dir/$triple/release/gauntlet-agent"
+        /usr/bin/cargo build --profile "$profile" --quiet -p gauntlet-agent --target "$triple"
+    local built="$target_dir/$triple/$profile/gauntlet-agent"
     mkdir -p "$(dirname "$installed")"
     if ! cmp -s "$built" "$installed"; then
         cp "$built" "$installed.tmp"
         mv "$installed.tmp" "$installed"
     fi
-    say "agent ready in $((SECONDS - started)) s: $installed"
+    say "agent ($profile profile) ready in $((SECONDS - started)) s: $installed"
 }
 
 # The wheel is fetched for the platform, not installed: only its C library is used, by the agent on
