@@ -828,6 +828,13 @@ impl Store {
         .map_err(sql(what))
     }
 
+    /// A bare round trip to the database (`SELECT 1`): the scale a lease's round trip is
+    /// measured against (`benches/store.rs`).
+    pub fn ping(&self) -> Result<()> {
+        self.query(|| "reach the database".to_string(), "SELECT 1", &[])
+            .map(drop)
+    }
+
     /// Milliseconds since the Unix epoch by the database's clock.
     pub fn now_ms(&self) -> Result<i64> {
         let what = || "read the database's clock".to_string();
