@@ -9,7 +9,10 @@
 #   target/aarch64-agent/                                 the cross build's own target directory, so
 #                                                         it never invalidates the host build's
 #   target/aarch64-unknown-linux-gnu/release/gauntlet-agent   where `gauntlet` looks for the agent of
-#                                                         a board whose `arch` is this triple
+#                                                         a board whose `arch` is this triple (a
+#                                                         release build; GAUNTLET_CROSS_PROFILE
+#                                                         builds another profile, left in
+#                                                         target/aarch64-agent/<triple>/<profile>/)
 #   target/aarch64-agent/onnxruntime/libonnxruntime.so    the `onnxruntime` wheel's library for
 #                                                         manylinux aarch64, the host's version
 #
@@ -52,6 +55,12 @@ build_agent() {
         CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
         /usr/bin/cargo build --profile "$profile" --quiet -p gauntlet-agent --target "$triple"
     local built="$target_dir/$triple/$profile/gauntlet-agent"
+    # Only a release build goes where `gauntlet` looks by default, so an unoptimised one never
+    # stands in for it unnoticed; another profile's is named by $GAUNTLET_AGENT_<TRIPLE>.
+    if [ "$profile" != release ]; then
+        say "agent ($profile profile) ready in $((SECONDS - started)) s: $built (name it in GAUNTLET_AGENT_AARCH64_UNKNOWN_LINUX_GNU)"
+        return 0
+    fi
     mkdir -p "$(dirname "$installed")"
     if ! cmp -s "$built" "$installed"; then
         cp "$built" "$installed.tmp"

@@ -51,6 +51,7 @@ fi
 # GAUNTLET_EMULATED_PI=0 leaves the board out (its tests then print SKIPPED).
 if [ "${GAUNTLET_EMULATED_PI:-1}" = 1 ]; then
     export GAUNTLET_EMULATED_PI=1 GAUNTLET_CROSS_PROFILE="${GAUNTLET_CROSS_PROFILE:-emulated-test}"
+    export GAUNTLET_AGENT_AARCH64_UNKNOWN_LINUX_GNU="$PWD/target/aarch64-agent/aarch64-unknown-linux-gnu/$GAUNTLET_CROSS_PROFILE/gauntlet-agent"
     started=$SECONDS
     bash scripts/cross-agent.sh
     $sudo bash scripts/emulated-pi.sh image >/dev/null
