@@ -106,9 +106,18 @@ token = "{token}"
         assert!(blocks.len() >= 6, "{run} run: {machine}");
         for b in blocks {
             assert!(b["load_1m"].as_f64().is_some(), "{run} run: {b}");
-            let steal = b["steal_share"].as_f64().expect("steal share");
-            assert!((0.0..=1.0).contains(&steal), "{run} run: {b}");
+            // A block shorter than the kernel's 10 ms clock tick may see no tick at all, and then
+            // has no steal share rather than a made-up 0.
+            match b["steal_share"].as_f64() {
+                Some(steal) => assert!((0.0..=1.0).contains(&steal), "{run} run: {b}"),
+                None => assert!(b["steal_ticks"].is_null(), "{run} run: {b}"),
+            }
         }
+        // The blocks' intervals tile the replay, tens of ms on every core: some saw ticks.
+        assert!(
+            blocks.iter().any(|b| b["steal_share"].as_f64().is_some()),
+            "{run} run: {machine}"
+        );
         assert!(
             machine["summary"]["load_1m_max"].as_f64().is_some(),
             "{machine}"

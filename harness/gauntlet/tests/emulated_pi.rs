@@ -13,12 +13,14 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::ssh::is_root;
 use common::*;
 use gauntlet_store::Store;
+use sha2::Digest;
+use tempfile::TempDir;
 
 /// The board is one: tests take turns, and the fault test pulls its plug.
 static BOARD: Mutex<()> = Mutex::new(());
@@ -26,6 +28,15 @@ static BOARD: Mutex<()> = Mutex::new(());
 const PI: &str = "emulated-pi";
 /// The builds tract runs; `int8_qop` (onnxruntime contrib ops) is refused everywhere.
 const TRACT_BUILDS: [&str; 5] = ["fp32", "int8_qdq", "int8_dynamic", "int8_qop_std", "fp16"];
+/// onnxruntime runs them all.
+const ORT_BUILDS: [&str; 6] = [
+    "fp32",
+    "int8_qdq",
+    "int8_dynamic",
+    "int8_qop_std",
+    "fp16",
+    "int8_qop",
+];
 
 /// Builds the aarch64 agent and the board (each a no-op when cached) and starts the board, a
 /// freshly booted one with nothing cached if `fresh`; `None`, said loudly, when the test is not
@@ -56,6 +67,14 @@ fn emulated_pi(fresh: bool) -> Option<()> {
         assert!(status.success(), "`{}` succeeded", args.join(" "));
     }
     Some(())
+}
+
+/// The board for this test alone, up (freshly booted if `fresh`), and a folder for the test's files;
+/// `None` when the tests are not opted into.
+fn board_turn(fresh: bool) -> Option<(MutexGuard<'static, ()>, TempDir)> {
+    let turn = BOARD.lock().unwrap_or_else(|e| e.into_inner());
+    emulated_pi(fresh)?;
+    Some((turn, tempfile::tempdir().unwrap()))
 }
 
 /// The committed CWRU scenario on a stratified subset (the last `tail` of every class's
@@ -111,13 +130,62 @@ fn entry_on<'a>(results: &'a serde_json::Value, id: &str, variant: &str) -> &'a 
         .unwrap_or_else(|| panic!("no entry for {variant} on {id}"))
 }
 
+/// Checks that `variant` completed on both boards on `runtime` and that the Pi's answers are
+/// x86's on the same windows: the same labels, scores within 1e-4 (aarch64 and x86 kernels may
+/// round differently). Prints the largest difference and the emulation's slowdown; answers the
+/// Pi's entry.
+fn same_answers<'a>(
+    results: &'a serde_json::Value,
+    out: &Path,
+    variant: &str,
+    runtime: &str,
+) -> &'a serde_json::Value {
+    let (e_pi, e_x86) = (
+        entry_on(results, PI, variant),
+        entry_on(results, "local", variant),
+    );
+    assert_eq!(e_pi["status"], "completed", "{variant} on the Pi: {e_pi}");
+    assert_eq!(e_x86["status"], "completed", "{variant} on x86: {e_x86}");
+    assert_eq!(e_pi["runtime"]["name"], runtime, "{e_pi}");
+    assert_eq!(e_pi["metrics"]["latency_device_us"]["source"], "emulated");
+    assert_eq!(e_x86["metrics"]["latency_device_us"]["source"], "measured");
+    let windows = e_x86["metrics"]["windows_scored"].as_u64().unwrap();
+    assert_eq!(e_pi["metrics"]["windows_scored"].as_u64(), Some(windows));
+
+    let read = |id: &str| read_f32(&out.join(format!("outputs/{id}__cwru_cnn__{variant}.f32")));
+    let (arm, x86) = (read(PI), read("local"));
+    assert_eq!(arm.len(), x86.len());
+    assert_eq!(arm.len() as u64, windows * 10);
+    let max_delta = arm
+        .iter()
+        .zip(&x86)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert_eq!(
+        argmaxes(&arm, 10),
+        argmaxes(&x86, 10),
+        "{variant}: labels agree"
+    );
+    assert!(
+        max_delta <= 1e-4,
+        "{variant}: max |aarch64 - x86| {max_delta}"
+    );
+    let p50 = |e: &serde_json::Value| e["metrics"]["latency_device_us"]["p50"].as_f64().unwrap();
+    eprintln!(
+        "{variant}: {windows} windows, labels agree, max |aarch64 - x86| = {max_delta:e}; \
+         device p50 {:.0} us emulated vs {:.0} us x86 (slowdown {:.1}x)",
+        p50(e_pi),
+        p50(e_x86),
+        p50(e_pi) / p50(e_x86)
+    );
+    e_pi
+}
+
 #[test]
 fn cwru_on_the_emulated_pi_agrees_with_x86_and_the_second_run_deploys_nothing() {
-    let _turn = BOARD.lock().unwrap_or_else(|e| e.into_inner());
-    if emulated_pi(true).is_none() {
+    let Some((_turn, dir)) = board_turn(true) else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
+    };
     let locks = dir.path().join("locks");
     let mut runs = Vec::new();
     // The second run only shows what it deploys: a few windows of each class do.
@@ -162,49 +230,10 @@ fn cwru_on_the_emulated_pi_agrees_with_x86_and_the_second_run_deploys_nothing() 
     assert_eq!(local["timing_source"], "measured", "{local}");
 
     for variant in TRACT_BUILDS {
-        let (e_pi, e_x86) = (
-            entry_on(first, PI, variant),
-            entry_on(first, "local", variant),
-        );
-        assert_eq!(e_pi["status"], "completed", "{variant} on the Pi: {e_pi}");
-        assert_eq!(e_x86["status"], "completed", "{variant} on x86: {e_x86}");
-        assert_eq!(e_pi["metrics"]["latency_device_us"]["source"], "emulated");
-        assert_eq!(e_pi["runtime"]["name"], "tract");
+        let e_pi = same_answers(first, out, variant, "tract");
         assert_eq!(
             e_pi["runtime"]["version"], tract,
             "the cross-built agent's tract"
-        );
-        assert_eq!(e_x86["metrics"]["latency_device_us"]["source"], "measured");
-        let windows = e_x86["metrics"]["windows_scored"].as_u64().unwrap();
-        assert_eq!(e_pi["metrics"]["windows_scored"].as_u64(), Some(windows));
-
-        // Scores of the same windows from tract's aarch64 (NEON) and x86 kernels.
-        let read = |id: &str| read_f32(&out.join(format!("outputs/{id}__cwru_cnn__{variant}.f32")));
-        let (arm, x86) = (read(PI), read("local"));
-        assert_eq!(arm.len(), x86.len());
-        assert_eq!(arm.len() as u64, windows * 10);
-        let max_delta = arm
-            .iter()
-            .zip(&x86)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max);
-        assert_eq!(
-            argmaxes(&arm, 10),
-            argmaxes(&x86, 10),
-            "{variant}: labels agree"
-        );
-        assert!(
-            max_delta <= 1e-4,
-            "{variant}: max |aarch64 - x86| {max_delta}"
-        );
-        let p50 =
-            |e: &serde_json::Value| e["metrics"]["latency_device_us"]["p50"].as_f64().unwrap();
-        eprintln!(
-            "{variant}: {windows} windows, labels agree, max |aarch64 - x86| = {max_delta:e}; \
-             device p50 {:.0} us emulated vs {:.0} us x86 (slowdown {:.1}x)",
-            p50(e_pi),
-            p50(e_x86),
-            p50(e_pi) / p50(e_x86)
         );
     }
     // tract refuses onnxruntime's contrib operators on either architecture alike.
@@ -241,6 +270,68 @@ fn cwru_on_the_emulated_pi_agrees_with_x86_and_the_second_run_deploys_nothing() 
     assert_eq!(again["cache_hits"], sent["uploaded"], "{again}");
 }
 
+/// onnxruntime on the Pi: the aarch64 wheel's library the rig deploys runs every variant, int8_qop's
+/// contrib operators included, with x86 onnxruntime's answers on the same windows. Its code is the
+/// wheel's own (optimised), so a few windows of each class cost seconds, not minutes.
+#[test]
+fn onnxruntime_on_the_emulated_pi_runs_every_variant_with_the_deployed_aarch64_library() {
+    let Some((_turn, dir)) = board_turn(false) else {
+        return;
+    };
+    let builds = ORT_BUILDS
+        .iter()
+        .map(|v| {
+            format!(
+                "{{ variant = \"{v}\", onnx = \"{{repo}}/scenarios/models/cwru_cnn/cwru_cnn_{v}.onnx\"{} }}",
+                if *v == "fp32" { ", reference = true" } else { "" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",\n    ");
+    // The committed runtime matrix, on onnxruntime alone: tract's builds are the test above's.
+    let scenario = write(
+        dir.path(),
+        "ort.toml",
+        &format!(
+            "extends = \"{{repo}}/scenarios/cwru-runtimes.toml\"\n\n\
+             [dataset]\nselect = {{ tail = 0.05 }}\n\n\
+             [run]\nwarmup = 4\nrepeats = 1\n\n\
+             [[overrides]]\nboards = {{ family = \"raspberry-pi\" }}\nrun = {{ warmup = 4 }}\n\n\
+             [[models]]\nname = \"cwru_cnn\"\ninput = \"vibration\"\ninput_shape = [1, 1, 1024]\n\
+             output = 0\nruntimes = [\"onnxruntime\"]\nthreads = 1\nbuilds = [\n    {builds}\n]\n\n\
+             [[gates]]\nmetric = \"agreement.label\"\nat_least = 0.95\n"
+        ),
+    );
+    let out = dir.path().join("out");
+    let output = command(&scenario, &out, &dir.path().join("locks"))
+        .output()
+        .unwrap();
+    eprintln!("{}", String::from_utf8_lossy(&output.stdout));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let results = results(&out);
+    let library = std::fs::read(repo().join("target/aarch64-agent/onnxruntime/libonnxruntime.so"))
+        .expect("scripts/cross-agent.sh fetched the aarch64 library");
+    let library = hex::encode(sha2::Sha256::digest(&library));
+    for variant in ORT_BUILDS {
+        let e_pi = same_answers(
+            &results,
+            &out,
+            &format!("{variant}@onnxruntime"),
+            "onnxruntime",
+        );
+        assert_eq!(
+            e_pi["runtime"]["library_sha256"],
+            library.as_str(),
+            "{e_pi}"
+        );
+    }
+}
+
 /// Device times the run has committed for the Pi so far: the store keeps each measured block as
 /// it arrives. Zero while the database is not there yet or busy.
 fn pi_samples(db: &Path) -> usize {
@@ -268,11 +359,9 @@ fn pi_samples(db: &Path) -> usize {
 
 #[test]
 fn the_emulated_pi_losing_power_mid_run_infra_fails_that_board_and_keeps_its_measurements() {
-    let _turn = BOARD.lock().unwrap_or_else(|e| e.into_inner());
-    if emulated_pi(false).is_none() {
+    let Some((_turn, dir)) = board_turn(false) else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
+    };
     // Long enough on the Pi that the plug is pulled while a build replays.
     let scenario = scenario(dir.path(), 0.05, "warmup = 4, min_duration = \"20s\"");
     let out = dir.path().join("out");
